@@ -1,0 +1,69 @@
+#include "cli.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+bool cb_parse_u64(const char *text, uint64_t *out)
+{
+	if (!text || !isdigit((unsigned char)text[0]))
+		return false;
+	errno = 0;
+	char *end;
+	unsigned long long v = strtoull(text, &end, 10);
+	if (errno || *end)
+		return false;
+	*out = v;
+	return true;
+}
+
+bool cb_parse_size(const char *text, uint64_t *bytes_out)
+{
+	if (!text || !(isdigit((unsigned char)text[0]) || text[0] == '.'))
+		return false;
+	char *end;
+	errno = 0;
+	double value = strtod(text, &end);
+	if (errno || end == text || !isfinite(value) || value < 0)
+		return false;
+	double scale = 1;
+	switch (*end) {
+	case 'K': case 'k': scale = 1024.0; end++; break;
+	case 'M': case 'm': scale = 1024.0 * 1024; end++; break;
+	case 'G': case 'g': scale = 1024.0 * 1024 * 1024; end++; break;
+	case 'T': case 't': scale = 1024.0 * 1024 * 1024 * 1024; end++; break;
+	default: break;
+	}
+	if (*end == 'i' && end[-1] != *text) /* accept "MiB"-style spellings */
+		end++;
+	if (*end == 'B')
+		end++;
+	if (*end != '\0')
+		return false;
+	double bytes = value * scale;
+	if (bytes >= 18446744073709551615.0 || bytes != floor(bytes))
+		return false;
+	*bytes_out = (uint64_t)bytes;
+	return true;
+}
+
+int cb_fail(const struct cb_error *err)
+{
+	cb_error_print(err);
+	return cb_error_exit_status(err->code);
+}
+
+int cb_usage_error(const char *command, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fprintf(stderr, "ckptbench %s: ", command);
+	vfprintf(stderr, fmt, ap);
+	fprintf(stderr, " (see ckptbench %s --help)\n", command);
+	va_end(ap);
+	return 2;
+}

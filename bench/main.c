@@ -1,0 +1,46 @@
+/* ckptbench: the command table. Each subcommand lives in its own file and
+ * returns the process exit status (DESIGN.md §2). */
+#include <stdio.h>
+#include <string.h>
+
+#include "cb_config.h"
+#include "cli.h"
+
+static const struct cb_command commands[] = {
+	{"gen", "make synthetic datasets in real architectures' shapes", cb_cmd_gen, false},
+	{"inspect", "list a checkpoint's tensors, with XXH3 of their bytes", cb_cmd_inspect, false},
+};
+
+static void print_help(FILE *out)
+{
+	fprintf(out, "usage: ckptbench COMMAND [OPTIONS]\n\n"
+		     "Measures how model checkpoints load: safetensors against PyTorch pickles.\n\n"
+		     "commands:\n");
+	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+		if (!commands[i].hidden)
+			fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+	fprintf(out, "\n'ckptbench COMMAND --help' tells more. Exit status: 0 success, 1 bad input\n"
+		     "or result, 2 usage error, 3 environment error, 4 internal error.\n");
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		print_help(stderr);
+		return 2;
+	}
+	const char *name = argv[1];
+	if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0 || strcmp(name, "help") == 0) {
+		print_help(stdout);
+		return 0;
+	}
+	if (strcmp(name, "--version") == 0) {
+		printf("ckptbench %s (%s)\n", CB_VERSION, CB_COMMIT);
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+		if (strcmp(commands[i].name, name) == 0)
+			return commands[i].main(argc - 1, argv + 1);
+	fprintf(stderr, "ckptbench: unknown command \"%s\" (see ckptbench --help)\n", name);
+	return 2;
+}
