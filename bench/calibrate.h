@@ -1,0 +1,46 @@
+/* The machine's ceilings: what the storage and memory can do at best, so
+ * every cell can be given as a fraction of the relevant one (issue 4 §5).
+ *
+ * GB/s here are 1e9 bytes per second. Each figure is the best of 3 runs.
+ */
+#ifndef CB_CALIBRATE_H
+#define CB_CALIBRATE_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "error.h"
+
+struct cb_calibration {
+	double cold_read_gbps;        /* preads after eviction, page cache path */
+	double cold_read_direct_gbps; /* the same with O_DIRECT */
+	double warm_read_gbps;        /* preads of a fully cached file */
+	double memcpy_gbps;           /* one thread, buffers far beyond the caches */
+	double memcpy_all_gbps;       /* one thread per online CPU, summed */
+	double h2d_gbps;              /* pinned host to device (the GPU issue) */
+	/* NAN when not measured. */
+	uint64_t file_bytes;          /* size of the scratch file used */
+	char note[256];               /* why something is NAN; may be empty */
+};
+
+/* The scratch file's size when neither an option nor CKPTBENCH_CALIBRATE_SIZE
+ * says otherwise. */
+#define CB_CALIBRATE_DEFAULT_SIZE (UINT64_C(1) << 30)
+
+/* Measures the ceilings for the filesystem holding data_dir, with a scratch
+ * file of `size` bytes (0: CKPTBENCH_CALIBRATE_SIZE from the environment,
+ * else CB_CALIBRATE_DEFAULT_SIZE). The file is created in data_dir and
+ * removed before returning, on success and failure alike. */
+int cb_calibrate_sized(const char *data_dir, uint64_t size, struct cb_calibration *out,
+		       struct cb_error *err);
+
+/* cb_calibrate_sized(data_dir, 0, out, err). */
+int cb_calibrate(const char *data_dir, struct cb_calibration *out, struct cb_error *err);
+
+/* The JSON object of DESIGN.md §6 ("calibration"): cold_read_gbps,
+ * cold_read_direct_gbps, warm_read_gbps, memcpy_gbps, memcpy_all_gbps,
+ * h2d_gbps (null where NAN), plus file_bytes and note. New reference; the
+ * caller owns it. NULL on allocation failure. */
+json_t *cb_calibration_json(const struct cb_calibration *cal);
+
+#endif
