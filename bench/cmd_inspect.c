@@ -12,7 +12,7 @@
 #include "tensor_hash.h"
 
 static const char inspect_help[] =
-	"usage: ckptbench inspect [--json] [--no-hash] [--threads N] PATH...\n"
+	"usage: ckptbench inspect [--json] [--no-hash] [--threads N] [--verify M] PATH...\n"
 	"\n"
 	"Lists the tensors of each checkpoint: name, dtype, shape, bytes, offset and\n"
 	"XXH3-64 of the tensor's bytes. PATH is a .safetensors file, a sharded model\n"
@@ -21,7 +21,10 @@ static const char inspect_help[] =
 	"\n"
 	"  --json       one JSON object per PATH (JSON Lines), the cross-tool contract\n"
 	"  --no-hash    do not read tensor data (headers only)\n"
-	"  --threads N  hashing threads (default: one per CPU, at most 8)\n";
+	"  --threads N  hashing threads (default: one per CPU, at most 8)\n"
+	"  --verify M   compare with the manifest M (a dataset's manifest.json, or a\n"
+	"               saved `inspect --json` document): every tensor's name, dtype,\n"
+	"               shape, size and hash must match; exit status 1 when not\n";
 
 static void shape_text(const struct cb_ckpt_tensor *t, char *buf, size_t size)
 {
@@ -76,7 +79,43 @@ static void print_table(const struct cb_ckpt *ckpt, const char *path, const uint
 	       (double)ckpt->total_bytes / (1024.0 * 1024.0));
 }
 
-static int inspect_one(const char *path, bool json, bool hash, unsigned threads)
+/* The first difference between what the file holds and the manifest. */
+static int verify_against(const struct cb_ckpt *ckpt, const uint64_t *hashes,
+			  const char *manifest_path, struct cb_error *err)
+{
+	struct cb_manifest *manifest;
+	int rc = cb_manifest_read(manifest_path, &manifest, err);
+	if (rc != CB_OK)
+		return rc;
+	char where[300];
+	if (manifest->n_tensors != ckpt->n_tensors)
+		rc = CB_FAIL(err, CB_EMISMATCH, ckpt->path, NULL,
+			     "%zu tensors, but %s lists %zu", ckpt->n_tensors, manifest_path,
+			     manifest->n_tensors);
+	for (size_t i = 0; rc == CB_OK && i < ckpt->n_tensors; i++) {
+		const struct cb_ckpt_tensor *t = &ckpt->tensors[i];
+		const struct cb_manifest_tensor *m = cb_manifest_find(manifest, t->name);
+		snprintf(where, sizeof where, "tensor \"%.200s\"", t->name);
+		bool same_shape = m && m->rank == t->rank &&
+				  (t->rank == 0 ||
+				   memcmp(m->shape, t->shape, t->rank * sizeof *t->shape) == 0);
+		if (!m)
+			rc = CB_FAIL(err, CB_EMISMATCH, ckpt->path, where, "not in %s",
+				     manifest_path);
+		else if (m->dtype != t->dtype || !same_shape || m->nbytes != t->nbytes)
+			rc = CB_FAIL(err, CB_EMISMATCH, ckpt->path, where,
+				     "dtype, shape or size differs from %s", manifest_path);
+		else if (m->has_hash && m->xxh3 != hashes[i])
+			rc = CB_FAIL(err, CB_EMISMATCH, ckpt->path, where,
+				     "bytes differ from %s: xxh3 %016" PRIx64 ", expected %016" PRIx64,
+				     manifest_path, hashes[i], m->xxh3);
+	}
+	cb_manifest_free(manifest);
+	return rc;
+}
+
+static int inspect_one(const char *path, bool json, bool hash, unsigned threads,
+		       const char *verify)
 {
 	struct cb_error err = CB_ERROR_INIT;
 	struct cb_ckpt *ckpt;
@@ -97,7 +136,12 @@ static int inspect_one(const char *path, bool json, bool hash, unsigned threads)
 		}
 	}
 	int status = 0;
-	if (json) {
+	if (verify) {
+		if (verify_against(ckpt, hashes, verify, &err) != CB_OK)
+			status = cb_fail(&err);
+		else
+			printf("%s: %zu tensors match %s\n", path, ckpt->n_tensors, verify);
+	} else if (json) {
 		json_t *doc = cb_manifest_build(ckpt, path, hashes);
 		if (!doc || json_dumpf(doc, stdout, JSON_COMPACT) != 0) {
 			CB_FAIL(&err, CB_ENOMEM, path, NULL, "cannot write the JSON document");
@@ -120,11 +164,13 @@ int cb_cmd_inspect(int argc, char **argv)
 		{"json", no_argument, NULL, 'j'},
 		{"no-hash", no_argument, NULL, 'n'},
 		{"threads", required_argument, NULL, 't'},
+		{"verify", required_argument, NULL, 'v'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	bool json = false, hash = true;
 	uint64_t threads = 0;
+	const char *verify = NULL;
 	int c;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
@@ -135,15 +181,18 @@ int cb_cmd_inspect(int argc, char **argv)
 			if (!cb_parse_u64(optarg, &threads) || threads > 64)
 				return cb_usage_error("inspect", "--threads takes 0 to 64");
 			break;
+		case 'v': verify = optarg; break;
 		case 'h': fputs(inspect_help, stdout); return 0;
 		default: return cb_usage_error("inspect", "unknown option");
 		}
 	}
 	if (optind >= argc)
 		return cb_usage_error("inspect", "no PATH given");
+	if (verify && !hash)
+		return cb_usage_error("inspect", "--verify needs the hashes; drop --no-hash");
 	int worst = 0;
 	for (int i = optind; i < argc; i++) {
-		int status = inspect_one(argv[i], json, hash, (unsigned)threads);
+		int status = inspect_one(argv[i], json, hash, (unsigned)threads, verify);
 		fflush(stdout);
 		if (status > worst)
 			worst = status;

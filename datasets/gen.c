@@ -293,8 +293,13 @@ static int write_manifest(const char *dir, const char *model_path,
 	for (size_t i = 0; i < n_items; i++)
 		hashes[i] = items[i].xxh3;
 	json_t *doc = cb_manifest_build(ckpt, model_path, hashes);
+	/* The size asked for, as in the name; model_bytes is what it came to. */
 	char size_label[32];
-	cb_format_size_label(spec->total_bytes, size_label, sizeof size_label);
+	if (cb_preset_fixed_size(opts->preset))
+		cb_format_size_label(spec->total_bytes, size_label, sizeof size_label);
+	else
+		cb_format_size_label(opts->size ? opts->size : cb_preset_default_size(opts->preset),
+				     size_label, sizeof size_label);
 	json_t *info = json_pack("{s:s, s:s, s:s, s:s, s:I, s:i, s:I, s:s}", "name", name,
 				 "preset", opts->preset, "dtype", cb_dtype_name(spec->dtype),
 				 "size", size_label, "seed", (json_int_t)opts->seed, "shards",

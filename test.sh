@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Builds ckptbench and runs every test through meson: the whole suite in the
+# normal build, then the unit and format suites again under AddressSanitizer
+# and UBSan. Ends with one line "N passed, N failed[, N skipped]".
+set -u
+cd "$(dirname "$0")"
+. scripts/deps.sh
+
+# shellcheck disable=SC2086
+cb_ensure_packages $CB_BUILD_PACKAGES $CB_TEST_PACKAGES $CB_RUN_PACKAGES
+
+passed=0 failed=0 skipped=0
+
+# Adds a meson test log's results to the tally.
+tally() {
+	local log=$1/meson-logs/testlog.json
+	[ -f "$log" ] || return 0
+	local ok fail skip
+	ok=$(grep -c '"result": "\(OK\|EXPECTEDFAIL\)"' "$log")
+	fail=$(grep -c '"result": "\(FAIL\|ERROR\|TIMEOUT\|UNEXPECTEDPASS\)"' "$log")
+	skip=$(grep -c '"result": "SKIP"' "$log")
+	passed=$((passed + ok)) failed=$((failed + fail)) skipped=$((skipped + skip))
+}
+
+run_suites() {
+	local dir=$1
+	shift
+	rm -f "$dir/meson-logs/testlog.json"
+	meson test -C "$dir" --print-errorlogs --num-processes 2 "$@" || true
+	tally "$dir"
+}
+
+if cb_build build; then
+	run_suites build
+else
+	echo "ckptbench: the build failed" >&2
+	failed=$((failed + 1))
+fi
+
+# The same code with sanitizers: memory errors and undefined behaviour in the
+# parsers fail the run even when the results happen to be right.
+if cb_build build-asan -Db_sanitize=address,undefined -Db_lundef=false \
+	-Dc_args=-fno-sanitize-recover=undefined; then
+	run_suites build-asan --suite unit --suite format
+else
+	echo "ckptbench: the sanitizer build failed" >&2
+	failed=$((failed + 1))
+fi
+
+if [ "$skipped" -gt 0 ]; then
+	echo "$passed passed, $failed failed, $skipped skipped"
+else
+	echo "$passed passed, $failed failed"
+fi
+[ "$failed" -eq 0 ]
