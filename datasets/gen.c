@@ -440,10 +440,12 @@ static int generate(const struct cb_gen_options *opts, const struct cb_model_spe
 	rc = run_workers(&job, worker_count(opts->threads, spec->n), out->name, spec->total_bytes,
 			 opts->progress, err);
 	pthread_mutex_destroy(&job.err_lock);
+	double t_sync = now_seconds();
 	for (unsigned k = 0; k < n_shards && rc == CB_OK; k++) {
 		out->written_bytes += plans[k].layout.file_size;
-		rc = cb_atomic_commit(&plans[k].file, true, err);
+		rc = cb_atomic_commit(&plans[k].file, !opts->no_sync, err);
 	}
+	out->sync_seconds = now_seconds() - t_sync;
 	if (rc == CB_OK && n_shards > 1)
 		rc = write_index(out->dir, spec, plans, n_shards, err);
 	out->seconds = now_seconds() - t0;

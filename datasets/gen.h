@@ -26,6 +26,7 @@ struct cb_gen_options {
 	bool safetensors;        /* formats to write */
 	bool pytorch;
 	bool force;              /* regenerate an existing dataset */
+	bool no_sync;            /* skip fsync: faster, not crash-safe */
 	bool progress;           /* a progress line on stderr */
 	unsigned threads;        /* 0 = one per CPU */
 };
@@ -39,6 +40,7 @@ struct cb_gen_result {
 	uint64_t written_bytes;  /* all files */
 	size_t n_tensors;
 	double seconds;          /* generating and writing, fsync included */
+	double sync_seconds;     /* of which fsync */
 	bool existed;            /* nothing was done: it was there already */
 	char description[160];
 };
