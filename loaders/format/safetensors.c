@@ -53,12 +53,14 @@ static const char *guess_other_format(const uint8_t *first8)
 		return "; it starts like a Python pickle (a legacy PyTorch checkpoint?)";
 	if (memcmp(first8, "version ", 8) == 0)
 		return "; it starts like a Git LFS pointer, not the model itself";
-	if (first8[0] == '<')
-		return "; it starts like an HTML or XML page (a failed download?)";
 	bool text = true;
 	for (int i = 0; i < 8; i++)
 		if (first8[i] < 0x09 || first8[i] > 0x7e)
 			text = false;
+	/* Only text counts as markup: a binary length field whose low byte is
+	 * 60 ('<') is not a web page. */
+	if (text && first8[0] == '<')
+		return "; it starts like an HTML or XML page (a failed download?)";
 	return text ? "; its first 8 bytes are text, so it is probably not safetensors" : "";
 }
 
@@ -495,6 +497,17 @@ int cb_st_parse_header(const char *label, const void *json_bytes, uint64_t n, ui
 		char where[64];
 		byte_where(where, sizeof where, LENGTH_FIELD + bad_at);
 		return CB_FAIL(err, CB_EFORMAT, label, where, "invalid UTF-8 in header");
+	}
+	/* jansson stops at a raw NUL and reports "end of file expected near end
+	 * of file"; NUL padding is a known third-party writer bug (the
+	 * reference refuses it as trailing characters), so name it. */
+	const uint8_t *nul = memchr(json, 0, (size_t)n);
+	if (nul) {
+		char where[64];
+		byte_where(where, sizeof where, LENGTH_FIELD + (uint64_t)(nul - json));
+		return CB_FAIL(err, CB_EFORMAT, label, where,
+			       "invalid JSON in header: a NUL byte (headers are padded with "
+			       "spaces, not NULs)");
 	}
 	int rc = check_depth(label, json, n, err);
 	if (rc != CB_OK)
