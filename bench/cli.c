@@ -28,7 +28,10 @@ bool cb_parse_size(const char *text, uint64_t *bytes_out)
 	char *end;
 	errno = 0;
 	double value = strtod(text, &end);
-	if (errno || end == text || !isfinite(value) || value < 0)
+	/* strtod also takes hex ("0x10") and exponents ("1e3"): only plain
+	 * decimals are sizes. */
+	if (errno || end == text || end != text + strspn(text, "0123456789.") ||
+	    !isfinite(value) || value < 0)
 		return false;
 	double scale = 1;
 	switch (*end) {
@@ -38,7 +41,9 @@ bool cb_parse_size(const char *text, uint64_t *bytes_out)
 	case 'T': case 't': scale = 1024.0 * 1024 * 1024 * 1024; end++; break;
 	default: break;
 	}
-	if (*end == 'i' && end[-1] != *text) /* accept "MiB"-style spellings */
+	/* "MiB"-style spellings: the 'i' only after a unit letter, and then
+	 * only with its 'B' ("12iB" and "1Gi" are not sizes). */
+	if (scale > 1 && end[0] == 'i' && end[1] == 'B')
 		end++;
 	if (*end == 'B')
 		end++;
