@@ -163,7 +163,8 @@ static void check_written(const char *what, const uint8_t *got, size_t got_len, 
 	put_le64(want, n);
 	memcpy(want + 8, json, json_len);
 	memset(want + 8 + json_len, ' ', (size_t)n - json_len);
-	memcpy(want + 8 + n, data, data_len);
+	if (data_len)
+		memcpy(want + 8 + n, data, data_len);
 	bool same = got && got_len == len && memcmp(got, want, len) == 0;
 	CHECK(same);
 	if (!same) {
