@@ -33,7 +33,8 @@ int cb_cache_warm(const char *const *paths, size_t n, struct cb_error *err);
 
 /* *fraction_out = resident bytes / total bytes over all files, in [0, 1]
  * (1 when the total is 0). Uses the cachestat syscall (Linux 6.5+) where
- * the kernel has it, else mmap + mincore in chunks. */
+ * the kernel has it, else mmap + mincore in chunks. The environment variable
+ * CKPTBENCH_RESIDENCY=mincore forces the fallback (for its tests). */
 int cb_cache_residency(const char *const *paths, size_t n, double *fraction_out,
 		       struct cb_error *err);
 

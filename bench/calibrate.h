@@ -15,11 +15,14 @@ struct cb_calibration {
 	double cold_read_gbps;        /* preads after eviction, page cache path */
 	double cold_read_direct_gbps; /* the same with O_DIRECT */
 	double warm_read_gbps;        /* preads of a fully cached file */
-	double memcpy_gbps;           /* one thread, buffers far beyond the caches */
+	/* memcpy figures are bytes copied per second (the memory traffic is
+	 * twice that), with buffers far beyond the last-level caches. */
+	double memcpy_gbps;           /* one thread */
 	double memcpy_all_gbps;       /* one thread per online CPU, summed */
 	double h2d_gbps;              /* pinned host to device (the GPU issue) */
 	/* NAN when not measured. */
 	uint64_t file_bytes;          /* size of the scratch file used */
+	uint64_t memcpy_bytes;        /* size of each memcpy buffer */
 	char note[256];               /* why something is NAN; may be empty */
 };
 
@@ -39,7 +42,7 @@ int cb_calibrate(const char *data_dir, struct cb_calibration *out, struct cb_err
 
 /* The JSON object of DESIGN.md §6 ("calibration"): cold_read_gbps,
  * cold_read_direct_gbps, warm_read_gbps, memcpy_gbps, memcpy_all_gbps,
- * h2d_gbps (null where NAN), plus file_bytes and note. New reference; the
+ * h2d_gbps (null where NAN), plus file_bytes, memcpy_bytes and note. New reference; the
  * caller owns it. NULL on allocation failure. */
 json_t *cb_calibration_json(const struct cb_calibration *cal);
 

@@ -15,8 +15,10 @@ struct cb_command {
 	bool hidden;                        /* internal (trial children) */
 };
 
+int cb_cmd_calibrate(int argc, char **argv);
 int cb_cmd_gen(int argc, char **argv);
 int cb_cmd_inspect(int argc, char **argv);
+int cb_cmd_sysinfo(int argc, char **argv);
 
 /* Parses "512", "64K", "256M", "1G", "1.5G" (powers of 1024) into bytes.
  * False on anything else, or on overflow. */

@@ -7,8 +7,10 @@
 #include "cli.h"
 
 static const struct cb_command commands[] = {
+	{"calibrate", "measure this machine's read and memcpy ceilings", cb_cmd_calibrate, false},
 	{"gen", "make synthetic datasets in real architectures' shapes", cb_cmd_gen, false},
 	{"inspect", "list a checkpoint's tensors, with XXH3 of their bytes", cb_cmd_inspect, false},
+	{"sysinfo", "describe this machine: CPU, memory, caches, filesystem", cb_cmd_sysinfo, false},
 };
 
 static void print_help(FILE *out)

@@ -19,6 +19,10 @@
  * New reference; the caller owns it. NULL only on allocation failure. */
 json_t *cb_sysinfo_json(const char *data_dir);
 
+/* The total size of the last-level caches (the highest cache level, size
+ * times instances), from the same topology source; 0 when unknown. */
+uint64_t cb_sysinfo_llc_bytes(void);
+
 /* At most this many CPUs can be named in --bind core:LIST. */
 #define CB_BIND_MAX_CPUS 1024
 

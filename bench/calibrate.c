@@ -1,0 +1,408 @@
+/* The machine's ceilings: storage reads cold, direct and warm, and memcpy
+ * on one and on all CPUs. Every figure is the best of CAL_RUNS, because a
+ * ceiling is what the machine can do, and noise only ever slows it down. */
+#include "calibrate.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cache.h"
+#include "cli.h"
+#include "fileio.h"
+#include "sysinfo.h"
+
+#define CAL_RUNS 3
+
+/* Large preads, as a loader reading a tensor into place would issue. */
+#define READ_CHUNK (8u << 20)
+
+/* O_DIRECT needs buffers, offsets and lengths aligned to the device's
+ * logical block; 4 KiB is safe on every common device. */
+#define DIRECT_ALIGN 4096u
+
+/* The scratch file is made a whole number of MiB, at least one. */
+#define SIZE_QUANTUM (UINT64_C(1) << 20)
+
+/* memcpy buffers: at least this, and at least MEMCPY_LLC_FACTOR times the
+ * machine's last-level caches (some report hundreds of MiB), but at most an
+ * eighth of the machine's memory per buffer. */
+#define MEMCPY_BYTES (UINT64_C(512) << 20)
+#define MEMCPY_LLC_FACTOR 2
+
+/* Cold reads are trusted only if at most this much was cached before. */
+#define COLD_MAX_RESIDENT 0.05
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static void add_note(struct cb_calibration *cal, const char *fmt, ...) CB_PRINTF(2, 3);
+
+static void add_note(struct cb_calibration *cal, const char *fmt, ...)
+{
+	size_t used = strlen(cal->note);
+	if (used && used + 2 < sizeof cal->note) {
+		strcpy(cal->note + used, "; ");
+		used += 2;
+	}
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(cal->note + used, sizeof cal->note - used, fmt, ap);
+	va_end(ap);
+}
+
+/* Fills buf with bytes no filesystem can compress or deduplicate away. */
+static void fill_pattern(unsigned char *buf, size_t len, uint64_t seed)
+{
+	uint64_t x = seed * 0x9E3779B97F4A7C15u + 1;
+	for (size_t i = 0; i + 8 <= len; i += 8) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		memcpy(buf + i, &x, 8);
+	}
+}
+
+/* Creates the scratch file of `size` bytes in dir; *path_out is malloc'd
+ * and names a file the caller must unlink. */
+static int write_scratch(const char *dir, uint64_t size, unsigned char *buf, char **path_out,
+			 struct cb_error *err)
+{
+	*path_out = cb_path_join(dir, ".ckptbench-calibrate.XXXXXX");
+	if (!*path_out)
+		return CB_FAIL(err, CB_ENOMEM, dir, NULL, "no memory for the scratch file's name");
+	int fd = mkostemp(*path_out, O_CLOEXEC);
+	if (fd < 0) {
+		int rc = CB_FAIL_ERRNO(err, errno, dir, "cannot create the calibration file");
+		free(*path_out);
+		*path_out = NULL;
+		return rc;
+	}
+	int rc = CB_OK;
+	for (uint64_t off = 0; off < size && rc == CB_OK; off += READ_CHUNK) {
+		size_t len = (size_t)(size - off < READ_CHUNK ? size - off : READ_CHUNK);
+		fill_pattern(buf, len, off / READ_CHUNK);
+		rc = cb_pwrite_full(fd, buf, len, off, *path_out, err);
+	}
+	if (rc == CB_OK && fdatasync(fd) != 0)
+		rc = CB_FAIL_ERRNO(err, errno, *path_out, "fdatasync failed");
+	close(fd);
+	return rc;
+}
+
+/* One sequential pass over the file; *seconds_out is the time of the
+ * reads. Returns -EINVAL-style refusal of O_DIRECT as CB_EUNAVAILABLE with
+ * no message recorded, so the caller can record NAN and go on. */
+static int read_pass(const char *path, bool direct, void *buf, uint64_t expect,
+		     double *seconds_out, struct cb_error *err)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | (direct ? O_DIRECT : 0));
+	if (fd < 0 && direct && errno == EINVAL)
+		return CB_EUNAVAILABLE;
+	if (fd < 0)
+		return CB_FAIL_ERRNO(err, errno, path, "cannot open");
+	uint64_t off = 0;
+	int rc = CB_OK;
+	double t0 = now_s();
+	for (;;) {
+		ssize_t got = pread(fd, buf, READ_CHUNK, (off_t)off);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0 && direct && errno == EINVAL) {
+			rc = CB_EUNAVAILABLE;
+			break;
+		}
+		if (got < 0) {
+			rc = CB_FAIL_ERRNO(err, errno, path, "read failed");
+			break;
+		}
+		if (got == 0)
+			break;
+		off += (uint64_t)got;
+	}
+	*seconds_out = now_s() - t0;
+	close(fd);
+	if (rc == CB_OK && off != expect)
+		rc = CB_FAIL(err, CB_EIO, path, NULL, "read %llu bytes of %llu",
+			     (unsigned long long)off, (unsigned long long)expect);
+	return rc;
+}
+
+static double gbps(uint64_t bytes, double seconds)
+{
+	return seconds > 0 ? (double)bytes / seconds / 1e9 : NAN;
+}
+
+static int cold_reads(const char *path, uint64_t size, void *buf, bool direct,
+		      struct cb_calibration *cal, double *best_out, struct cb_error *err)
+{
+	const char *const paths[1] = {path};
+	*best_out = NAN;
+	for (int run = 0; run < CAL_RUNS; run++) {
+		double resident = 0, seconds;
+		int rc = cb_cache_evict(paths, 1, false, err);
+		if (rc == CB_OK)
+			rc = cb_cache_residency(paths, 1, &resident, err);
+		if (rc != CB_OK)
+			return rc;
+		if (!direct && resident > COLD_MAX_RESIDENT) {
+			add_note(cal, "eviction left %.0f%% of the file cached; cold_read_gbps "
+				      "not measured", resident * 100);
+			return CB_OK;
+		}
+		rc = read_pass(path, direct, buf, size, &seconds, err);
+		if (rc == CB_EUNAVAILABLE) {
+			add_note(cal, "the filesystem refuses O_DIRECT; cold_read_direct_gbps "
+				      "not measured");
+			*best_out = NAN;
+			return CB_OK;
+		}
+		if (rc != CB_OK)
+			return rc;
+		*best_out = fmax(*best_out, gbps(size, seconds));
+	}
+	return CB_OK;
+}
+
+static int warm_reads(const char *path, uint64_t size, void *buf, struct cb_calibration *cal,
+		      struct cb_error *err)
+{
+	const char *const paths[1] = {path};
+	double resident = 0;
+	int rc = cb_cache_warm(paths, 1, err);
+	if (rc == CB_OK)
+		rc = cb_cache_residency(paths, 1, &resident, err);
+	if (rc != CB_OK)
+		return rc;
+	if (resident < 1.0 - COLD_MAX_RESIDENT)
+		add_note(cal, "only %.0f%% of the file stayed cached for the warm read",
+			 resident * 100);
+	for (int run = 0; run < CAL_RUNS; run++) {
+		double seconds;
+		rc = read_pass(path, false, buf, size, &seconds, err);
+		if (rc != CB_OK)
+			return rc;
+		cal->warm_read_gbps = fmax(cal->warm_read_gbps, gbps(size, seconds));
+	}
+	return CB_OK;
+}
+
+/* The start line the copy threads wait at: they are all created before the
+ * clock starts, and released together. */
+enum copy_state { COPY_WAIT, COPY_GO, COPY_ABANDON };
+
+struct copy_start {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	enum copy_state state;
+};
+
+struct copy_job {
+	unsigned char *dst;
+	const unsigned char *src;
+	size_t len;
+	struct copy_start *start; /* shared, owned by timed_copy */
+};
+
+static void *copy_thread(void *arg)
+{
+	struct copy_job *job = arg;
+	pthread_mutex_lock(&job->start->mu);
+	while (job->start->state == COPY_WAIT)
+		pthread_cond_wait(&job->start->cv, &job->start->mu);
+	enum copy_state state = job->start->state;
+	pthread_mutex_unlock(&job->start->mu);
+	if (state == COPY_GO)
+		memcpy(job->dst, job->src, job->len);
+	return NULL;
+}
+
+static void release(struct copy_start *start, enum copy_state state)
+{
+	pthread_mutex_lock(&start->mu);
+	start->state = state;
+	pthread_cond_broadcast(&start->cv);
+	pthread_mutex_unlock(&start->mu);
+}
+
+static double timed_copy_one(unsigned char *dst, const unsigned char *src, size_t len)
+{
+	double t0 = now_s();
+	memcpy(dst, src, len);
+	double t = now_s() - t0;
+	/* A read of the result keeps the copy from being elided. */
+	volatile unsigned char sink = dst[len - 1];
+	(void)sink;
+	return t;
+}
+
+/* One timed copy of len bytes split over nthreads threads (1: the calling
+ * thread alone). Returns the seconds, or NAN when threads cannot start. */
+static double timed_copy(unsigned char *dst, const unsigned char *src, size_t len,
+			 unsigned nthreads)
+{
+	if (nthreads == 1)
+		return timed_copy_one(dst, src, len);
+	pthread_t *tids = calloc(nthreads, sizeof *tids);
+	struct copy_job *jobs = calloc(nthreads, sizeof *jobs);
+	struct copy_start start = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, COPY_WAIT};
+	unsigned started = 0;
+	/* Slices of whole cache lines; the last takes the remainder. */
+	size_t slice = len / nthreads / 64 * 64;
+	for (unsigned i = 0; tids && jobs && i < nthreads; i++) {
+		size_t off = slice * i;
+		jobs[i] = (struct copy_job){dst + off, src + off,
+					    i + 1 == nthreads ? len - off : slice, &start};
+		if (pthread_create(&tids[i], NULL, copy_thread, &jobs[i]) != 0)
+			break;
+		started++;
+	}
+	double t0 = now_s();
+	release(&start, started == nthreads ? COPY_GO : COPY_ABANDON);
+	for (unsigned i = 0; i < started; i++)
+		pthread_join(tids[i], NULL);
+	double t = started == nthreads ? now_s() - t0 : NAN;
+	free(tids);
+	free(jobs);
+	return t;
+}
+
+static uint64_t memcpy_bytes(void)
+{
+	long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+	uint64_t cap = pages > 0 && page > 0 ? (uint64_t)pages * (uint64_t)page / 8 : MEMCPY_BYTES;
+	uint64_t want = MEMCPY_LLC_FACTOR * cb_sysinfo_llc_bytes();
+	want = want > MEMCPY_BYTES ? want : MEMCPY_BYTES;
+	want = want < cap ? want : cap;
+	return want / SIZE_QUANTUM * SIZE_QUANTUM;
+}
+
+/* memcpy bandwidth in bytes copied per second (each byte is read once and
+ * written once, so the memory traffic is twice the figure). */
+static int memcpy_ceilings(struct cb_calibration *cal, struct cb_error *err)
+{
+	size_t len = (size_t)memcpy_bytes();
+	cal->memcpy_bytes = len;
+	unsigned char *src = malloc(len), *dst = malloc(len);
+	if (!src || !dst) {
+		free(src);
+		free(dst);
+		return CB_FAIL(err, CB_ENOMEM, NULL, NULL, "no memory for two %zu-byte buffers",
+			       len);
+	}
+	/* Touch every page first so page faults are not part of the copy. */
+	memset(src, 0x5a, len);
+	memset(dst, 0, len);
+	long online = sysconf(_SC_NPROCESSORS_ONLN);
+	unsigned all = online > 0 ? (unsigned)online : 1;
+	for (int run = 0; run < CAL_RUNS; run++) {
+		/* fmax ignores a NAN, so the best finite figure wins. */
+		cal->memcpy_gbps = fmax(cal->memcpy_gbps, gbps(len, timed_copy(dst, src, len, 1)));
+		cal->memcpy_all_gbps =
+			fmax(cal->memcpy_all_gbps, gbps(len, timed_copy(dst, src, len, all)));
+	}
+	free(src);
+	free(dst);
+	return CB_OK;
+}
+
+static int size_from_env(uint64_t *size_out, struct cb_error *err)
+{
+	const char *text = getenv("CKPTBENCH_CALIBRATE_SIZE");
+	*size_out = CB_CALIBRATE_DEFAULT_SIZE;
+	if (!text || !*text)
+		return CB_OK;
+	if (!cb_parse_size(text, size_out) || *size_out == 0)
+		return CB_FAIL(err, CB_EUSAGE, NULL, NULL,
+			       "CKPTBENCH_CALIBRATE_SIZE=\"%s\" is not a size like 64M", text);
+	return CB_OK;
+}
+
+static int storage_ceilings(const char *data_dir, uint64_t size, struct cb_calibration *cal,
+			    struct cb_error *err)
+{
+	void *buf = NULL;
+	if (posix_memalign(&buf, DIRECT_ALIGN, READ_CHUNK) != 0)
+		return CB_FAIL(err, CB_ENOMEM, NULL, NULL, "no memory for the read buffer");
+	char *path = NULL;
+	int rc = cb_mkdir_p(data_dir, err);
+	if (rc == CB_OK)
+		rc = write_scratch(data_dir, size, buf, &path, err);
+	if (rc == CB_OK)
+		rc = cold_reads(path, size, buf, false, cal, &cal->cold_read_gbps, err);
+	if (rc == CB_OK)
+		rc = cold_reads(path, size, buf, true, cal, &cal->cold_read_direct_gbps, err);
+	if (rc == CB_OK)
+		rc = warm_reads(path, size, buf, cal, err);
+	if (path) {
+		/* Leave nothing cached or on disk behind. */
+		const char *const paths[1] = {path};
+		struct cb_error ignored = CB_ERROR_INIT;
+		(void)cb_cache_evict(paths, 1, false, &ignored);
+		unlink(path);
+	}
+	free(path);
+	free(buf);
+	return rc;
+}
+
+int cb_calibrate_sized(const char *data_dir, uint64_t size, struct cb_calibration *out,
+		       struct cb_error *err)
+{
+	*out = (struct cb_calibration){NAN, NAN, NAN, NAN, NAN, NAN, 0, 0, ""};
+	int rc = size ? CB_OK : size_from_env(&size, err);
+	if (rc != CB_OK)
+		return rc;
+	if (size > UINT64_MAX - SIZE_QUANTUM)
+		return CB_FAIL(err, CB_EUSAGE, NULL, NULL, "calibration size too large");
+	out->file_bytes = (size + SIZE_QUANTUM - 1) / SIZE_QUANTUM * SIZE_QUANTUM;
+	rc = storage_ceilings(data_dir, out->file_bytes, out, err);
+	if (rc == CB_OK)
+		rc = memcpy_ceilings(out, err);
+	return rc;
+}
+
+int cb_calibrate(const char *data_dir, struct cb_calibration *out, struct cb_error *err)
+{
+	return cb_calibrate_sized(data_dir, 0, out, err);
+}
+
+static json_t *number_or_null(double v)
+{
+	return isfinite(v) ? json_real(v) : json_null();
+}
+
+json_t *cb_calibration_json(const struct cb_calibration *cal)
+{
+	json_t *o = json_object();
+	if (!o)
+		return NULL;
+	int bad = 0;
+	bad |= json_object_set_new(o, "cold_read_gbps", number_or_null(cal->cold_read_gbps));
+	bad |= json_object_set_new(o, "cold_read_direct_gbps",
+				   number_or_null(cal->cold_read_direct_gbps));
+	bad |= json_object_set_new(o, "warm_read_gbps", number_or_null(cal->warm_read_gbps));
+	bad |= json_object_set_new(o, "memcpy_gbps", number_or_null(cal->memcpy_gbps));
+	bad |= json_object_set_new(o, "memcpy_all_gbps", number_or_null(cal->memcpy_all_gbps));
+	bad |= json_object_set_new(o, "h2d_gbps", number_or_null(cal->h2d_gbps));
+	bad |= json_object_set_new(o, "file_bytes", json_integer((json_int_t)cal->file_bytes));
+	bad |= json_object_set_new(o, "memcpy_bytes", json_integer((json_int_t)cal->memcpy_bytes));
+	bad |= json_object_set_new(o, "note", cal->note[0] ? json_string(cal->note) : json_null());
+	if (bad) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# ckptbench sysinfo and calibrate: the JSON documents carry the keys a
+# results file promises, with sane values; the text forms read; usage errors.
+. "$(dirname "$0")/lib.sh"
+
+expect_status 0 "$CKPTBENCH" sysinfo --json --dir "$CB_TMP/not-made-yet"
+"$PY" - "$CB_TMP/out" "$CB_TMP" <<'PYEOF' && pass || fail "sysinfo --json content"
+import json, os, sys
+m = json.load(open(sys.argv[1]))
+for key in ["hostname", "cpu_model", "topology_source", "packages", "cores", "pus",
+            "numa_nodes", "caches", "memory_bytes", "kernel", "os", "thp", "data_dir", "gpus"]:
+    assert key in m, key
+assert m["topology_source"] in ("hwloc", "sysfs")
+assert m["pus"] >= m["cores"] >= m["packages"] >= 1, m
+assert m["numa_nodes"] >= 1
+assert m["memory_bytes"] > 64 << 20
+assert m["kernel"] == os.uname().release
+assert m["gpus"] == []
+for c in m["caches"]:
+    assert set(c) == {"level", "type", "size_bytes", "count"}, c
+    assert c["size_bytes"] > 0 and c["count"] >= 1
+d = m["data_dir"]
+assert d["path"].endswith("not-made-yet")
+# The directory does not exist yet: it is described by the filesystem of
+# its nearest parent, as statfs sees it.
+assert d["fs_type"], d
+for key in ("device", "rotational", "mount_point"):
+    assert key in d, key
+PYEOF
+
+expect_status 0 "$CKPTBENCH" sysinfo
+grep -q "^  cpu_model " "$CB_TMP/out" && pass || fail "text form has no cpu_model line"
+grep -q "^  caches " "$CB_TMP/out" && pass || fail "text form has no caches line"
+expect_status 2 "$CKPTBENCH" sysinfo --bogus
+expect_status 0 "$CKPTBENCH" sysinfo --help
+
+# A small calibration: every figure measured is positive and finite; the
+# GPU figure is null here; the scratch file is gone afterwards.
+mkdir -p "$CB_TMP/cal"
+expect_status 0 "$CKPTBENCH" calibrate --json --size 16M --dir "$CB_TMP/cal"
+"$PY" - "$CB_TMP/out" <<'PYEOF' && pass || fail "calibrate --json content: $(cat "$CB_TMP/out")"
+import json, math, sys
+c = json.load(open(sys.argv[1]))
+for key in ["cold_read_gbps", "warm_read_gbps", "memcpy_gbps", "memcpy_all_gbps"]:
+    assert isinstance(c[key], float) and math.isfinite(c[key]) and c[key] > 0, key
+# O_DIRECT may be refused by the filesystem; then null with a note.
+d = c["cold_read_direct_gbps"]
+assert (d is None and c["note"]) or (isinstance(d, float) and d > 0), c
+assert c["h2d_gbps"] is None
+assert c["file_bytes"] == 16 << 20
+PYEOF
+[ -z "$(ls -A "$CB_TMP/cal")" ] && pass || fail "calibrate left files behind: $(ls -A "$CB_TMP/cal")"
+
+CKPTBENCH_CALIBRATE_SIZE=nonsense expect_status 2 "$CKPTBENCH" calibrate --dir "$CB_TMP/cal"
+expect_stderr_line "CKPTBENCH_CALIBRATE_SIZE"
+expect_status 2 "$CKPTBENCH" calibrate --size 0
+expect_status 0 "$CKPTBENCH" calibrate --help
+finish
