@@ -18,6 +18,7 @@
 #include "fileio.h"
 #include "manifest.h"
 #include "presets.h"
+#include "pt_write.h"
 #include "safetensors.h"
 #include "shard_index.h"
 #include "values.h"
@@ -102,17 +103,23 @@ void cb_gen_result_free(struct cb_gen_result *result)
 
 /* ------------------------------------------------------------ the writers */
 
-/* One tensor to make: where its bytes go and the hash of what was made. */
+/* One tensor to make: where its bytes go (safetensors, .pt, or both: the
+ * values are made once and written twice) and the hashes of what was made. */
 struct gen_item {
 	const char *name;
-	int fd;
+	int fd;                   /* -1: no safetensors file */
 	const char *path;
 	uint64_t offset, nbytes;
+	int pt_fd;                /* -1: no .pt file */
+	const char *pt_path;
+	uint64_t pt_offset;
 	uint64_t xxh3;
+	uint32_t crc;             /* CRC-32 for the .pt record's descriptor */
 };
 
 struct gen_job {
 	struct gen_item *items;
+	const size_t *order;      /* items in the order to make them */
 	size_t n_items;
 	uint64_t seed;
 	const struct cb_value_table *table;
@@ -130,18 +137,27 @@ static int make_tensor(struct gen_job *job, struct gen_item *item, uint8_t *buf,
 	uint64_t state = cb_value_stream_seed(job->seed, item->name);
 	XXH3_state_t hash;
 	XXH3_64bits_reset(&hash);
+	uint32_t crc = 0;
 	for (uint64_t done = 0; done < item->nbytes;) {
 		size_t n = item->nbytes - done < GEN_CHUNK ? (size_t)(item->nbytes - done)
 							   : GEN_CHUNK;
 		cb_values_fill(job->table, &state, buf, n);
 		XXH3_64bits_update(&hash, buf, n);
-		int rc = cb_pwrite_full(item->fd, buf, n, item->offset + done, item->path, err);
+		int rc = CB_OK;
+		if (item->fd >= 0)
+			rc = cb_pwrite_full(item->fd, buf, n, item->offset + done, item->path, err);
+		if (rc == CB_OK && item->pt_fd >= 0) {
+			crc = cb_crc32_update(crc, buf, n);
+			rc = cb_pwrite_full(item->pt_fd, buf, n, item->pt_offset + done,
+					    item->pt_path, err);
+		}
 		if (rc != CB_OK)
 			return rc;
 		done += n;
 		atomic_fetch_add(&job->done_bytes, n);
 	}
 	item->xxh3 = XXH3_64bits_digest(&hash);
+	item->crc = crc;
 	return CB_OK;
 }
 
@@ -156,7 +172,7 @@ static void *gen_worker(void *arg)
 		size_t i = atomic_fetch_add(&job->next, 1);
 		if (i >= job->n_items)
 			break;
-		if (make_tensor(job, &job->items[i], buf, &local) != CB_OK)
+		if (make_tensor(job, &job->items[job->order[i]], buf, &local) != CB_OK)
 			break;
 	}
 	if (local.code != CB_OK) {
@@ -237,6 +253,9 @@ struct shard_plan {
 	char file_name[96];
 	struct cb_atomic_file file;
 	struct cb_st_layout layout;
+	char pt_name[96];         /* the same tensors as a .pt/.bin */
+	struct cb_atomic_file pt_file;
+	struct cb_pt_layout pt_layout;
 };
 
 static void plan_shards(const struct cb_model_spec *spec, unsigned n_shards,
@@ -260,11 +279,16 @@ static void plan_shards(const struct cb_model_spec *spec, unsigned n_shards,
 		cursor += per_tensor_total;
 	}
 	for (unsigned k = 0; k < n_shards; k++) {
-		if (n_shards == 1)
+		if (n_shards == 1) {
 			snprintf(plans[k].file_name, sizeof plans[k].file_name, "model.safetensors");
-		else
+			snprintf(plans[k].pt_name, sizeof plans[k].pt_name, "model.pt");
+		} else {
 			snprintf(plans[k].file_name, sizeof plans[k].file_name,
 				 "model-%05u-of-%05u.safetensors", k + 1, n_shards);
+			/* Hugging Face's names for PyTorch shards */
+			snprintf(plans[k].pt_name, sizeof plans[k].pt_name,
+				 "pytorch_model-%05u-of-%05u.bin", k + 1, n_shards);
+		}
 	}
 }
 
@@ -273,13 +297,13 @@ static int compare_items_by_name(const void *a, const void *b)
 	return strcmp(((const struct gen_item *)a)->name, ((const struct gen_item *)b)->name);
 }
 
-static int write_manifest(const char *dir, const char *model_path,
+static int write_manifest(const char *dir, enum cb_format format, const char *model_path,
 			  const struct cb_gen_options *opts, const struct cb_model_spec *spec,
 			  struct gen_item *items, size_t n_items, const char *name,
 			  struct cb_error *err)
 {
 	struct cb_ckpt *ckpt;
-	int rc = cb_ckpt_open(dir, CB_FORMAT_SAFETENSORS, &ckpt, err);
+	int rc = cb_ckpt_open(dir, format, &ckpt, err);
 	if (rc != CB_OK)
 		return rc;
 	qsort(items, n_items, sizeof *items, compare_items_by_name);
@@ -326,19 +350,20 @@ static int write_manifest(const char *dir, const char *model_path,
 }
 
 static int write_index(const char *dir, const struct cb_model_spec *spec,
-		       struct shard_plan *plans, unsigned n_shards, struct cb_error *err)
+		       struct shard_plan *plans, unsigned n_shards, bool pt, struct cb_error *err)
 {
 	const char **names = calloc(spec->n ? spec->n : 1, sizeof *names);
 	uint32_t *file_of = calloc(spec->n ? spec->n : 1, sizeof *file_of);
 	const char **shard_names = calloc(n_shards, sizeof *shard_names);
-	char *path = cb_path_join(dir, "model.safetensors.index.json");
+	char *path = cb_path_join(dir, pt ? "pytorch_model.bin.index.json"
+					  : "model.safetensors.index.json");
 	int rc;
 	if (!names || !file_of || !shard_names || !path) {
 		rc = CB_FAIL(err, CB_ENOMEM, dir, NULL, "out of memory");
 		goto out;
 	}
 	for (unsigned k = 0; k < n_shards; k++) {
-		shard_names[k] = plans[k].file_name;
+		shard_names[k] = pt ? plans[k].pt_name : plans[k].file_name;
 		for (size_t j = 0; j < plans[k].count; j++) {
 			names[plans[k].first + j] = spec->tensors[plans[k].first + j].name;
 			file_of[plans[k].first + j] = k;
@@ -354,62 +379,151 @@ out:
 	return rc;
 }
 
-/* Lays out every shard, opens its temporary file, writes its header, and
- * lists its tensors as work items. */
-static int prepare_shards(const char *dir, const struct cb_model_spec *spec,
-			  struct shard_plan *plans, unsigned n_shards, struct gen_item *items,
-			  struct cb_error *err)
+/* Lays out one safetensors shard, opens its temporary file and writes its
+ * header; its tensors join the work in file order. */
+static int prepare_st_shard(const char *path, const struct cb_st_spec *st_specs,
+			    struct shard_plan *plan, struct gen_item *items, size_t *order,
+			    size_t *n_order, struct cb_error *err)
 {
 	static const struct cb_kv meta[] = {{"format", "pt"}};
+	int rc = cb_st_layout_build(st_specs + plan->first, plan->count, meta, 1, &plan->layout,
+				    err);
+	if (rc == CB_OK)
+		rc = cb_atomic_open(&plan->file, path, err);
+	if (rc == CB_OK)
+		rc = cb_pwrite_full(plan->file.fd, plan->layout.header, plan->layout.header_size, 0,
+				    path, err);
+	/* Size the file first: workers then fill it in any order. */
+	if (rc == CB_OK && ftruncate(plan->file.fd, (off_t)plan->layout.file_size) != 0)
+		rc = CB_FAIL_ERRNO(err, errno, path, "cannot size the file");
+	for (size_t j = 0; rc == CB_OK && j < plan->count; j++) {
+		size_t ord = plan->layout.order[j];
+		struct gen_item *item = &items[plan->first + ord];
+		item->fd = plan->file.fd;
+		item->path = plan->file.final_path;
+		item->offset = plan->layout.offset[ord];
+		order[(*n_order)++] = plan->first + ord;
+	}
+	return rc;
+}
+
+/* Lays out the same tensors as a .pt state dict (one storage per tensor, in
+ * architecture order), opens its temporary file and writes everything but
+ * the storages and the trailer. */
+static int prepare_pt_shard(const char *path, const struct cb_model_spec *spec,
+			    struct shard_plan *plan, struct gen_item *items, size_t *order,
+			    size_t *n_order, struct cb_error *err)
+{
+	size_t n = plan->count;
+	struct cb_pkl_tensor *tensors = calloc(n ? n : 1, sizeof *tensors);
+	struct cb_pkl_storage *storages = calloc(n ? n : 1, sizeof *storages);
+	int rc = CB_OK;
+	if (!tensors || !storages) {
+		rc = CB_FAIL(err, CB_ENOMEM, path, NULL, "out of memory");
+		goto out;
+	}
+	for (size_t j = 0; j < n; j++) {
+		const struct cb_preset_tensor *t = &spec->tensors[plan->first + j];
+		tensors[j] = (struct cb_pkl_tensor){.name = t->name, .storage = (uint32_t)j,
+						    .rank = t->rank, .shape = t->shape};
+		storages[j] = (struct cb_pkl_storage){spec->dtype, 1};
+		for (uint32_t d = 0; d < t->rank; d++)
+			storages[j].numel *= t->shape[d];
+	}
+	rc = cb_pt_layout_build(path, tensors, n, storages, n, NULL, &plan->pt_layout, err);
+	if (rc == CB_OK)
+		rc = cb_atomic_open(&plan->pt_file, path, err);
+	if (rc == CB_OK)
+		rc = cb_pt_write_head(&plan->pt_layout, plan->pt_file.fd, path, err);
+	for (size_t j = 0; rc == CB_OK && j < n; j++) {
+		struct gen_item *item = &items[plan->first + j];
+		item->pt_fd = plan->pt_file.fd;
+		item->pt_path = plan->pt_file.final_path;
+		item->pt_offset = cb_pt_storage_offset(&plan->pt_layout, j);
+		if (order)
+			order[(*n_order)++] = plan->first + j;
+	}
+out:
+	free(tensors);
+	free(storages);
+	return rc;
+}
+
+/* Lays out every shard in every format asked for and lists the tensors as
+ * work items: in safetensors file order when there is one (the bigger win
+ * for sequential writes), else in .pt order. */
+static int prepare_shards(const char *dir, const struct cb_gen_options *opts,
+			  const struct cb_model_spec *spec, struct shard_plan *plans,
+			  unsigned n_shards, struct gen_item *items, size_t *order,
+			  struct cb_error *err)
+{
 	struct cb_st_spec *st_specs = calloc(spec->n ? spec->n : 1, sizeof *st_specs);
 	if (!st_specs)
 		return CB_FAIL(err, CB_ENOMEM, dir, NULL, "out of memory");
-	for (size_t i = 0; i < spec->n; i++)
+	for (size_t i = 0; i < spec->n; i++) {
 		st_specs[i] = (struct cb_st_spec){spec->tensors[i].name, spec->dtype,
 						  spec->tensors[i].rank, spec->tensors[i].shape};
+		uint64_t numel = 1;
+		for (uint32_t d = 0; d < spec->tensors[i].rank; d++)
+			numel *= spec->tensors[i].shape[d];
+		items[i] = (struct gen_item){.name = spec->tensors[i].name, .fd = -1, .pt_fd = -1};
+		(void)cb_dtype_nbytes(spec->dtype, numel, &items[i].nbytes, NULL);
+	}
 	int rc = CB_OK;
-	size_t n_items = 0;
+	size_t n_order = 0;
 	for (unsigned k = 0; k < n_shards && rc == CB_OK; k++) {
 		struct shard_plan *plan = &plans[k];
-		char *path = cb_path_join(dir, plan->file_name);
-		if (!path) {
+		char *path = opts->safetensors ? cb_path_join(dir, plan->file_name) : NULL;
+		char *pt_path = opts->pytorch ? cb_path_join(dir, plan->pt_name) : NULL;
+		if ((opts->safetensors && !path) || (opts->pytorch && !pt_path))
 			rc = CB_FAIL(err, CB_ENOMEM, dir, NULL, "out of memory");
-			break;
-		}
-		rc = cb_st_layout_build(st_specs + plan->first, plan->count, meta, 1,
-					&plan->layout, err);
-		if (rc == CB_OK)
-			rc = cb_atomic_open(&plan->file, path, err);
-		if (rc == CB_OK)
-			rc = cb_pwrite_full(plan->file.fd, plan->layout.header,
-					    plan->layout.header_size, 0, path, err);
-		/* Size the file first: workers then fill it in any order. */
-		if (rc == CB_OK && ftruncate(plan->file.fd, (off_t)plan->layout.file_size) != 0)
-			rc = CB_FAIL_ERRNO(err, errno, path, "cannot size the file");
-		for (size_t j = 0; rc == CB_OK && j < plan->count; j++) {
-			size_t ord = plan->layout.order[j];
-			items[n_items++] = (struct gen_item){
-				.name = spec->tensors[plan->first + ord].name,
-				.fd = plan->file.fd,
-				.path = plan->file.final_path,
-				.offset = plan->layout.offset[ord],
-				.nbytes = plan->layout.nbytes[ord],
-			};
-		}
-		if (rc != CB_OK)
+		if (rc == CB_OK && path &&
+		    (rc = prepare_st_shard(path, st_specs, plan, items, order, &n_order, err)) != CB_OK)
 			cb_error_set_path(err, path);
+		if (rc == CB_OK && pt_path &&
+		    (rc = prepare_pt_shard(pt_path, spec, plan, items, path ? NULL : order,
+					   &n_order, err)) != CB_OK)
+			cb_error_set_path(err, pt_path);
 		free(path);
+		free(pt_path);
 	}
 	free(st_specs);
 	return rc;
 }
 
-static bool dataset_exists(const char *dir)
+/* Sets each storage's CRC, writes the trailer of every .pt shard. */
+static int finish_pt_shards(struct shard_plan *plans, unsigned n_shards,
+			    const struct gen_item *items, struct cb_error *err)
 {
-	char *manifest = cb_path_join(dir, "manifest.json");
-	bool exists = manifest && access(manifest, F_OK) == 0;
-	free(manifest);
+	for (unsigned k = 0; k < n_shards; k++) {
+		struct shard_plan *plan = &plans[k];
+		for (size_t j = 0; j < plan->count; j++)
+			cb_pt_set_storage_crc(&plan->pt_layout, j, items[plan->first + j].crc);
+		int rc = cb_pt_write_tail(&plan->pt_layout, plan->pt_file.fd,
+					  plan->pt_file.final_path, err);
+		if (rc != CB_OK)
+			return rc;
+	}
+	return CB_OK;
+}
+
+static bool file_exists(const char *dir, const char *name)
+{
+	char *path = cb_path_join(dir, name);
+	bool exists = path && access(path, F_OK) == 0;
+	free(path);
 	return exists;
+}
+
+/* Finished (a manifest) and holding every format asked for. */
+static bool dataset_exists(const char *dir, const struct cb_gen_options *opts)
+{
+	bool sharded = opts->shards > 1;
+	return file_exists(dir, "manifest.json") &&
+	       (!opts->safetensors ||
+		file_exists(dir, sharded ? "model.safetensors.index.json" : "model.safetensors")) &&
+	       (!opts->pytorch ||
+		file_exists(dir, sharded ? "pytorch_model.bin.index.json" : "model.pt"));
 }
 
 static int generate(const struct cb_gen_options *opts, const struct cb_model_spec *spec,
@@ -421,45 +535,63 @@ static int generate(const struct cb_gen_options *opts, const struct cb_model_spe
 			       "%u shards for a model of %zu tensors", n_shards, spec->n);
 	struct shard_plan *plans = calloc(n_shards, sizeof *plans);
 	struct gen_item *items = calloc(spec->n ? spec->n : 1, sizeof *items);
+	size_t *order = calloc(spec->n ? spec->n : 1, sizeof *order);
 	struct cb_value_table *table = malloc(sizeof *table);
 	int rc = CB_OK;
-	if (!plans || !items || !table) {
+	if (!plans || !items || !order || !table) {
 		rc = CB_FAIL(err, CB_ENOMEM, NULL, NULL, "out of memory");
 		goto out;
 	}
 	for (unsigned k = 0; k < n_shards; k++)
-		plans[k].file.fd = -1;
+		plans[k].file.fd = plans[k].pt_file.fd = -1;
 	cb_value_table_init(table, spec->dtype);
 	plan_shards(spec, n_shards, plans);
 	double t0 = now_seconds();
-	if ((rc = prepare_shards(out->dir, spec, plans, n_shards, items, err)) != CB_OK)
+	if ((rc = prepare_shards(out->dir, opts, spec, plans, n_shards, items, order, err)) !=
+	    CB_OK)
 		goto out;
-	struct gen_job job = {.items = items, .n_items = spec->n, .seed = opts->seed,
-			      .table = table};
+	struct gen_job job = {.items = items, .order = order, .n_items = spec->n,
+			      .seed = opts->seed, .table = table};
 	pthread_mutex_init(&job.err_lock, NULL);
 	rc = run_workers(&job, worker_count(opts->threads, spec->n), out->name, spec->total_bytes,
 			 opts->progress, err);
 	pthread_mutex_destroy(&job.err_lock);
+	if (rc == CB_OK && opts->pytorch)
+		rc = finish_pt_shards(plans, n_shards, items, err);
 	double t_sync = now_seconds();
-	for (unsigned k = 0; k < n_shards && rc == CB_OK; k++) {
+	for (unsigned k = 0; k < n_shards && rc == CB_OK && opts->safetensors; k++) {
 		out->written_bytes += plans[k].layout.file_size;
 		rc = cb_atomic_commit(&plans[k].file, !opts->no_sync, err);
 	}
+	for (unsigned k = 0; k < n_shards && rc == CB_OK && opts->pytorch; k++) {
+		out->written_bytes += cb_pt_file_size(&plans[k].pt_layout);
+		rc = cb_atomic_commit(&plans[k].pt_file, !opts->no_sync, err);
+	}
 	out->sync_seconds = now_seconds() - t_sync;
-	if (rc == CB_OK && n_shards > 1)
-		rc = write_index(out->dir, spec, plans, n_shards, err);
+	if (rc == CB_OK && n_shards > 1 && opts->safetensors)
+		rc = write_index(out->dir, spec, plans, n_shards, false, err);
+	if (rc == CB_OK && n_shards > 1 && opts->pytorch)
+		rc = write_index(out->dir, spec, plans, n_shards, true, err);
 	out->seconds = now_seconds() - t0;
-	if (rc == CB_OK)
-		rc = write_manifest(out->dir,
+	/* One manifest for both formats: the tensors are the same bytes. */
+	if (rc == CB_OK && opts->safetensors)
+		rc = write_manifest(out->dir, CB_FORMAT_SAFETENSORS,
 				    n_shards > 1 ? "model.safetensors.index.json" : "model.safetensors",
 				    opts, spec, items, spec->n, out->name, err);
+	else if (rc == CB_OK)
+		rc = write_manifest(out->dir, CB_FORMAT_PYTORCH,
+				    n_shards > 1 ? "pytorch_model.bin.index.json" : "model.pt", opts,
+				    spec, items, spec->n, out->name, err);
 out:
 	for (unsigned k = 0; plans && k < n_shards; k++) {
 		cb_atomic_abort(&plans[k].file);
 		cb_st_layout_free(&plans[k].layout);
+		cb_atomic_abort(&plans[k].pt_file);
+		cb_pt_layout_free(&plans[k].pt_layout);
 	}
 	free(plans);
 	free(items);
+	free(order);
 	free(table);
 	return rc;
 }
@@ -470,9 +602,6 @@ int cb_gen_dataset(const struct cb_gen_options *opts, struct cb_gen_result *out,
 	memset(out, 0, sizeof *out);
 	if (!opts->safetensors && !opts->pytorch)
 		return CB_FAIL(err, CB_EUSAGE, NULL, NULL, "no format to write");
-	if (opts->pytorch)
-		return CB_FAIL(err, CB_EUNSUPPORTED, NULL, NULL,
-			       "writing PyTorch checkpoints is not supported by this build yet");
 	int rc = cb_gen_dataset_name(opts, out->name, sizeof out->name, err);
 	if (rc != CB_OK)
 		return rc;
@@ -486,7 +615,12 @@ int cb_gen_dataset(const struct cb_gen_options *opts, struct cb_gen_result *out,
 	out->model_bytes = spec.total_bytes;
 	out->n_tensors = spec.n;
 	snprintf(out->description, sizeof out->description, "%s", spec.description);
-	if (!opts->force && dataset_exists(out->dir)) {
+	/* Before anything is touched: a dtype torch cannot hold. */
+	if (opts->pytorch && (rc = cb_pkl_check_dtype(spec.dtype, NULL, NULL, err)) != CB_OK) {
+		cb_model_spec_free(&spec);
+		return rc;
+	}
+	if (!opts->force && dataset_exists(out->dir, opts)) {
 		out->existed = true;
 		cb_model_spec_free(&spec);
 		return CB_OK;
