@@ -12,6 +12,7 @@
 #include <xxhash.h>
 
 #include "fileio.h"
+#include "tensor_gather.h"
 
 #define CHUNK_BYTES (8u << 20)
 
@@ -39,68 +40,23 @@ static void job_fail(struct hash_job *job, const struct cb_error *local)
 	atomic_store(&job->failed, 1);
 }
 
-static int hash_contiguous(int fd, const char *path, uint64_t offset, uint64_t nbytes,
-			   uint8_t *buf, uint64_t *out, struct cb_error *err)
+static int hash_sink(void *ctx, const void *buf, size_t len, struct cb_error *err)
 {
-	XXH3_state_t state;
-	XXH3_64bits_reset(&state);
-	while (nbytes > 0) {
-		size_t n = nbytes < CHUNK_BYTES ? (size_t)nbytes : CHUNK_BYTES;
-		int rc = cb_pread_full(fd, buf, n, offset, path, err);
-		if (rc != CB_OK)
-			return rc;
-		XXH3_64bits_update(&state, buf, n);
-		offset += n;
-		nbytes -= n;
-	}
-	*out = XXH3_64bits_digest(&state);
+	(void)err;
+	XXH3_64bits_update(ctx, buf, len);
 	return CB_OK;
 }
 
-/* A view: read its whole storage, then walk the elements in row-major order
- * with an odometer over the shape. Strides and offsets were bounds-checked
- * against the storage when the checkpoint was opened. */
-static int hash_strided(int fd, const char *path, const struct cb_ckpt_tensor *t,
-			uint64_t *out, struct cb_error *err)
+/* The tensor's logical bytes (a view gathered as torch's contiguous() would
+ * lay it out), hashed as they stream past. */
+static int hash_tensor(int fd, const char *path, const struct cb_ckpt_tensor *t, uint8_t *buf,
+		       uint64_t *out, struct cb_error *err)
 {
-	size_t esize = cb_dtype_bits(t->dtype) / 8;
-	uint64_t storage_start = t->offset - t->storage_offset * esize;
-	uint8_t *storage = malloc(t->storage_nbytes ? (size_t)t->storage_nbytes : 1);
-	uint64_t *index = calloc(t->rank ? t->rank : 1, sizeof *index);
-	uint8_t *staging = malloc(CHUNK_BYTES);
-	int rc = CB_OK;
-	if (!storage || !index || !staging) {
-		rc = CB_FAIL(err, CB_ENOMEM, path, NULL, "out of memory");
-		goto out;
-	}
-	rc = cb_pread_full(fd, storage, (size_t)t->storage_nbytes, storage_start, path, err);
-	if (rc != CB_OK)
-		goto out;
 	XXH3_state_t state;
 	XXH3_64bits_reset(&state);
-	size_t filled = 0;
-	for (uint64_t e = 0; e < t->numel; e++) {
-		int64_t element = (int64_t)t->storage_offset;
-		for (uint32_t d = 0; d < t->rank; d++)
-			element += (int64_t)index[d] * t->stride[d];
-		memcpy(staging + filled, storage + (uint64_t)element * esize, esize);
-		filled += esize;
-		if (filled + esize > CHUNK_BYTES) {
-			XXH3_64bits_update(&state, staging, filled);
-			filled = 0;
-		}
-		for (uint32_t d = t->rank; d-- > 0;) {
-			if (++index[d] < t->shape[d])
-				break;
-			index[d] = 0;
-		}
-	}
-	XXH3_64bits_update(&state, staging, filled);
-	*out = XXH3_64bits_digest(&state);
-out:
-	free(storage);
-	free(index);
-	free(staging);
+	int rc = cb_tensor_stream(fd, path, t, buf, CHUNK_BYTES, hash_sink, &state, err);
+	if (rc == CB_OK)
+		*out = XXH3_64bits_digest(&state);
 	return rc;
 }
 
@@ -122,9 +78,7 @@ static void *hash_worker(void *arg)
 		const struct cb_ckpt_tensor *t = &ckpt->tensors[i];
 		int fd = job->fds[t->file];
 		const char *path = ckpt->files[t->file].path;
-		int rc = t->stride ? hash_strided(fd, path, t, &job->hashes[i], &local)
-				   : hash_contiguous(fd, path, t->offset, t->nbytes, buf,
-						     &job->hashes[i], &local);
+		int rc = hash_tensor(fd, path, t, buf, &job->hashes[i], &local);
 		if (rc != CB_OK) {
 			job_fail(job, &local);
 			break;
