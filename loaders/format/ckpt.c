@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "fileio.h"
+#include "pt.h"
 #include "shard_index.h"
 
 const char *cb_format_name(enum cb_format format)
@@ -44,13 +45,17 @@ static enum cb_format index_format(const char *name)
  * handed to the safetensors reader, whose errors say what is wrong. */
 static enum cb_format sniff_file(const char *path)
 {
-	uint8_t head[8] = {0};
+	uint8_t head[264] = {0};
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return CB_FORMAT_SAFETENSORS;
 	ssize_t got = pread(fd, head, sizeof head, 0);
 	close(fd);
 	if (got >= 4 && memcmp(head, "PK\x03\x04", 4) == 0)
+		return CB_FORMAT_PYTORCH;
+	/* The oldest torch formats, so that the PyTorch reader names them. */
+	if ((got >= 8 && memcmp(head, "PYTORCH1", 8) == 0) ||
+	    (got >= 262 && memcmp(head + 257, "ustar", 5) == 0))
 		return CB_FORMAT_PYTORCH;
 	if (got >= 2 && head[0] == 0x80 && head[1] >= 2 && head[1] <= 5 &&
 	    (has_suffix(path, ".pt") || has_suffix(path, ".bin") || has_suffix(path, ".pth") ||
@@ -297,12 +302,11 @@ int cb_ckpt_open(const char *path, enum cb_format want, struct cb_ckpt **out,
 	} else if ((rc = add_files(ckpt, &where.single_path, 1, err)) != CB_OK) {
 		goto fail;
 	}
-	if (ckpt->format == CB_FORMAT_PYTORCH) {
-		rc = CB_FAIL(err, CB_EUNSUPPORTED, path, NULL,
-			     "PyTorch checkpoints are not supported by this build yet");
-		goto fail;
-	}
-	if ((rc = populate_safetensors(ckpt, err)) != CB_OK)
+	if (ckpt->format == CB_FORMAT_PYTORCH)
+		rc = cb_pt_populate(ckpt, err);
+	else
+		rc = populate_safetensors(ckpt, err);
+	if (rc != CB_OK)
 		goto fail;
 	qsort(ckpt->tensors, ckpt->n_tensors, sizeof *ckpt->tensors, compare_tensor_names);
 	if ((rc = check_unique_names(ckpt, err)) != CB_OK)
