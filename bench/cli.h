@@ -19,7 +19,10 @@ int cb_cmd_calibrate(int argc, char **argv);
 int cb_cmd_convert(int argc, char **argv);
 int cb_cmd_gen(int argc, char **argv);
 int cb_cmd_inspect(int argc, char **argv);
+int cb_cmd_loaders(int argc, char **argv);
+int cb_cmd_run(int argc, char **argv);
 int cb_cmd_sysinfo(int argc, char **argv);
+int cb_cmd_trial(int argc, char **argv);
 
 /* Parses "512", "64K", "256M", "1G", "1.5G" (powers of 1024) into bytes.
  * False on anything else, or on overflow. */

@@ -11,7 +11,10 @@ static const struct cb_command commands[] = {
 	{"convert", "safetensors <-> PyTorch checkpoints, shards too", cb_cmd_convert, false},
 	{"gen", "make synthetic datasets in real architectures' shapes", cb_cmd_gen, false},
 	{"inspect", "list a checkpoint's tensors, with XXH3 of their bytes", cb_cmd_inspect, false},
+	{"loaders", "list the loaders: available here or why not, and options", cb_cmd_loaders, false},
+	{"run", "benchmark loaders on datasets, one process per trial", cb_cmd_run, false},
 	{"sysinfo", "describe this machine: CPU, memory, caches, filesystem", cb_cmd_sysinfo, false},
+	{"trial", "one load in this process (run's child)", cb_cmd_trial, true},
 };
 
 static void print_help(FILE *out)

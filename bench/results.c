@@ -1,0 +1,312 @@
+/* The results file and its CSV mirror (see results.h). */
+#include "results.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "cb_config.h"
+#include "fileio.h"
+#include "stats.h"
+
+#define MAX_TRIALS 4096
+
+static char *csv_name(const char *path)
+{
+	size_t len = strlen(path);
+	char *out = malloc(len + 5);
+	if (!out)
+		return NULL;
+	memcpy(out, path, len + 1);
+	if (len > 5 && strcmp(path + len - 5, ".json") == 0)
+		out[len - 5] = '\0';
+	strcat(out, ".csv");
+	return out;
+}
+
+static int make_parent(const char *path, struct cb_error *err)
+{
+	const char *slash = strrchr(path, '/');
+	if (!slash || slash == path)
+		return CB_OK;
+	char dir[1024];
+	if ((size_t)(slash - path) >= sizeof dir)
+		return CB_FAIL(err, CB_ELIMIT, path, NULL, "path too long");
+	snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+	return cb_mkdir_p(dir, err);
+}
+
+int cb_results_open(struct cb_results *r, const char *path, bool force, struct cb_error *err)
+{
+	memset(r, 0, sizeof *r);
+	struct stat st;
+	if (!force && stat(path, &st) == 0)
+		return CB_FAIL(err, CB_EUSAGE, path, NULL,
+			       "results file exists; pick another -o or add --force");
+	int rc = make_parent(path, err);
+	if (rc != CB_OK)
+		return rc;
+	char stamp[32];
+	time_t now = time(NULL);
+	struct tm tm;
+	gmtime_r(&now, &tm);
+	strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	r->path = strdup(path);
+	r->csv_path = csv_name(path);
+	r->root = json_pack("{s:s,s:{s:s,s:s},s:s}", "schema", CB_RESULTS_SCHEMA, "tool",
+			    "version", CB_VERSION, "commit", CB_COMMIT, "timestamp", stamp);
+	r->cells = json_array();
+	if (!r->path || !r->csv_path || !r->root || !r->cells) {
+		cb_results_free(r);
+		return CB_FAIL(err, CB_ENOMEM, path, NULL, "out of memory");
+	}
+	json_object_set(r->root, "cells", r->cells);
+	json_decref(r->cells); /* the root holds it now; r->cells is borrowed */
+	return CB_OK;
+}
+
+void cb_results_set(struct cb_results *r, const char *key, json_t *value)
+{
+	/* "cells" stays last in the file: re-add it after the new key. */
+	json_incref(r->cells);
+	json_object_del(r->root, "cells");
+	json_object_set_new(r->root, key, value ? value : json_null());
+	json_object_set_new(r->root, "cells", r->cells);
+}
+
+json_t *cb_results_add_cell(struct cb_results *r)
+{
+	json_t *cell = json_object();
+	if (!cell || json_array_append_new(r->cells, cell) != 0)
+		return NULL;
+	return cell;
+}
+
+/* ------------------------------------------------------------- summary */
+
+static double num(const json_t *o, const char *key)
+{
+	const json_t *v = json_object_get(o, key);
+	return json_is_number(v) ? json_number_value(v) : NAN;
+}
+
+static json_t *real_or_null(double v)
+{
+	return isfinite(v) ? json_real(v) : json_null();
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
+
+/* The median of the finite values of v[0..n); NAN when there are none. */
+static double median_of(double *v, size_t n)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++)
+		if (isfinite(v[i]))
+			v[k++] = v[i];
+	if (!k)
+		return NAN;
+	qsort(v, k, sizeof *v, cmp_double);
+	return k % 2 ? v[k / 2] : (v[k / 2 - 1] + v[k / 2]) / 2;
+}
+
+/* (peak - baseline) / model for each ok trial, then the median. */
+static double ratio_median(json_t *const *trials, size_t n, const char *peak,
+			   const char *base, double model)
+{
+	double v[MAX_TRIALS];
+	for (size_t i = 0; i < n; i++)
+		v[i] = (num(trials[i], peak) - num(trials[i], base)) / model;
+	return model > 0 ? median_of(v, n) : NAN;
+}
+
+static void summary_ratios(json_t *s, json_t *const *ok, size_t n, double model)
+{
+	json_object_set_new(s, "peak_rss_over_model",
+			    real_or_null(ratio_median(ok, n, "peak_rss_bytes",
+						      "baseline_rss_bytes", model)));
+	json_object_set_new(s, "peak_anon_over_model",
+			    real_or_null(ratio_median(ok, n, "peak_anon_bytes",
+						      "baseline_anon_bytes", model)));
+	json_object_set_new(s, "peak_file_over_model",
+			    real_or_null(ratio_median(ok, n, "peak_file_bytes",
+						      "baseline_file_bytes", model)));
+	json_object_set_new(s, "peak_vram_over_model",
+			    real_or_null(ratio_median(ok, n, "peak_vram_bytes",
+						      "baseline_vram_bytes", model)));
+}
+
+static void summary_outliers(json_t *s, const double *t, size_t n)
+{
+	bool flags[MAX_TRIALS];
+	cb_stats_outliers(t, n, flags);
+	json_t *list = json_array();
+	for (size_t i = 0; i < n; i++)
+		if (flags[i])
+			json_array_append_new(list, json_integer((json_int_t)i));
+	json_object_set_new(s, "outliers", list);
+	if (n > 2 && flags[0])
+		json_object_set_new(s, "warning",
+				    json_string("the first trial is an outlier: caches or lazy "
+						"setup may not have been ready until after it; "
+						"consider more --warmup"));
+}
+
+void cb_results_summarize(json_t *cell, const json_t *calibration)
+{
+	json_t *trials = json_object_get(cell, "trials");
+	json_t *ok[MAX_TRIALS];
+	double t[MAX_TRIALS];
+	size_t n = 0;
+	for (size_t i = 0; i < json_array_size(trials) && n < MAX_TRIALS; i++) {
+		json_t *tr = json_array_get(trials, i);
+		const char *outcome = json_string_value(json_object_get(tr, "outcome"));
+		if (outcome && strcmp(outcome, "ok") == 0 && isfinite(num(tr, "wall_s"))) {
+			ok[n] = tr;
+			t[n++] = num(tr, "wall_s");
+		}
+	}
+	struct cb_stats st;
+	cb_stats_compute(t, n, &st);
+	double model = num(cell, "model_bytes");
+	const char *cache = json_string_value(json_object_get(cell, "cache"));
+	const char *ceiling = cache && strcmp(cache, "warm") == 0 ? "warm_read_gbps"
+								  : "cold_read_gbps";
+	double gbps = n && st.median > 0 ? model / st.median / 1e9 : NAN;
+	double cap = calibration ? num(calibration, ceiling) : NAN;
+	json_t *s = json_pack("{s:I}", "n", (json_int_t)n);
+	json_object_set_new(s, "median_s", real_or_null(st.median));
+	json_object_set_new(s, "min_s", real_or_null(st.min));
+	json_object_set_new(s, "max_s", real_or_null(st.max));
+	json_object_set_new(s, "mean_s", real_or_null(st.mean));
+	json_object_set_new(s, "stddev_s", real_or_null(st.stddev));
+	json_object_set_new(s, "mad_s", real_or_null(st.mad));
+	json_object_set_new(s, "ci95_s",
+			    n ? json_pack("[o,o]", real_or_null(st.ci95_lo),
+					  real_or_null(st.ci95_hi))
+			      : json_null());
+	json_object_set_new(s, "ci95_is_range", json_boolean(n < CB_STATS_MIN_CI_N));
+	json_object_set_new(s, "gbps", real_or_null(gbps));
+	json_object_set_new(s, "ceiling", json_string(ceiling));
+	json_object_set_new(s, "ceiling_fraction",
+			    real_or_null(cap > 0 ? gbps / cap : NAN));
+	summary_ratios(s, ok, n, model);
+	summary_outliers(s, t, n);
+	json_object_set_new(cell, "summary", s);
+}
+
+/* ----------------------------------------------------------------- CSV */
+
+static const char *const csv_cols[] = {
+	"outcome", "wall_s", "phases.init", "phases.read", "phases.copy", "phases.to_device",
+	"baseline_rss_bytes", "peak_rss_bytes", "peak_anon_bytes", "peak_file_bytes",
+	"peak_vram_bytes", "major_faults", "minor_faults", "read_bytes", "user_s", "sys_s",
+	"residency_before", "verified", "message",
+};
+
+/* A value as one CSV field: quoted when needed, empty for null. */
+static void csv_field(FILE *f, const json_t *v)
+{
+	if (json_is_string(v)) {
+		fputc('"', f);
+		for (const char *p = json_string_value(v); *p; p++) {
+			if (*p == '"')
+				fputc('"', f);
+			fputc(*p == '\n' || *p == '\r' ? ' ' : *p, f);
+		}
+		fputc('"', f);
+	} else if (json_is_integer(v)) {
+		fprintf(f, "%lld", (long long)json_integer_value(v));
+	} else if (json_is_real(v)) {
+		fprintf(f, "%.9g", json_real_value(v));
+	} else if (json_is_boolean(v)) {
+		fputs(json_is_true(v) ? "true" : "false", f);
+	}
+}
+
+static const json_t *lookup(const json_t *o, const char *key)
+{
+	const char *dot = strchr(key, '.');
+	if (!dot)
+		return json_object_get(o, key);
+	char head[64];
+	snprintf(head, sizeof head, "%.*s", (int)(dot - key), key);
+	return json_object_get(json_object_get(o, head), dot + 1);
+}
+
+static void csv_rows(FILE *f, const json_t *cell, const char *list, bool warmup)
+{
+	const json_t *trials = json_object_get(cell, list);
+	char *opts = json_dumps(json_object_get(cell, "options"), JSON_COMPACT | JSON_SORT_KEYS);
+	for (size_t i = 0; i < json_array_size(trials); i++) {
+		const json_t *tr = json_array_get(trials, i);
+		static const char *const cell_keys[] = {"loader", "dataset", "format", "cache",
+							"device"};
+		for (size_t k = 0; k < 5; k++) {
+			csv_field(f, json_object_get(cell, cell_keys[k]));
+			fputc(',', f);
+		}
+		json_t *o = json_string(opts ? opts : "");
+		csv_field(f, o);
+		json_decref(o);
+		fprintf(f, ",%zu,%s", i, warmup ? "true" : "false");
+		for (size_t k = 0; k < sizeof csv_cols / sizeof csv_cols[0]; k++) {
+			fputc(',', f);
+			csv_field(f, lookup(tr, csv_cols[k]));
+		}
+		fputc('\n', f);
+	}
+	free(opts);
+}
+
+static int write_csv(const struct cb_results *r, struct cb_error *err)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	if (!f)
+		return CB_FAIL(err, CB_ENOMEM, r->csv_path, NULL, "out of memory");
+	fputs("loader,dataset,format,cache,device,options,trial,warmup", f);
+	for (size_t k = 0; k < sizeof csv_cols / sizeof csv_cols[0]; k++)
+		fprintf(f, ",%s", csv_cols[k]);
+	fputc('\n', f);
+	for (size_t i = 0; i < json_array_size(r->cells); i++) {
+		csv_rows(f, json_array_get(r->cells, i), "warmup", true);
+		csv_rows(f, json_array_get(r->cells, i), "trials", false);
+	}
+	if (fclose(f) != 0) {
+		free(buf);
+		return CB_FAIL(err, CB_ENOMEM, r->csv_path, NULL, "out of memory");
+	}
+	int rc = cb_write_small_file(r->csv_path, buf, len, err);
+	free(buf);
+	return rc;
+}
+
+int cb_results_write(struct cb_results *r, struct cb_error *err)
+{
+	char *text = json_dumps(r->root, JSON_INDENT(1) | JSON_REAL_PRECISION(9));
+	if (!text)
+		return CB_FAIL(err, CB_ENOMEM, r->path, NULL, "cannot serialise the results");
+	size_t len = strlen(text);
+	text[len] = '\n'; /* replaces the NUL; the length is known */
+	int rc = cb_write_small_file(r->path, text, len + 1, err);
+	free(text);
+	return rc == CB_OK ? write_csv(r, err) : rc;
+}
+
+void cb_results_free(struct cb_results *r)
+{
+	free(r->path);
+	free(r->csv_path);
+	json_decref(r->root);
+	memset(r, 0, sizeof *r);
+}

@@ -1,0 +1,222 @@
+/* The registry: one const table of every loader, shipped in every build
+ * (a loader that is not built still has its descriptor, with a reason).
+ *
+ * The test binary (ckptbench-test) compiles this same file with
+ * CB_TEST_REGISTRY defined, which appends the test-only loaders of
+ * tests/loaders/; the shipped binary never contains them.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "loader.h"
+
+/* X(c_name): every shipped loader, in listing order. */
+#define CB_LOADERS(X) X(safetensors_read)
+
+#define CB_X_DECLARE(id) extern const struct cb_loader cb_loader_##id;
+#define CB_X_ENTRY(id) &cb_loader_##id,
+CB_LOADERS(CB_X_DECLARE)
+
+#ifdef CB_TEST_REGISTRY
+#include "test_loaders.h"
+CB_TEST_LOADERS(CB_X_DECLARE)
+#endif
+
+static const struct cb_loader *const registry[] = {
+	CB_LOADERS(CB_X_ENTRY)
+#ifdef CB_TEST_REGISTRY
+	CB_TEST_LOADERS(CB_X_ENTRY)
+#endif
+};
+
+const struct cb_loader *const *cb_loader_list(size_t *n_out)
+{
+	*n_out = sizeof registry / sizeof registry[0];
+	return registry;
+}
+
+const struct cb_loader *cb_loader_find(const char *name)
+{
+	for (size_t i = 0; i < sizeof registry / sizeof registry[0]; i++)
+		if (strcmp(registry[i]->name, name) == 0)
+			return registry[i];
+	return NULL;
+}
+
+const char *cb_device_kind_name(enum cb_device_kind kind)
+{
+	return kind == CB_DEVICE_CUDA ? "cuda" : "cpu";
+}
+
+const char *cb_phase_name(enum cb_phase phase)
+{
+	static const char *const names[CB_PHASE_COUNT] = {"init", "read", "copy", "to_device"};
+	return phase >= 0 && phase < CB_PHASE_COUNT ? names[phase] : "none";
+}
+
+const char *cb_opt_type_name(enum cb_opt_type type)
+{
+	switch (type) {
+	case CB_OPT_BOOL: return "bool";
+	case CB_OPT_U64: return "u64";
+	case CB_OPT_STRING: return "string";
+	}
+	return "?";
+}
+
+static bool name_ok(const char *name)
+{
+	if (!name || !*name)
+		return false;
+	for (const char *p = name; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-'))
+			return false;
+	return true;
+}
+
+/* The size an option's value takes in the options struct. */
+static size_t opt_width(enum cb_opt_type type)
+{
+	switch (type) {
+	case CB_OPT_BOOL: return sizeof(bool);
+	case CB_OPT_U64: return sizeof(uint64_t);
+	case CB_OPT_STRING: return sizeof(const char *);
+	}
+	return SIZE_MAX;
+}
+
+static int check_opts(const struct cb_loader *l, struct cb_error *err)
+{
+	for (const struct cb_loader_opt *o = l->opts; o && o->name; o++) {
+		size_t end;
+		if (!name_ok(o->name) || !o->help ||
+		    __builtin_add_overflow(o->offset, opt_width(o->type), &end) ||
+		    end > l->opts_size)
+			return CB_FAIL(err, CB_EINTERNAL, NULL, l->name,
+				       "loader option \"%s\" is not well formed (name, help, "
+				       "offset within opts_size)", o->name);
+		if (o->type == CB_OPT_U64 && o->min > o->max)
+			return CB_FAIL(err, CB_EINTERNAL, NULL, l->name,
+				       "loader option \"%s\" has min above max", o->name);
+	}
+	return CB_OK;
+}
+
+int cb_loader_check(const struct cb_loader *l, struct cb_error *err)
+{
+	if (!l || !name_ok(l->name))
+		return CB_FAIL(err, CB_EINTERNAL, NULL, NULL,
+			       "a loader has no name or a name outside [a-z0-9-]");
+	if (l->abi != CB_LOADER_ABI)
+		return CB_FAIL(err, CB_EINTERNAL, NULL, l->name,
+			       "loader built for ABI %u, the harness has ABI %u", l->abi,
+			       CB_LOADER_ABI);
+	if (!l->summary || (l->format != CB_FORMAT_SAFETENSORS && l->format != CB_FORMAT_PYTORCH))
+		return CB_FAIL(err, CB_EINTERNAL, NULL, l->name,
+			       "loader lacks a summary or a format (safetensors or pytorch)");
+	bool stub = l->unavailable_reason != NULL;
+	bool peer = (l->caps & CB_CAP_PEER) != 0;
+	if (peer && !l->peer)
+		return CB_FAIL(err, CB_EINTERNAL, NULL, l->name, "peer loader names no program");
+	if (!stub && !peer && (!l->open || !l->load || !l->close))
+		return CB_FAIL(err, CB_EINTERNAL, NULL, l->name,
+			       "loader lacks a required hook (open, load, close)");
+	if ((l->caps & CB_CAP_DEVICE_MEM) && !stub && !peer && !l->control)
+		return CB_FAIL(err, CB_EINTERNAL, NULL, l->name,
+			       "a device loader needs control(CB_LOADER_CTL_FETCH) for verification");
+	return check_opts(l, err);
+}
+
+int cb_loader_available(const struct cb_loader *l, struct cb_error *err)
+{
+	int rc = cb_loader_check(l, err);
+	if (rc != CB_OK)
+		return rc;
+	if (l->unavailable_reason)
+		return CB_FAIL(err, CB_EUNAVAILABLE, NULL, NULL, "%s", l->unavailable_reason);
+	return l->probe ? l->probe(l, err) : CB_OK;
+}
+
+const struct cb_loader_opt *cb_loader_opt_find(const struct cb_loader *l, const char *name)
+{
+	for (const struct cb_loader_opt *o = l->opts; o && o->name; o++)
+		if (strcmp(o->name, name) == 0)
+			return o;
+	return NULL;
+}
+
+static bool parse_bool(const char *text, bool *out)
+{
+	static const char *const yes[] = {"1", "true", "yes", "on"};
+	static const char *const no[] = {"0", "false", "no", "off"};
+	for (size_t i = 0; i < 4; i++) {
+		if (strcasecmp(text, yes[i]) == 0)
+			return *out = true, true;
+		if (strcasecmp(text, no[i]) == 0)
+			return *out = false, true;
+	}
+	return false;
+}
+
+/* Decimal with an optional K/M/G suffix (powers of 1024). */
+static bool parse_u64(const char *text, uint64_t *out)
+{
+	if (!text || *text < '0' || *text > '9')
+		return false;
+	errno = 0;
+	char *end;
+	unsigned long long v = strtoull(text, &end, 10);
+	if (errno)
+		return false;
+	unsigned shift = 0;
+	switch (*end) {
+	case 'K': case 'k': shift = 10; end++; break;
+	case 'M': case 'm': shift = 20; end++; break;
+	case 'G': case 'g': shift = 30; end++; break;
+	default: break;
+	}
+	if (*end || (shift && v > (UINT64_MAX >> shift)))
+		return false;
+	*out = (uint64_t)v << shift;
+	return true;
+}
+
+int cb_loader_opt_set(const struct cb_loader *l, const struct cb_loader_opt *o, void *opts,
+		      const char *value, struct cb_error *err)
+{
+	char *slot = (char *)opts + o->offset;
+	bool b;
+	uint64_t u;
+	switch (o->type) {
+	case CB_OPT_BOOL:
+		if (!parse_bool(value, &b))
+			break;
+		memcpy(slot, &b, sizeof b);
+		return CB_OK;
+	case CB_OPT_U64:
+		if (!parse_u64(value, &u) || u < o->min || u > o->max)
+			break;
+		memcpy(slot, &u, sizeof u);
+		return CB_OK;
+	case CB_OPT_STRING:
+		memcpy(slot, &value, sizeof value);
+		return CB_OK;
+	}
+	if (o->type == CB_OPT_U64)
+		return CB_FAIL(err, CB_EUSAGE, NULL, l->name,
+			       "option %s takes an integer from %llu to %llu, not \"%s\"", o->name,
+			       (unsigned long long)o->min, (unsigned long long)o->max, value);
+	return CB_FAIL(err, CB_EUSAGE, NULL, l->name,
+		       "option %s takes %s, not \"%s\"", o->name, cb_opt_type_name(o->type),
+		       value);
+}
+
+int cb_loader_opts_defaults(const struct cb_loader *l, void *opts, struct cb_error *err)
+{
+	for (const struct cb_loader_opt *o = l->opts; o && o->name; o++)
+		if (o->def && cb_loader_opt_set(l, o, opts, o->def, err) != CB_OK)
+			return err ? (int)err->code : CB_EUSAGE;
+	return CB_OK;
+}

@@ -1,0 +1,197 @@
+#!/usr/bin/python3
+"""Checks for tests/test_harness.sh: the results file against DESIGN.md §6
+(schema ckptbench/1) and the figures each part of the test expects.
+
+usage: harness_check.py memory|outcomes|cache|interrupt|loaders FILE [ARGS]
+Exits 1 with the reason on the first failed check.
+"""
+import json
+import sys
+
+MIB = 1 << 20
+OUTCOMES = {"ok", "wrong-bytes", "crash", "timeout", "oom", "over-mem-limit",
+            "unsupported", "error"}
+TRIAL_KEYS = {
+    "outcome": str, "message": str, "wall_s": (float, int, type(None)),
+    "phases": (dict, type(None)), "baseline_rss_bytes": int, "peak_rss_bytes": int,
+    "peak_anon_bytes": int, "peak_file_bytes": int, "peak_vram_bytes": (int, type(None)),
+    "major_faults": int, "minor_faults": int, "read_bytes": (int, type(None)),
+    "user_s": (float, int), "sys_s": (float, int),
+    "residency_before": (float, int, type(None)), "verified": bool,
+}
+SUMMARY_KEYS = ["n", "median_s", "min_s", "max_s", "mean_s", "stddev_s", "mad_s", "ci95_s",
+                "gbps", "ceiling", "ceiling_fraction", "peak_rss_over_model",
+                "peak_anon_over_model", "peak_file_over_model", "peak_vram_over_model"]
+
+
+def fail(msg):
+    print("harness_check: " + msg, file=sys.stderr)
+    sys.exit(1)
+
+
+def validate(doc):
+    """The contract of DESIGN.md §6; unknown keys are allowed."""
+    if doc.get("schema") != "ckptbench/1":
+        fail("schema is %r" % doc.get("schema"))
+    for key in ("tool", "timestamp", "machine", "calibration", "config", "cells"):
+        if key not in doc:
+            fail("top-level key %r missing" % key)
+    for cell in doc["cells"]:
+        for key, kind in (("loader", str), ("dataset", str), ("format", str),
+                          ("model_bytes", int), ("cache", str), ("device", str),
+                          ("status", str), ("options", dict), ("trials", list),
+                          ("summary", dict)):
+            if not isinstance(cell.get(key), kind):
+                fail("cell key %r is %r" % (key, cell.get(key)))
+        if cell["status"] not in ("ok", "skipped", "failed"):
+            fail("cell status %r" % cell["status"])
+        if cell["cache"] not in ("cold", "warm"):
+            fail("cell cache %r" % cell["cache"])
+        for key in SUMMARY_KEYS:
+            if key not in cell["summary"]:
+                fail("summary key %r missing" % key)
+        for trial in cell["trials"] + cell.get("warmup", []):
+            for key, kind in TRIAL_KEYS.items():
+                if not isinstance(trial.get(key), kind):
+                    fail("trial key %r is %r" % (key, trial.get(key)))
+            if trial["outcome"] not in OUTCOMES:
+                fail("trial outcome %r" % trial["outcome"])
+
+
+def load(path):
+    with open(path) as f:
+        doc = json.load(f)
+    validate(doc)
+    return doc
+
+
+def cell_of(doc, loader, cache=None):
+    for cell in doc["cells"]:
+        if cell["loader"] == loader and (cache is None or cell["cache"] == cache):
+            return cell
+    fail("no cell for %s %s" % (loader, cache or ""))
+
+
+def memory(doc, k):
+    anon = cell_of(doc, "test-anon")
+    if anon["status"] != "ok":
+        fail("test-anon cell: %s" % anon.get("reason"))
+    for t in anon["trials"]:
+        grew = t["peak_anon_bytes"] - t["baseline_anon_bytes"]
+        # A few hundred KiB of slack: the loader's tables, the kernel's
+        # accounting; nothing near a whole model.
+        if abs(grew - k) > 1 * MIB:
+            fail("test-anon: anonymous growth %d, want %d +- 1 MiB" % (grew, k))
+        if t["peak_file_bytes"] - t["baseline_file_bytes"] > 4 * MIB:
+            fail("test-anon touched no file page, yet file-backed grew by %d"
+                 % (t["peak_file_bytes"] - t["baseline_file_bytes"]))
+    mapped = cell_of(doc, "test-mapfile")
+    if mapped["status"] != "ok":
+        fail("test-mapfile cell: %s" % mapped.get("reason"))
+    model = mapped["model_bytes"]
+    for t in mapped["trials"]:
+        grew_file = t["peak_file_bytes"] - t["baseline_file_bytes"]
+        grew_anon = t["peak_anon_bytes"] - t["baseline_anon_bytes"]
+        if not model * 0.98 <= grew_file <= model + 4 * MIB:
+            fail("test-mapfile: file-backed growth %d for a %d-byte model"
+                 % (grew_file, model))
+        if grew_anon > 2 * MIB:
+            fail("test-mapfile: anonymous growth %d, want about 0" % grew_anon)
+    ratio = mapped["summary"]["peak_file_over_model"]
+    if not 0.98 <= ratio <= 1.2:
+        fail("test-mapfile: peak_file_over_model %r" % ratio)
+
+
+def outcomes(doc):
+    want = {"test-crash": "crash", "test-sleep": "timeout", "test-hog": "over-mem-limit",
+            "test-wrongbyte": "wrong-bytes", "safetensors-read": "ok"}
+    for loader, outcome in want.items():
+        cell = cell_of(doc, loader)
+        got = [t["outcome"] for t in cell["trials"]]
+        if got != [outcome]:
+            fail("%s: outcomes %r, want [%r]" % (loader, got, outcome))
+        t = cell["trials"][0]
+        if outcome == "ok":
+            if cell["status"] != "ok" or not t["verified"]:
+                fail("safetensors-read did not verify")
+        else:
+            if cell["status"] != "failed" or not cell.get("reason") or not t["message"]:
+                fail("%s: a failed cell needs status failed, a reason and a message"
+                     % loader)
+            if t["verified"]:
+                fail("%s: verified despite %s" % (loader, outcome))
+    wrong = cell_of(doc, "test-wrongbyte")["trials"][0]["message"]
+    if "XXH3" not in wrong:
+        fail("wrong-bytes message does not name the hash: %r" % wrong)
+
+
+def cache(doc):
+    cold = cell_of(doc, "safetensors-read", "cold")
+    warm = cell_of(doc, "safetensors-read", "warm")
+    model = cold["model_bytes"]
+    for t in cold["trials"]:
+        if t["residency_before"] > 0.05:
+            fail("cold trial began %.0f%% resident" % (100 * t["residency_before"]))
+        if t["read_bytes"] is None or t["read_bytes"] < 0.9 * model:
+            fail("cold trial read %r bytes from the device for a %d-byte model"
+                 % (t["read_bytes"], model))
+    for t in warm["trials"]:
+        if t["residency_before"] < 0.95:
+            fail("warm trial began %.0f%% resident" % (100 * t["residency_before"]))
+        if t["read_bytes"] is None or t["read_bytes"] > 0.1 * model:
+            fail("warm trial read %r bytes from the device" % t["read_bytes"])
+
+
+def interrupt(doc):
+    if doc.get("interrupted") is not True:
+        fail("an interrupted run must say so")
+    done = cell_of(doc, "safetensors-read")
+    if len(done["trials"]) < 1 or done["summary"]["n"] != len(done["trials"]):
+        fail("finished safetensors-read trials are missing")
+    sleeper = cell_of(doc, "test-sleep")
+    if sleeper["trials"]:
+        fail("the interrupted trial must be discarded, not recorded")
+
+
+def loaders(path):
+    with open(path) as f:
+        doc = json.load(f)
+    names = {}
+    for entry in doc:
+        for key, kind in (("name", str), ("format", str), ("device", str),
+                          ("available", bool), ("options", list)):
+            if not isinstance(entry.get(key), kind):
+                fail("loaders entry key %r is %r" % (key, entry.get(key)))
+        if "reason" not in entry:
+            fail("loaders entry lacks reason")
+        for opt in entry["options"]:
+            for key in ("name", "type", "default", "help"):
+                if key not in opt:
+                    fail("option of %s lacks %r" % (entry["name"], key))
+        names[entry["name"]] = entry
+    for name in ("safetensors-read", "test-anon", "test-crash"):
+        if name not in names:
+            fail("loader %s not listed" % name)
+    if not names["safetensors-read"]["available"]:
+        fail("safetensors-read unavailable: %s" % names["safetensors-read"]["reason"])
+
+
+def main():
+    part, path = sys.argv[1], sys.argv[2]
+    if part == "loaders":
+        loaders(path)
+        return
+    doc = load(path)
+    if part == "memory":
+        memory(doc, int(sys.argv[3]))
+    elif part == "outcomes":
+        outcomes(doc)
+    elif part == "cache":
+        cache(doc)
+    elif part == "interrupt":
+        interrupt(doc)
+    else:
+        fail("unknown part " + part)
+
+
+main()
