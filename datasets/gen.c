@@ -261,22 +261,32 @@ struct shard_plan {
 static void plan_shards(const struct cb_model_spec *spec, unsigned n_shards,
 			struct shard_plan *plans)
 {
-	uint64_t per_tensor_total = 0, cursor = 0;
+	uint64_t cursor = 0;
+	unsigned prev = 0;
 	for (size_t i = 0; i < spec->n; i++) {
 		uint64_t numel = 1;
 		for (uint32_t d = 0; d < spec->tensors[i].rank; d++)
 			numel *= spec->tensors[i].shape[d];
-		per_tensor_total = numel * cb_dtype_bits(spec->dtype) / 8;
-		/* The shard whose share of the bytes this tensor starts in. */
+		/* The shard whose share of the bytes this tensor starts in, but
+		 * never skipping a shard (a huge tensor may span several shares)
+		 * and moving on early when only as many tensors remain as shards
+		 * to fill: every shard gets at least one tensor. */
 		unsigned k = spec->total_bytes
 				     ? (unsigned)((__uint128_t)cursor * n_shards / spec->total_bytes)
 				     : 0;
-		if (k >= n_shards)
-			k = n_shards - 1;
+		if (i == 0)
+			k = 0;
+		else if (k < prev)
+			k = prev;
+		else if (k > prev + 1)
+			k = prev + 1;
+		if (i > 0 && spec->n - i <= n_shards - 1 - prev)
+			k = prev + 1;
 		if (plans[k].count == 0)
 			plans[k].first = i;
 		plans[k].count++;
-		cursor += per_tensor_total;
+		prev = k;
+		cursor += numel * cb_dtype_bits(spec->dtype) / 8;
 	}
 	for (unsigned k = 0; k < n_shards; k++) {
 		if (n_shards == 1) {
