@@ -16,6 +16,7 @@ struct cb_command {
 };
 
 int cb_cmd_calibrate(int argc, char **argv);
+int cb_cmd_compare(int argc, char **argv);
 int cb_cmd_convert(int argc, char **argv);
 int cb_cmd_gen(int argc, char **argv);
 int cb_cmd_inspect(int argc, char **argv);

@@ -8,6 +8,7 @@
 
 static const struct cb_command commands[] = {
 	{"calibrate", "measure this machine's read and memcpy ceilings", cb_cmd_calibrate, false},
+	{"compare", "two results files side by side: regressions, improvements", cb_cmd_compare, false},
 	{"convert", "safetensors <-> PyTorch checkpoints, shards too", cb_cmd_convert, false},
 	{"gen", "make synthetic datasets in real architectures' shapes", cb_cmd_gen, false},
 	{"inspect", "list a checkpoint's tensors, with XXH3 of their bytes", cb_cmd_inspect, false},
