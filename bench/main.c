@@ -13,6 +13,8 @@ static const struct cb_command commands[] = {
 	{"gen", "make synthetic datasets in real architectures' shapes", cb_cmd_gen, false},
 	{"inspect", "list a checkpoint's tensors, with XXH3 of their bytes", cb_cmd_inspect, false},
 	{"loaders", "list the loaders: available here or why not, and options", cb_cmd_loaders, false},
+	{"plot", "charts from results files (gnuplot): memory, time, throughput", cb_cmd_plot, false},
+	{"report", "a Markdown or HTML write-up of results files, charts included", cb_cmd_report, false},
 	{"run", "benchmark loaders on datasets, one process per trial", cb_cmd_run, false},
 	{"sysinfo", "describe this machine: CPU, memory, caches, filesystem", cb_cmd_sysinfo, false},
 	{"trial", "one load in this process (run's child)", cb_cmd_trial, true},

@@ -1,0 +1,763 @@
+/* ckptbench report: a write-up of one or more results files, in Markdown
+ * or as one self-contained HTML page. Every figure comes from the files:
+ * the tables print the cells' summaries, and the observations are
+ * sentences computed from them, never canned text. The charts come from
+ * the plot stage (cb_plot_make), drawn beside the report. */
+#include <getopt.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cb_config.h"
+#include "cli.h"
+#include "fileio.h"
+#include "plotdata.h"
+#include "results_load.h"
+
+static const char report_help[] =
+	"usage: ckptbench report [-o FILE] [--format md|html] [--no-charts] RESULTS.json...\n"
+	"\n"
+	"Writes a report of the results: the machine, the calibrated ceilings, one\n"
+	"table per cache state (loader, size, median, 95% CI, GB/s, % of the ceiling,\n"
+	"peak RSS over the model's size, outcome), observations computed from the\n"
+	"figures, and the charts of `ckptbench plot`.\n"
+	"\n"
+	"  -o FILE       the report (default: RESULTS-report.md or .html beside the first\n"
+	"                file); the charts go to FILE's name with -charts, beside it\n"
+	"  --format F    md (default; charts linked as PNG, each opening its SVG) or\n"
+	"                html (one page, the SVG charts inline)\n"
+	"  --no-charts   no charts, so no gnuplot needed\n";
+
+/* ------------------------------------------------------------ small helpers */
+
+static double num(const json_t *o, const char *key)
+{
+	const json_t *v = json_object_get(o, key);
+	return json_is_number(v) ? json_number_value(v) : NAN;
+}
+
+static const char *text(const json_t *o, const char *key)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+	return s ? s : "";
+}
+
+static bool ok_cell(const struct cb_pcell *c)
+{
+	return strcmp(c->status, "ok") == 0 && c->summary && isfinite(num(c->summary, "median_s"));
+}
+
+/* Formats into one of a few rotating static buffers, so several can appear
+ * in one printf. Not thread-safe; report is single-threaded. */
+static const char *fmt(const char *f, ...) CB_PRINTF(1, 2);
+static const char *fmt(const char *f, ...)
+{
+	static char bufs[32][256];
+	static unsigned next;
+	char *b = bufs[next++ % 32];
+	va_list ap;
+	va_start(ap, f);
+	vsnprintf(b, sizeof bufs[0], f, ap);
+	va_end(ap);
+	return b;
+}
+
+/* The figures as the report prints them; the tests read them back. */
+static const char *secs(double v)
+{
+	return isfinite(v) ? fmt("%.4g s", v) : "–";
+}
+
+static const char *times_model(double v)
+{
+	return isfinite(v) ? fmt("%.2f×", v) : "–";
+}
+
+static const char *size_text(double bytes)
+{
+	char b[32];
+	cb_plot_size_label(bytes, b, sizeof b);
+	return fmt("%s", b);
+}
+
+static const char *ceiling_name(const char *key)
+{
+	if (strcmp(key, "cold_read_gbps") == 0)
+		return "cold-read";
+	if (strcmp(key, "warm_read_gbps") == 0)
+		return "warm-read";
+	if (strcmp(key, "memcpy_gbps") == 0)
+		return "memcpy";
+	if (strcmp(key, "h2d_gbps") == 0)
+		return "host-to-device";
+	return key;
+}
+
+/* ------------------------------------------------------------ the writer */
+
+/* One document, two spellings: Markdown or HTML. Text passed to the
+ * writer is plain; it escapes what its format needs. */
+struct doc {
+	FILE *f;
+	bool html;
+	const char *chart_dir; /* relative to the report, for links */
+	const char *chart_path; /* where the charts are, to inline them */
+};
+
+static void put_text(struct doc *d, const char *s)
+{
+	for (; *s; s++) {
+		if (d->html && (*s == '<' || *s == '>' || *s == '&'))
+			fputs(*s == '<' ? "&lt;" : *s == '>' ? "&gt;" : "&amp;", d->f);
+		else if (!d->html && (*s == '|' || *s == '*' || *s == '_' || *s == '`'))
+			fprintf(d->f, "\\%c", *s);
+		else
+			fputc(*s == '\n' ? ' ' : *s, d->f);
+	}
+}
+
+static void heading(struct doc *d, int level, const char *s)
+{
+	if (d->html) {
+		fprintf(d->f, "<h%d>", level);
+		put_text(d, s);
+		fprintf(d->f, "</h%d>\n", level);
+	} else {
+		fprintf(d->f, "\n%.*s ", level, "######");
+		put_text(d, s);
+		fputs("\n\n", d->f);
+	}
+}
+
+static void para(struct doc *d, const char *s)
+{
+	fputs(d->html ? "<p>" : "", d->f);
+	put_text(d, s);
+	fputs(d->html ? "</p>\n" : "\n\n", d->f);
+}
+
+static void list_begin(struct doc *d)
+{
+	if (d->html)
+		fputs("<ul>\n", d->f);
+}
+
+static void item(struct doc *d, const char *s)
+{
+	fputs(d->html ? "<li>" : "- ", d->f);
+	put_text(d, s);
+	fputs(d->html ? "</li>\n" : "\n", d->f);
+}
+
+static void list_end(struct doc *d)
+{
+	fputs(d->html ? "</ul>\n" : "\n", d->f);
+}
+
+static void row(struct doc *d, const char *const *cells, size_t n, bool header)
+{
+	fputs(d->html ? "<tr>" : "|", d->f);
+	for (size_t i = 0; i < n; i++) {
+		if (d->html)
+			fputs(header ? "<th>" : "<td>", d->f);
+		else
+			fputc(' ', d->f);
+		put_text(d, cells[i]);
+		fputs(d->html ? (header ? "</th>" : "</td>") : " |", d->f);
+	}
+	fputs(d->html ? "</tr>\n" : "\n", d->f);
+	if (header && !d->html) {
+		fputc('|', d->f);
+		/* Words left, figures right. */
+		for (size_t i = 0; i < n; i++)
+			fputs(strcmp(cells[i], "loader") == 0 || strcmp(cells[i], "dataset") == 0 ||
+				      strcmp(cells[i], "outcome") == 0 || strcmp(cells[i], "device") == 0 ||
+				      strcmp(cells[i], "ceiling") == 0
+				      ? " --- |" : " ---: |", d->f);
+		fputc('\n', d->f);
+	}
+}
+
+static void table_begin(struct doc *d, const char *const *head, size_t n)
+{
+	fputs(d->html ? "<table>\n" : "", d->f);
+	row(d, head, n, true);
+}
+
+static void table_end(struct doc *d)
+{
+	fputs(d->html ? "</table>\n" : "\n", d->f);
+}
+
+/* Copies an SVG chart into the page: from its <svg> element on, with its
+ * ids prefixed by the chart's name so that several charts on one page do
+ * not share gnuplot's ids. */
+static int inline_svg(struct doc *d, const char *name, struct cb_error *err)
+{
+	char file[64];
+	snprintf(file, sizeof file, "%s.svg", name);
+	char *path = cb_path_join(d->chart_path, file);
+	char *svg = NULL;
+	size_t len;
+	int rc = path ? cb_read_small_file(path, 64u << 20, &svg, &len, err)
+		      : CB_FAIL(err, CB_ENOMEM, NULL, NULL, "out of memory");
+	free(path);
+	if (rc != CB_OK)
+		return rc;
+	const char *p = strstr(svg, "<svg");
+	static const char *const marks[] = {"id='", "id=\"", "href='#", "href=\"#", "url(#"};
+	fputs("<figure>", d->f);
+	while (p && *p) {
+		size_t best = strlen(p), which = 0;
+		for (size_t m = 0; m < 5; m++) {
+			const char *hit = strstr(p, marks[m]);
+			if (hit && (size_t)(hit - p) < best) {
+				best = (size_t)(hit - p);
+				which = m + 1;
+			}
+		}
+		fwrite(p, 1, best, d->f);
+		p += best;
+		if (!which)
+			break;
+		fprintf(d->f, "%s%s-", marks[which - 1], name);
+		p += strlen(marks[which - 1]);
+	}
+	fputs("</figure>\n", d->f);
+	free(svg);
+	return CB_OK;
+}
+
+static int chart(struct doc *d, const char *name, const char *alt, struct cb_error *err)
+{
+	if (d->html)
+		return inline_svg(d, name, err);
+	fprintf(d->f, "[![%s](%s/%s.png)](%s/%s.svg)\n\n", alt, d->chart_dir, name, d->chart_dir,
+		name);
+	return CB_OK;
+}
+
+/* ------------------------------------------------------------ sections */
+
+static void section_runs(struct doc *d, const struct cb_plotset *set)
+{
+	heading(d, 2, "Runs");
+	list_begin(d);
+	for (size_t i = 0; i < set->n_docs; i++) {
+		const json_t *doc = set->docs[i], *tool = json_object_get(doc, "tool");
+		item(d, fmt("%s: %s, ckptbench %s (%s), %zu cells", set->paths[i],
+			    *text(doc, "timestamp") ? text(doc, "timestamp") : "no timestamp",
+			    *text(tool, "version") ? text(tool, "version") : "?",
+			    *text(tool, "commit") ? text(tool, "commit") : "?",
+			    json_array_size(json_object_get(doc, "cells"))));
+	}
+	list_end(d);
+}
+
+static void machine_items(struct doc *d, const json_t *m)
+{
+	list_begin(d);
+	item(d, fmt("CPU: %s (%s), %.0f package(s), %.0f cores, %.0f hardware threads, "
+		    "%.0f NUMA node(s)",
+		    *text(m, "cpu_model") ? text(m, "cpu_model") : "unknown",
+		    *text(m, "arch") ? text(m, "arch") : "?", num(m, "packages"), num(m, "cores"),
+		    num(m, "pus"), num(m, "numa_nodes")));
+	item(d, fmt("Memory: %s", isfinite(num(m, "memory_bytes"))
+					  ? size_text(num(m, "memory_bytes")) : "unknown"));
+	item(d, fmt("System: %s, Linux %s, transparent huge pages: %s",
+		    *text(m, "os") ? text(m, "os") : "?", text(m, "kernel"),
+		    *text(m, "thp") ? text(m, "thp") : "?"));
+	const json_t *dd = json_object_get(m, "data_dir");
+	if (json_is_object(dd))
+		item(d, fmt("Data directory: %s on %s (device %s, %s)", text(dd, "path"),
+			    *text(dd, "fs_type") ? text(dd, "fs_type") : "?",
+			    *text(dd, "device") ? text(dd, "device") : "?",
+			    json_is_true(json_object_get(dd, "rotational")) ? "rotational"
+			    : json_is_false(json_object_get(dd, "rotational")) ? "non-rotational"
+									       : "rotation unknown"));
+	const json_t *gpus = json_object_get(m, "gpus");
+	if (json_array_size(gpus) == 0)
+		item(d, "GPUs: none");
+	for (size_t i = 0; i < json_array_size(gpus); i++) {
+		const json_t *g = json_array_get(gpus, i);
+		item(d, fmt("GPU %zu: %s, %s", i, text(g, "name"),
+			    isfinite(num(g, "memory_bytes")) ? size_text(num(g, "memory_bytes"))
+							     : "memory unknown"));
+	}
+	list_end(d);
+}
+
+static void section_machine(struct doc *d, const struct cb_plotset *set)
+{
+	heading(d, 2, "Machine");
+	const json_t *shown[16];
+	size_t n_shown = 0;
+	for (size_t i = 0; i < set->n_docs && n_shown < 16; i++) {
+		const json_t *m = json_object_get(set->docs[i], "machine");
+		bool seen = !json_is_object(m);
+		for (size_t k = 0; k < n_shown && !seen; k++)
+			seen = json_equal((json_t *)m, (json_t *)shown[k]);
+		if (seen)
+			continue;
+		if (set->n_docs > 1)
+			para(d, fmt("From %s%s:", set->paths[i], n_shown ? " (a different machine)" : ""));
+		machine_items(d, m);
+		shown[n_shown++] = m;
+	}
+	if (!n_shown)
+		para(d, "The results do not describe their machine.");
+}
+
+static void section_calibration(struct doc *d, const struct cb_plotset *set)
+{
+	static const char *const keys[] = {"cold_read_gbps", "warm_read_gbps", "memcpy_gbps",
+					   "memcpy_all_gbps", "h2d_gbps"};
+	static const char *const names[] = {"cold read (from the disk)",
+					    "warm read (from the page cache)",
+					    "memcpy, one thread", "memcpy, all cores",
+					    "host to device (H2D)"};
+	heading(d, 2, "Calibration");
+	if (!set->calibration) {
+		para(d, "The results hold no calibration.");
+		return;
+	}
+	para(d, "The machine's ceilings, measured before the run (GB/s are 10^9 bytes/s):");
+	static const char *const head[] = {"ceiling", "GB/s"};
+	table_begin(d, head, 2);
+	for (size_t i = 0; i < 5; i++) {
+		double v = num(set->calibration, keys[i]);
+		const char *cells[] = {names[i], isfinite(v) ? fmt("%.2f", v) : "not measured"};
+		row(d, cells, 2, false);
+	}
+	table_end(d);
+}
+
+/* "ok (10/10 trials)", "failed: oom: message", "skipped: reason". */
+static const char *outcome_text(const struct cb_pcell *c)
+{
+	const json_t *trials = json_object_get(c->cell, "trials");
+	size_t ok = 0, n = json_array_size(trials);
+	for (size_t i = 0; i < n; i++)
+		ok += strcmp(text(json_array_get(trials, i), "outcome"), "ok") == 0;
+	if (strcmp(c->status, "ok") == 0)
+		return fmt("ok (%zu/%zu trials)", ok, n);
+	return fmt("%s%s%.180s", c->status, *c->reason ? ": " : "", c->reason);
+}
+
+static void cell_row(struct doc *d, const struct cb_pcell *c, bool devices)
+{
+	const json_t *s = c->summary;
+	bool ok = ok_cell(c);
+	const json_t *ci = json_object_get(s, "ci95_s");
+	const char *ci_text = "–";
+	if (ok && json_array_size(ci) == 2)
+		ci_text = fmt("%s%.4g – %.4g s", json_is_true(json_object_get(s, "ci95_is_range"))
+						    ? "range " : "",
+			      json_number_value(json_array_get(ci, 0)),
+			      json_number_value(json_array_get(ci, 1)));
+	double frac = ok ? num(s, "ceiling_fraction") : NAN;
+	double rss = ok ? num(s, "peak_rss_over_model") : NAN;
+	const char *rss_text = "–";
+	if (isfinite(rss))
+		rss_text = fmt("%s (anon %s, file %s)", times_model(rss),
+			       times_model(num(s, "peak_anon_over_model")),
+			       times_model(num(s, "peak_file_over_model")));
+	const char *cells[] = {
+		c->loader,
+		c->dataset,
+		isfinite(c->model_bytes) ? size_text(c->model_bytes) : "?",
+		ok ? secs(num(s, "median_s")) : "–",
+		ci_text,
+		ok && isfinite(num(s, "gbps")) ? fmt("%.2f", num(s, "gbps")) : "–",
+		isfinite(frac) ? fmt("%.0f%% of %s", frac * 100, ceiling_name(text(s, "ceiling")))
+			       : "–",
+		rss_text,
+		outcome_text(c),
+		c->device,
+	};
+	row(d, cells, devices ? 10 : 9, false);
+}
+
+/* The cache states in the order the tables come: cold, warm, then any
+ * other the results name. */
+static size_t cache_states(const struct cb_plotset *set, const char **out, size_t max)
+{
+	size_t n = 0;
+	static const char *const first[] = {"cold", "warm"};
+	for (size_t k = 0; k < 2; k++)
+		for (size_t i = 0; i < set->n_cells; i++)
+			if (strcmp(set->cells[i].cache, first[k]) == 0) {
+				out[n++] = first[k];
+				break;
+			}
+	for (size_t i = 0; i < set->n_cells && n < max; i++) {
+		bool seen = false;
+		for (size_t k = 0; k < n && !seen; k++)
+			seen = strcmp(out[k], set->cells[i].cache) == 0;
+		if (!seen)
+			out[n++] = set->cells[i].cache;
+	}
+	return n;
+}
+
+static void section_tables(struct doc *d, const struct cb_plotset *set)
+{
+	bool devices = false;
+	for (size_t i = 0; i < set->n_cells; i++)
+		devices |= strcmp(set->cells[i].device, "cpu") != 0;
+	const char *caches[16];
+	size_t n = cache_states(set, caches, 16);
+	static const char *const head[] = {"loader", "dataset", "model", "median", "95% CI", "GB/s",
+					   "of ceiling", "peak RSS × model", "outcome", "device"};
+	for (size_t k = 0; k < n; k++) {
+		heading(d, 2, fmt("Results: %s cache", caches[k]));
+		table_begin(d, head, devices ? 10 : 9);
+		for (size_t l = 0; l < set->n_loaders; l++)
+			for (size_t s = 0; s < set->n_sizes; s++)
+				for (size_t i = 0; i < set->n_cells; i++) {
+					const struct cb_pcell *c = &set->cells[i];
+					if (c->loader_idx == l && c->model_bytes == set->sizes[s] &&
+					    strcmp(c->cache, caches[k]) == 0)
+						cell_row(d, c, devices);
+				}
+		/* Cells without a known size come last, as they are. */
+		for (size_t i = 0; i < set->n_cells; i++)
+			if (!isfinite(set->cells[i].model_bytes) &&
+			    strcmp(set->cells[i].cache, caches[k]) == 0)
+				cell_row(d, &set->cells[i], devices);
+		table_end(d);
+	}
+	para(d, "Median and CI over the ok trials; GB/s is the model's bytes over the median; "
+		"peak RSS × model is the median over trials of (peak − baseline) / model size.");
+}
+
+/* ------------------------------------------------------------ observations */
+
+/* The size where the most loaders have the figure in `cache`, the larger
+ * on ties (the one that says most), if at least `need` do; else NaN. */
+static double largest_size(const struct cb_plotset *set, const char *cache, size_t need,
+			   bool (*has)(const struct cb_pcell *))
+{
+	double best = NAN;
+	size_t best_n = 0;
+	for (size_t s = set->n_sizes; s-- > 0;) {
+		size_t n = 0;
+		for (size_t i = 0; i < set->n_cells; i++) {
+			const struct cb_pcell *c = &set->cells[i];
+			n += c->model_bytes == set->sizes[s] && strcmp(c->cache, cache) == 0 && has(c);
+		}
+		if (n >= need && n > best_n) {
+			best = set->sizes[s];
+			best_n = n;
+		}
+	}
+	return best;
+}
+
+static bool has_rss(const struct cb_pcell *c)
+{
+	return ok_cell(c) && isfinite(num(c->summary, "peak_rss_over_model"));
+}
+
+static bool has_vram(const struct cb_pcell *c)
+{
+	return ok_cell(c) && isfinite(num(c->summary, "peak_vram_over_model"));
+}
+
+/* Cells of (size, cache) passing `has`, sorted by `key` descending. */
+static size_t pick_sorted(const struct cb_plotset *set, double size, const char *cache,
+			  bool (*has)(const struct cb_pcell *), const char *key,
+			  const struct cb_pcell **out)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < set->n_cells; i++) {
+		const struct cb_pcell *c = &set->cells[i];
+		if (c->model_bytes == size && strcmp(c->cache, cache) == 0 && has(c))
+			out[n++] = c;
+	}
+	for (size_t i = 1; i < n; i++) /* insertion sort: a few loaders */
+		for (size_t j = i; j > 0 && num(out[j]->summary, key) > num(out[j - 1]->summary, key);
+		     j--) {
+			const struct cb_pcell *t = out[j];
+			out[j] = out[j - 1];
+			out[j - 1] = t;
+		}
+	return n;
+}
+
+/* "pickle peaked at 2.03× the model's size above its baseline (anonymous
+ * 2.03×); safetensors-read at 1.01× ...", at the largest size. */
+static void observe_memory(struct doc *d, const struct cb_plotset *set, const char *cache,
+			   const struct cb_pcell **buf)
+{
+	double size = largest_size(set, cache, 1, has_rss);
+	if (!isfinite(size))
+		return;
+	size_t n = pick_sorted(set, size, cache, has_rss, "peak_rss_over_model", buf);
+	char line[2048];
+	size_t used = (size_t)snprintf(line, sizeof line, "At %s (%s cache), ", size_text(size), cache);
+	for (size_t i = 0; i < n && used < sizeof line; i++) {
+		const json_t *s = buf[i]->summary;
+		double file = num(s, "peak_file_over_model");
+		used += (size_t)snprintf(line + used, sizeof line - used,
+					 "%s%s %s %s%s (anonymous %s%s%s)", i ? "; " : "",
+					 buf[i]->loader, i ? "at" : "peaked at",
+					 times_model(num(s, "peak_rss_over_model")),
+					 i ? "" : " the model's size above its baseline",
+					 times_model(num(s, "peak_anon_over_model")),
+					 isfinite(file) && file >= 0.05 ? ", file-backed " : "",
+					 isfinite(file) && file >= 0.05 ? times_model(file) : "");
+	}
+	if (used < sizeof line)
+		snprintf(line + used, sizeof line - used, ".");
+	item(d, line);
+}
+
+/* Fastest and slowest at the largest size where two or more loaders ran. */
+static void observe_time(struct doc *d, const struct cb_plotset *set, const char *cache,
+			 const struct cb_pcell **buf)
+{
+	double size = largest_size(set, cache, 2, ok_cell);
+	if (!isfinite(size))
+		return;
+	size_t n = pick_sorted(set, size, cache, ok_cell, "median_s", buf);
+	const struct cb_pcell *fast = buf[n - 1], *slow = buf[0];
+	const json_t *fs = fast->summary;
+	double frac = num(fs, "ceiling_fraction");
+	item(d, fmt("With a %s cache, at %s, %s was fastest (median %s, %.2f GB/s%s); %s took %.2f× as long "
+		    "(median %s).",
+		    cache, size_text(size), fast->loader, secs(num(fs, "median_s")),
+		    num(fs, "gbps"),
+		    isfinite(frac) ? fmt(", %.0f%% of the %s ceiling", frac * 100,
+					 ceiling_name(text(fs, "ceiling")))
+				   : "",
+		    slow->loader, num(slow->summary, "median_s") / num(fs, "median_s"),
+		    secs(num(slow->summary, "median_s"))));
+}
+
+static void observe_vram(struct doc *d, const struct cb_plotset *set, const char *cache,
+			 const struct cb_pcell **buf)
+{
+	double size = largest_size(set, cache, 1, has_vram);
+	if (!isfinite(size))
+		return;
+	size_t n = pick_sorted(set, size, cache, has_vram, "peak_vram_over_model", buf);
+	char line[1024];
+	size_t used = (size_t)snprintf(line, sizeof line, "At %s (%s cache), peak VRAM above "
+				       "baseline: ", size_text(size), cache);
+	for (size_t i = 0; i < n && used < sizeof line; i++)
+		used += (size_t)snprintf(line + used, sizeof line - used, "%s%s %s", i ? ", " : "",
+					 buf[i]->loader,
+					 times_model(num(buf[i]->summary, "peak_vram_over_model")));
+	if (used < sizeof line)
+		snprintf(line + used, sizeof line - used, " the model's size.");
+	item(d, line);
+}
+
+static void observe_failures(struct doc *d, const struct cb_plotset *set)
+{
+	size_t short_ci = 0, ok = 0;
+	for (size_t i = 0; i < set->n_cells; i++) {
+		const struct cb_pcell *c = &set->cells[i];
+		if (ok_cell(c)) {
+			ok++;
+			short_ci += json_is_true(json_object_get(c->summary, "ci95_is_range"));
+			continue;
+		}
+		item(d, fmt("%s %s at %s, %s cache: %.300s", c->loader,
+			    strcmp(c->status, "skipped") == 0 ? "was skipped" : "failed",
+			    isfinite(c->model_bytes) ? size_text(c->model_bytes) : c->dataset,
+			    c->cache, *c->reason ? c->reason : c->status));
+	}
+	if (short_ci)
+		item(d, fmt("%zu of %zu measured cells had fewer than 6 ok trials: their interval "
+			    "is the [min, max] range, which covers less than 95%%.",
+			    short_ci, ok));
+}
+
+static int section_observations(struct doc *d, const struct cb_plotset *set)
+{
+	const struct cb_pcell **buf = calloc(set->n_cells + 1, sizeof *buf);
+	if (!buf)
+		return CB_ENOMEM;
+	heading(d, 2, "Observations");
+	list_begin(d);
+	const char *caches[16];
+	size_t n = cache_states(set, caches, 16);
+	for (size_t k = 0; k < n; k++)
+		observe_memory(d, set, caches[k], buf);
+	for (size_t k = 0; k < n; k++)
+		observe_time(d, set, caches[k], buf);
+	for (size_t k = 0; k < n && k < 1; k++)
+		observe_vram(d, set, caches[k], buf);
+	observe_failures(d, set);
+	list_end(d);
+	free(buf);
+	return CB_OK;
+}
+
+static int section_charts(struct doc *d, unsigned charts, struct cb_error *err)
+{
+	static const char *const alts[CB_CHART_COUNT] = {
+		"peak RSS above baseline per model size, against 1x and 2x the model",
+		"load time against model size, cold and warm, with 95% CIs",
+		"throughput against model size under the calibrated ceilings",
+		"RSS and VRAM during one load per loader",
+		"peak VRAM above baseline per model size",
+		"base against head per cell",
+	};
+	if (!charts)
+		return CB_OK;
+	heading(d, 2, "Charts");
+	int rc = CB_OK;
+	for (int c = 0; c < CB_CHART_COUNT && rc == CB_OK; c++)
+		if (charts & (1u << c))
+			rc = chart(d, cb_chart_name(c), alts[c], err);
+	return rc;
+}
+
+/* ------------------------------------------------------------ the command */
+
+static const char html_head[] =
+	"<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+	"<title>ckptbench report</title>\n<style>\n"
+	"body{font-family:'DejaVu Sans',sans-serif;max-width:72rem;margin:2rem auto;"
+	"padding:0 1rem;color:#222;line-height:1.45}\n"
+	"table{border-collapse:collapse;margin:1rem 0;font-size:.9rem}\n"
+	"th,td{border-bottom:1px solid #ddd;padding:.25rem .6rem;text-align:right}\n"
+	"th:first-child,td:first-child,td:nth-child(2),td:nth-child(9){text-align:left}\n"
+	"figure{margin:1.5rem 0}figure svg{width:100%;height:auto}\n"
+	"</style>\n</head>\n<body>\n";
+
+static int write_report(struct doc *d, const struct cb_plotset *set, unsigned charts,
+			struct cb_error *err)
+{
+	if (d->html)
+		fputs(html_head, d->f);
+	heading(d, 1, "ckptbench report");
+	char sub[1024];
+	cb_plot_subtitle(set, sub, sizeof sub);
+	para(d, fmt("%.250s. Written by ckptbench %s (%s) from %zu results file%s.", sub,
+		    CB_VERSION, CB_COMMIT, set->n_docs, set->n_docs == 1 ? "" : "s"));
+	section_runs(d, set);
+	section_machine(d, set);
+	section_calibration(d, set);
+	int rc = section_observations(d, set);
+	if (rc != CB_OK)
+		return CB_FAIL(err, CB_ENOMEM, NULL, NULL, "out of memory");
+	section_tables(d, set);
+	rc = section_charts(d, charts, err);
+	if (d->html)
+		fputs("</body>\n</html>\n", d->f);
+	return rc;
+}
+
+/* FILE.md -> FILE-charts (and its last path component, for links). */
+static char *charts_dir_for(const char *out)
+{
+	const char *dot = strrchr(out, '.');
+	const char *slash = strrchr(out, '/');
+	size_t len = dot && (!slash || dot > slash) ? (size_t)(dot - out) : strlen(out);
+	char *dir = malloc(len + sizeof "-charts");
+	if (dir)
+		snprintf(dir, len + sizeof "-charts", "%.*s-charts", (int)len, out);
+	return dir;
+}
+
+static char *default_output(const char *first, bool html)
+{
+	size_t len = strlen(first);
+	if (len > 5 && strcmp(first + len - 5, ".json") == 0)
+		len -= 5;
+	const char *ext = html ? "-report.html" : "-report.md";
+	char *out = malloc(len + strlen(ext) + 1);
+	if (out)
+		sprintf(out, "%.*s%s", (int)len, first, ext);
+	return out;
+}
+
+static int report(char **files, size_t n, const char *out, bool html, bool charts_on,
+		  struct cb_error *err)
+{
+	char *chart_path = charts_dir_for(out);
+	if (!chart_path)
+		return CB_FAIL(err, CB_ENOMEM, NULL, NULL, "out of memory");
+	json_t **docs = calloc(n, sizeof *docs);
+	int rc = docs ? CB_OK : CB_FAIL(err, CB_ENOMEM, NULL, NULL, "out of memory");
+	for (size_t i = 0; rc == CB_OK && i < n; i++)
+		rc = cb_results_load(files[i], &docs[i], err);
+	unsigned charts = 0;
+	if (rc == CB_OK && charts_on)
+		rc = cb_plot_make(files, n, chart_path, false, &charts, err);
+	struct cb_plotset set;
+	bool built = false;
+	if (rc == CB_OK)
+		built = (rc = cb_plotset_build(docs, (const char *const *)files, n, &set, err)) == CB_OK;
+	struct sink_t {
+		char *buf;
+		size_t len;
+	} sink = {NULL, 0};
+	FILE *f = rc == CB_OK ? open_memstream(&sink.buf, &sink.len) : NULL;
+	if (rc == CB_OK && !f)
+		rc = CB_FAIL(err, CB_ENOMEM, NULL, NULL, "out of memory");
+	if (f) {
+		const char *slash = strrchr(chart_path, '/');
+		struct doc d = {f, html, slash ? slash + 1 : chart_path, chart_path};
+		rc = write_report(&d, &set, charts, err);
+		fclose(f);
+	}
+	if (rc == CB_OK)
+		rc = cb_write_small_file(out, sink.buf, sink.len, err);
+	free(sink.buf);
+	if (built)
+		cb_plotset_free(&set);
+	for (size_t i = 0; docs && i < n; i++)
+		json_decref(docs[i]);
+	free(docs);
+	free(chart_path);
+	return rc;
+}
+
+int cb_cmd_report(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{"output", required_argument, NULL, 'o'},
+		{"format", required_argument, NULL, 'f'},
+		{"no-charts", no_argument, NULL, 'n'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *out = NULL;
+	bool html = false, charts = true;
+	int opt;
+	while ((opt = getopt_long(argc, argv, "o:h", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'o': out = optarg; break;
+		case 'f':
+			if (strcmp(optarg, "md") != 0 && strcmp(optarg, "html") != 0)
+				return cb_usage_error("report", "--format is md or html, not \"%s\"",
+						      optarg);
+			html = strcmp(optarg, "html") == 0;
+			break;
+		case 'n': charts = false; break;
+		case 'h': fputs(report_help, stdout); return 0;
+		default: return cb_usage_error("report", "unknown option");
+		}
+	}
+	if (optind >= argc)
+		return cb_usage_error("report", "no results file given");
+	char *owned = out ? NULL : default_output(argv[optind], html);
+	if (!out && !owned) {
+		fprintf(stderr, "ckptbench: out of memory\n");
+		return 3;
+	}
+	struct cb_error err = CB_ERROR_INIT;
+	const char *path = out ? out : owned;
+	int rc = report(argv + optind, (size_t)(argc - optind), path, html, charts, &err);
+	if (rc == CB_OK)
+		printf("%s\n", path);
+	free(owned);
+	return rc == CB_OK ? 0 : cb_fail(&err);
+}

@@ -1,0 +1,1017 @@
+#include "plotdata.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fileio.h"
+
+static const char *const chart_names[CB_CHART_COUNT] = {
+	"memory", "time", "throughput", "timeline", "vram", "compare",
+};
+
+const char *cb_chart_name(enum cb_chart chart)
+{
+	return chart < CB_CHART_COUNT ? chart_names[chart] : "?";
+}
+
+/* ------------------------------------------------------------ palette */
+
+/* The loaders DESIGN.md §4 names, in the order legends list them: the
+ * safetensors family in blues and greens, the pickle family in reds and
+ * oranges, the peers in purples. Colours from Okabe & Ito and Paul Tol. */
+static const struct {
+	const char *name;
+	struct cb_plot_style style;
+} known_styles[] = {
+	{"safetensors-read", {0x0072B2, 1, 7, 6}},
+	{"safetensors-mmap", {0x56B4E9, 2, 5, 4}},
+	{"safetensors-gpu", {0x009E73, 1, 13, 12}},
+	{"safetensors-gpu-naive", {0x117733, 4, 11, 10}},
+	{"pickle", {0xD55E00, 3, 9, 8}},
+	{"pickle-mmap", {0xE69F00, 5, 11, 10}},
+	{"pickle-gpu", {0xAA3377, 6, 15, 14}},
+	{"torch-load", {0xCC79A7, 4, 13, 12}},
+	{"safetensors-py", {0x332288, 6, 15, 14}},
+	{"libtorch-pickle", {0x882255, 2, 9, 8}},
+	{"libtorch-safetensors", {0x44AA99, 3, 7, 6}},
+};
+#define N_KNOWN (sizeof known_styles / sizeof known_styles[0])
+
+/* For names the table does not know: picked by a hash of the name, so a
+ * new loader keeps its look from run to run. */
+static const unsigned spare_rgb[] = {0x000000, 0x999933, 0x661100, 0x6699CC, 0x888888, 0xDDAA33};
+static const int spare_points[][2] = {{7, 6}, {5, 4}, {9, 8}, {11, 10}, {13, 12}, {15, 14}};
+
+static int known_index(const char *loader)
+{
+	for (size_t i = 0; i < N_KNOWN; i++)
+		if (strcmp(known_styles[i].name, loader) == 0)
+			return (int)i;
+	return -1;
+}
+
+void cb_plot_style_of(const char *loader, struct cb_plot_style *out)
+{
+	int k = known_index(loader);
+	if (k >= 0) {
+		*out = known_styles[k].style;
+		return;
+	}
+	uint32_t h = 2166136261u; /* FNV-1a */
+	for (const unsigned char *p = (const unsigned char *)loader; *p; p++)
+		h = (h ^ *p) * 16777619u;
+	out->rgb = spare_rgb[h % (sizeof spare_rgb / sizeof spare_rgb[0])];
+	out->dash = 1 + (int)((h >> 8) % 6);
+	size_t pt = (h >> 16) % (sizeof spare_points / sizeof spare_points[0]);
+	out->point = spare_points[pt][0];
+	out->hollow_point = spare_points[pt][1];
+}
+
+/* ------------------------------------------------------------ helpers */
+
+static double num(const json_t *o, const char *key)
+{
+	const json_t *v = json_object_get(o, key);
+	return json_is_number(v) ? json_number_value(v) : NAN;
+}
+
+static const char *text(const json_t *o, const char *key)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+	return s ? s : "";
+}
+
+static bool ok_cell(const struct cb_pcell *c)
+{
+	return strcmp(c->status, "ok") == 0 && c->summary && isfinite(num(c->summary, "median_s"));
+}
+
+void cb_plot_size_label(double bytes, char *buf, size_t size)
+{
+	static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+	size_t u = 0;
+	while (bytes >= 1024 && u + 1 < sizeof units / sizeof units[0]) {
+		bytes /= 1024;
+		u++;
+	}
+	snprintf(buf, size, "%.3g %s", bytes, units[u]);
+}
+
+/* A string as a gnuplot double-quoted literal's contents: backslash and
+ * quote escaped (gnuplot interprets backslash escapes in "..."). */
+static void put_quoted(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			fputc('\\', f);
+		fputc(*s == '\n' ? ' ' : *s, f);
+	}
+	fputc('"', f);
+}
+
+/* A value in a .dat file: "?" (the templates' missing marker) for NaN. */
+static void put_num(FILE *f, double v)
+{
+	if (isfinite(v))
+		fprintf(f, " %.12g", v);
+	else
+		fputs(" ?", f);
+}
+
+/* A label in a .dat file: quoted, with quotes inside turned into
+ * apostrophes (gnuplot's data reader has no escape for them). */
+static void put_label(FILE *f, const char *s)
+{
+	fputs(" \"", f);
+	for (; *s; s++)
+		fputc(*s == '"' ? '\'' : *s == '\n' ? ' ' : *s, f);
+	fputc('"', f);
+}
+
+/* A text file built in memory, then written atomically. */
+struct sink {
+	FILE *f;
+	char *buf;
+	size_t len;
+};
+
+static int sink_open(struct sink *s, struct cb_error *err)
+{
+	s->buf = NULL;
+	s->len = 0;
+	s->f = open_memstream(&s->buf, &s->len);
+	return s->f ? CB_OK : CB_FAIL_ERRNO(err, errno, NULL, "open_memstream");
+}
+
+static int sink_close(struct sink *s, const char *dir, const char *name, struct cb_error *err)
+{
+	int rc = CB_OK;
+	if (fclose(s->f) != 0)
+		rc = CB_FAIL(err, CB_ENOMEM, NULL, NULL, "out of memory writing %s", name);
+	char *path = rc == CB_OK ? cb_path_join(dir, name) : NULL;
+	if (rc == CB_OK && !path)
+		rc = CB_FAIL(err, CB_ENOMEM, NULL, NULL, "out of memory");
+	if (rc == CB_OK)
+		rc = cb_write_small_file(path, s->buf, s->len, err);
+	free(path);
+	free(s->buf);
+	return rc;
+}
+
+/* ------------------------------------------------------------ the set */
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
+
+/* Palette order first, then unknown names alphabetically: legends list
+ * loaders the same way on every chart and in every run. */
+static int cmp_loader(const void *a, const void *b)
+{
+	const char *x = *(const char *const *)a, *y = *(const char *const *)b;
+	int kx = known_index(x), ky = known_index(y);
+	if (kx >= 0 || ky >= 0)
+		return kx < 0 ? 1 : ky < 0 ? -1 : kx - ky;
+	return strcmp(x, y);
+}
+
+static bool same_cell(const struct cb_pcell *a, const struct cb_pcell *b)
+{
+	return strcmp(a->loader, b->loader) == 0 && strcmp(a->dataset, b->dataset) == 0 &&
+	       strcmp(a->cache, b->cache) == 0 && strcmp(a->device, b->device) == 0;
+}
+
+static void add_cell(struct cb_plotset *set, const json_t *cell, size_t doc)
+{
+	const json_t *summary = json_object_get(cell, "summary");
+	struct cb_pcell c = {
+		.cell = cell,
+		.summary = json_is_object(summary) ? summary : NULL,
+		.loader = text(cell, "loader"),
+		.dataset = text(cell, "dataset"),
+		.cache = text(cell, "cache"),
+		.device = text(cell, "device"),
+		.status = text(cell, "status"),
+		.reason = text(cell, "reason"),
+		.model_bytes = num(cell, "model_bytes"),
+		.doc = doc,
+	};
+	for (size_t i = 0; i < set->n_cells; i++)
+		if (same_cell(&set->cells[i], &c)) {
+			set->cells[i] = c; /* a later run replaces an earlier one */
+			return;
+		}
+	set->cells[set->n_cells++] = c;
+}
+
+static void index_loaders_and_sizes(struct cb_plotset *set)
+{
+	for (size_t i = 0; i < set->n_cells; i++) {
+		const struct cb_pcell *c = &set->cells[i];
+		bool seen = false;
+		for (size_t k = 0; k < set->n_loaders && !seen; k++)
+			seen = strcmp(set->loaders[k], c->loader) == 0;
+		if (!seen)
+			set->loaders[set->n_loaders++] = c->loader;
+		seen = !isfinite(c->model_bytes);
+		for (size_t k = 0; k < set->n_sizes && !seen; k++)
+			seen = set->sizes[k] == c->model_bytes;
+		if (!seen)
+			set->sizes[set->n_sizes++] = c->model_bytes;
+	}
+	qsort(set->loaders, set->n_loaders, sizeof *set->loaders, cmp_loader);
+	qsort(set->sizes, set->n_sizes, sizeof *set->sizes, cmp_double);
+	for (size_t i = 0; i < set->n_cells; i++)
+		for (size_t k = 0; k < set->n_loaders; k++)
+			if (strcmp(set->loaders[k], set->cells[i].loader) == 0)
+				set->cells[i].loader_idx = k;
+}
+
+int cb_plotset_build(json_t *const *docs, const char *const *paths, size_t n_docs,
+		     struct cb_plotset *set, struct cb_error *err)
+{
+	memset(set, 0, sizeof *set);
+	set->docs = docs;
+	set->paths = paths;
+	set->n_docs = n_docs;
+	size_t total = 0;
+	for (size_t d = 0; d < n_docs; d++)
+		total += json_array_size(json_object_get(docs[d], "cells"));
+	size_t n = total ? total : 1;
+	set->cells = calloc(n, sizeof *set->cells);
+	set->loaders = calloc(n, sizeof *set->loaders);
+	set->sizes = calloc(n, sizeof *set->sizes);
+	if (!set->cells || !set->loaders || !set->sizes) {
+		cb_plotset_free(set);
+		return CB_FAIL(err, CB_ENOMEM, NULL, NULL, "out of memory");
+	}
+	for (size_t d = 0; d < n_docs; d++) {
+		const json_t *cells = json_object_get(docs[d], "cells");
+		for (size_t i = 0; i < json_array_size(cells); i++)
+			add_cell(set, json_array_get(cells, i), d);
+		const json_t *cal = json_object_get(docs[d], "calibration");
+		if (json_is_object(cal))
+			set->calibration = cal;
+	}
+	index_loaders_and_sizes(set);
+	return CB_OK;
+}
+
+void cb_plotset_free(struct cb_plotset *set)
+{
+	free(set->cells);
+	free(set->loaders);
+	free(set->sizes);
+	memset(set, 0, sizeof *set);
+}
+
+const struct cb_pcell *cb_plotset_find(const struct cb_plotset *set, size_t loader_idx,
+				       double model_bytes, const char *cache)
+{
+	for (size_t i = 0; i < set->n_cells; i++) {
+		const struct cb_pcell *c = &set->cells[i];
+		if (c->loader_idx == loader_idx && c->model_bytes == model_bytes &&
+		    strcmp(c->cache, cache) == 0)
+			return c;
+	}
+	return NULL;
+}
+
+/* ------------------------------------------------------------ subtitle */
+
+static void machine_text(const json_t *m, char *buf, size_t size)
+{
+	size_t used = 0;
+#define ADD(...)                                                                            \
+	do {                                                                                \
+		if (used < size)                                                            \
+			used += (size_t)snprintf(buf + used, size - used, __VA_ARGS__);     \
+	} while (0)
+	buf[0] = '\0';
+	const char *cpu = text(m, "cpu_model");
+	ADD("%s", *cpu ? cpu : "unknown CPU");
+	if (isfinite(num(m, "cores")))
+		ADD(", %.0f cores", num(m, "cores"));
+	if (isfinite(num(m, "memory_bytes")))
+		ADD(", %.0f GiB RAM", num(m, "memory_bytes") / (1024.0 * 1024 * 1024));
+	const json_t *gpus = json_object_get(m, "gpus");
+	if (json_array_size(gpus) > 0)
+		ADD(", %zu\u00d7 %s", json_array_size(gpus), text(json_array_get(gpus, 0), "name"));
+	const json_t *dd = json_object_get(m, "data_dir");
+	if (json_is_object(dd) && *text(dd, "fs_type"))
+		ADD(", %s on %s", text(dd, "fs_type"), *text(dd, "device") ? text(dd, "device") : "?");
+	if (*text(m, "kernel"))
+		ADD(", Linux %s", text(m, "kernel"));
+#undef ADD
+}
+
+void cb_plot_subtitle(const struct cb_plotset *set, char *buf, size_t size)
+{
+	char machine[512] = "unknown machine";
+	const char *first = NULL, *last = NULL;
+	size_t others = 0;
+	const json_t *m0 = NULL;
+	for (size_t d = 0; d < set->n_docs; d++) {
+		const json_t *m = json_object_get(set->docs[d], "machine");
+		if (!m0 && json_is_object(m)) {
+			m0 = m;
+			machine_text(m, machine, sizeof machine);
+		} else if (m0 && json_is_object(m) &&
+			   strcmp(text(m, "hostname"), text(m0, "hostname")) != 0) {
+			others++;
+		}
+		const char *ts = text(set->docs[d], "timestamp");
+		if (strlen(ts) >= 10) {
+			if (!first || strncmp(ts, first, 10) < 0)
+				first = ts;
+			if (!last || strncmp(ts, last, 10) > 0)
+				last = ts;
+		}
+	}
+	int used = snprintf(buf, size, "%s%s", machine,
+			    others ? " (and other machines)" : "");
+	if (first && used >= 0 && (size_t)used < size)
+		snprintf(buf + used, size - (size_t)used, strncmp(first, last, 10) == 0
+				 ? " \u00b7 %.10s" : " \u00b7 %.10s to %.10s", first, last);
+}
+
+/* ------------------------------------------------------------ series.gp */
+
+static void put_var(FILE *f, const char *name, double v)
+{
+	if (isfinite(v))
+		fprintf(f, "%s = %.12g\n", name, v);
+	else
+		fprintf(f, "%s = NaN\n", name);
+}
+
+static void put_str_var(FILE *f, const char *name, const char *value)
+{
+	fprintf(f, "%s = ", name);
+	put_quoted(f, value);
+	fputc('\n', f);
+}
+
+/* A gnuplot `set xtics (...)` list over the model sizes: at the sizes
+ * themselves, or at 0, 1, ... (bar groups) when `by_index`. */
+static void put_xtics(FILE *f, const char *name, const double *sizes, size_t n, bool by_index)
+{
+	fprintf(f, "%s = \"(", name);
+	for (size_t i = 0; i < n; i++) {
+		char label[32];
+		cb_plot_size_label(sizes[i], label, sizeof label);
+		fprintf(f, "%s\\\"%s\\\" %.12g", i ? ", " : "", label, by_index ? (double)i : sizes[i]);
+	}
+	fputs(")\"\n", f);
+}
+
+/* The series list: the 1-based loader numbers of a file's blocks. */
+static void put_series(FILE *f, const char *name, const size_t *list, size_t n)
+{
+	fprintf(f, "%s = \"", name);
+	for (size_t i = 0; i < n; i++)
+		fprintf(f, "%s%zu", i ? " " : "", list[i] + 1);
+	fputs("\"\n", f);
+}
+
+static void put_loaders(FILE *f, const struct cb_plotset *set)
+{
+	static const char *const keys[] = {"LOADERS", "COLORS", "DASHES", "POINTS", "HOLLOW"};
+	for (size_t k = 0; k < 5; k++) {
+		fprintf(f, "%s = \"", keys[k]);
+		for (size_t i = 0; i < set->n_loaders; i++) {
+			struct cb_plot_style st;
+			cb_plot_style_of(set->loaders[i], &st);
+			fputs(i ? " " : "", f);
+			if (k == 0)
+				fputs(set->loaders[i], f); /* names have no spaces: the harness's */
+			else if (k == 1)
+				fprintf(f, "#%06X", st.rgb);
+			else
+				fprintf(f, "%d", k == 2 ? st.dash : k == 3 ? st.point : st.hollow_point);
+		}
+		fputs("\"\n", f);
+	}
+	fprintf(f, "NLOADERS = %zu\n", set->n_loaders);
+}
+
+/* ------------------------------------------------------------ marks */
+
+/* What a chart shows where a cell has no figure: "pickle failed (oom)"
+ * (the first bad trial's outcome), "torch-load skipped". */
+static void mark_text(const struct cb_pcell *c, char *buf, size_t size)
+{
+	const char *why = c->status;
+	const json_t *trials = json_object_get(c->cell, "trials");
+	for (size_t i = 0; i < json_array_size(trials); i++) {
+		const char *o = text(json_array_get(trials, i), "outcome");
+		if (*o && strcmp(o, "ok") != 0) {
+			why = o;
+			break;
+		}
+	}
+	if (strcmp(c->status, "skipped") == 0)
+		snprintf(buf, size, "%s skipped", c->loader);
+	else if (strcmp(c->status, "ok") == 0 && strcmp(why, "ok") == 0)
+		snprintf(buf, size, "%s: no figure", c->loader);
+	else
+		snprintf(buf, size, "%s failed (%s)", c->loader, why);
+}
+
+/* ------------------------------------------------------------ charts */
+
+struct chart_ctx {
+	const struct cb_plotset *set;
+	const char *dir;
+	FILE *vars; /* series.gp */
+	size_t *list;     /* scratch, n_loaders entries */
+	size_t *per_size; /* scratch, n_sizes entries: marks placed per size */
+};
+
+static bool has_cache(const struct cb_plotset *set, const char *cache)
+{
+	for (size_t i = 0; i < set->n_cells; i++)
+		if (strcmp(set->cells[i].cache, cache) == 0)
+			return true;
+	return false;
+}
+
+/* Time and throughput: one block per loader (size, figures...), for one
+ * cache state, and the marks of cells without figures at y = `mark_y`. */
+static int write_xy(struct chart_ctx *x, const char *chart, const char *cache,
+		    const char *series_var, const char *marks_var, double mark_y,
+		    struct cb_error *err)
+{
+	const struct cb_plotset *set = x->set;
+	char name[64];
+	struct sink s, m;
+	int rc = sink_open(&s, err);
+	if (rc == CB_OK && (rc = sink_open(&m, err)) != CB_OK)
+		fclose(s.f), free(s.buf);
+	if (rc != CB_OK)
+		return rc;
+	bool time = strcmp(chart, "time") == 0;
+	fprintf(s.f, "# ckptbench plot: %s, %s cache; one block per loader (%s)\n# model_bytes %s\n",
+		chart, cache, series_var, time ? "median_s ci95_lo_s ci95_hi_s" : "gbps");
+	fprintf(m.f, "# cells without a figure: model_bytes y label\n");
+	memset(x->per_size, 0, set->n_sizes * sizeof *x->per_size);
+	size_t n_series = 0, n_marks = 0;
+	for (size_t l = 0; l < set->n_loaders; l++) {
+		size_t rows = 0;
+		for (size_t k = 0; k < set->n_sizes; k++) {
+			const struct cb_pcell *c = cb_plotset_find(set, l, set->sizes[k], cache);
+			if (!c)
+				continue;
+			if (!ok_cell(c)) {
+				char label[160];
+				mark_text(c, label, sizeof label);
+				/* Stacked upwards where several share a size
+				 * (the y axes are logarithmic). */
+				double y = mark_y * pow(1.7, (double)x->per_size[k]++);
+				fprintf(m.f, "%.12g %.9g", set->sizes[k], y);
+				put_label(m.f, label);
+				fputc('\n', m.f);
+				n_marks++;
+				continue;
+			}
+			if (rows++ == 0 && n_series)
+				fputs("\n\n", s.f);
+			fprintf(s.f, "%.12g", set->sizes[k]);
+			if (time) {
+				const json_t *ci = json_object_get(c->summary, "ci95_s");
+				put_num(s.f, num(c->summary, "median_s"));
+				put_num(s.f, json_is_array(ci) ? json_number_value(json_array_get(ci, 0)) : NAN);
+				put_num(s.f, json_is_array(ci) ? json_number_value(json_array_get(ci, 1)) : NAN);
+			} else {
+				put_num(s.f, num(c->summary, "gbps"));
+			}
+			fputc('\n', s.f);
+		}
+		if (rows)
+			x->list[n_series++] = l;
+	}
+	put_series(x->vars, series_var, x->list, n_series);
+	fprintf(x->vars, "%s = %zu\n", marks_var, n_marks);
+	snprintf(name, sizeof name, "%s-%s.dat", chart, cache);
+	rc = sink_close(&s, x->dir, name, err);
+	snprintf(name, sizeof name, "%s-marks-%s.dat", chart, cache);
+	if (rc == CB_OK)
+		rc = sink_close(&m, x->dir, name, err);
+	else
+		fclose(m.f), free(m.buf);
+	return rc;
+}
+
+/* The y range the time and throughput charts share across their panels,
+ * so cold and warm compare by eye. */
+static void xy_range(const struct cb_plotset *set, bool time, double *lo, double *hi)
+{
+	*lo = INFINITY;
+	*hi = -INFINITY;
+	for (size_t i = 0; i < set->n_cells; i++) {
+		const struct cb_pcell *c = &set->cells[i];
+		if (!ok_cell(c))
+			continue;
+		double a = time ? num(c->summary, "median_s") : num(c->summary, "gbps");
+		double b = a;
+		const json_t *ci = json_object_get(c->summary, "ci95_s");
+		if (time && json_is_array(ci)) {
+			a = fmin(a, json_number_value(json_array_get(ci, 0)));
+			b = fmax(b, json_number_value(json_array_get(ci, 1)));
+		}
+		if (a > 0)
+			*lo = fmin(*lo, a);
+		*hi = fmax(*hi, b);
+	}
+	if (!isfinite(*lo) || !isfinite(*hi)) {
+		*lo = 0.01;
+		*hi = 1;
+	}
+}
+
+static int write_time_and_throughput(struct chart_ctx *x, struct cb_error *err)
+{
+	double lo, hi;
+	xy_range(x->set, true, &lo, &hi);
+	put_var(x->vars, "TIME_YMIN", lo / 4);
+	put_var(x->vars, "TIME_YMAX", hi * 2);
+	int rc = write_xy(x, "time", "cold", "TIME_COLD", "TIME_MARKS_COLD", lo / 3, err);
+	if (rc == CB_OK)
+		rc = write_xy(x, "time", "warm", "TIME_WARM", "TIME_MARKS_WARM", lo / 3, err);
+	xy_range(x->set, false, &lo, &hi);
+	const json_t *cal = x->set->calibration;
+	static const char *const ceilings[] = {"cold_read_gbps", "warm_read_gbps", "memcpy_gbps",
+					       "h2d_gbps"};
+	for (size_t i = 0; i < 4; i++)
+		if (isfinite(num(cal, ceilings[i])) && num(cal, ceilings[i]) > 0) {
+			lo = fmin(lo, num(cal, ceilings[i]));
+			hi = fmax(hi, num(cal, ceilings[i]));
+		}
+	put_var(x->vars, "THR_YMIN", lo / 4);
+	put_var(x->vars, "THR_YMAX", hi * 2.5);
+	put_var(x->vars, "CEIL_COLD_READ", num(cal, "cold_read_gbps"));
+	put_var(x->vars, "CEIL_WARM_READ", num(cal, "warm_read_gbps"));
+	put_var(x->vars, "CEIL_MEMCPY", num(cal, "memcpy_gbps"));
+	put_var(x->vars, "CEIL_H2D", num(cal, "h2d_gbps"));
+	if (rc == CB_OK)
+		rc = write_xy(x, "throughput", "cold", "THR_COLD", "THR_MARKS_COLD", lo / 3, err);
+	if (rc == CB_OK)
+		rc = write_xy(x, "throughput", "warm", "THR_WARM", "THR_MARKS_WARM", lo / 3, err);
+	return rc;
+}
+
+static double vram_of(const struct cb_pcell *c)
+{
+	return c && c->summary ? num(c->summary, "peak_vram_over_model") : NAN;
+}
+
+/* Bar charts group the cells by size at x = 0, 1, ...; each loader with a
+ * cell in the cache state (with a VRAM figure, when `vram`) keeps one
+ * slot in every group, so its bar sits in the same place across sizes.
+ * slot[] gets SIZE_MAX for loaders without a slot; returns the count. */
+static size_t bar_slots(const struct cb_plotset *set, const char *cache, bool vram, size_t *slot)
+{
+	size_t slots = 0;
+	for (size_t l = 0; l < set->n_loaders; l++) {
+		slot[l] = SIZE_MAX;
+		for (size_t k = 0; k < set->n_sizes && slot[l] == SIZE_MAX; k++) {
+			const struct cb_pcell *c = cb_plotset_find(set, l, set->sizes[k], cache);
+			if (c && (!vram || isfinite(vram_of(c))))
+				slot[l] = slots++;
+		}
+	}
+	return slots;
+}
+
+static double bar_x(size_t group, size_t slot, size_t slots, double width)
+{
+	return (double)group + ((double)slot - (double)(slots - 1) / 2) * width;
+}
+
+/* Memory: grouped bars, anonymous and file-backed stacked (bar_slots). */
+static int write_memory(struct chart_ctx *x, struct cb_error *err)
+{
+	const struct cb_plotset *set = x->set;
+	const char *cache = has_cache(set, "cold") ? "cold" : "warm";
+	size_t *slot = calloc(set->n_loaders + 1, sizeof *slot);
+	if (!slot)
+		return CB_FAIL(err, CB_ENOMEM, NULL, NULL, "out of memory");
+	size_t slots = bar_slots(set, cache, false, slot);
+	double width = 0.84 / (double)(slots ? slots : 1);
+	struct sink s, m;
+	int rc = sink_open(&s, err);
+	if (rc == CB_OK && (rc = sink_open(&m, err)) != CB_OK)
+		fclose(s.f), free(s.buf);
+	if (rc != CB_OK) {
+		free(slot);
+		return rc;
+	}
+	fprintf(s.f, "# ckptbench plot: memory, %s cache; one block per loader (MEM_SERIES)\n"
+		     "# x anon_over_model file_over_model rss_over_model model_bytes\n", cache);
+	fprintf(m.f, "# cells without a figure: x y label\n");
+	size_t n_series = 0, n_marks = 0;
+	double ymax = 2.0;
+	for (size_t l = 0; l < set->n_loaders; l++) {
+		size_t rows = 0;
+		for (size_t k = 0; k < set->n_sizes && slot[l] != SIZE_MAX; k++) {
+			const struct cb_pcell *c = cb_plotset_find(set, l, set->sizes[k], cache);
+			double bx = bar_x(k, slot[l], slots, width);
+			double rss = c && c->summary ? num(c->summary, "peak_rss_over_model") : NAN;
+			if (!c)
+				continue;
+			if (!ok_cell(c) || !isfinite(rss)) {
+				char label[160];
+				mark_text(c, label, sizeof label);
+				fprintf(m.f, "%.12g 0.04", bx);
+				put_label(m.f, label);
+				fputc('\n', m.f);
+				n_marks++;
+				continue;
+			}
+			if (rows++ == 0 && n_series)
+				fputs("\n\n", s.f);
+			double anon = num(c->summary, "peak_anon_over_model");
+			double file = num(c->summary, "peak_file_over_model");
+			fprintf(s.f, "%.12g", bx);
+			put_num(s.f, isfinite(anon) ? fmax(anon, 0) : NAN);
+			put_num(s.f, isfinite(file) ? fmax(file, 0) : NAN);
+			put_num(s.f, rss);
+			fprintf(s.f, " %.12g\n", set->sizes[k]);
+			ymax = fmax(ymax, rss);
+		}
+		if (rows)
+			x->list[n_series++] = l;
+	}
+	free(slot);
+	put_str_var(x->vars, "MEM_CACHE", cache);
+	put_series(x->vars, "MEM_SERIES", x->list, n_series);
+	fprintf(x->vars, "MEM_MARKS = %zu\nMEM_GROUPS = %zu\n", n_marks, set->n_sizes);
+	put_var(x->vars, "MEM_BARW", width);
+	put_var(x->vars, "MEM_YMAX", ymax * 1.32);
+	put_xtics(x->vars, "MEM_XTICS", set->sizes, set->n_sizes, true);
+	rc = sink_close(&s, x->dir, "memory.dat", err);
+	if (rc == CB_OK)
+		rc = sink_close(&m, x->dir, "memory-marks.dat", err);
+	else
+		fclose(m.f), free(m.buf);
+	return rc;
+}
+
+/* VRAM: peak VRAM above baseline over the model's size, as bars like the
+ * memory chart's, for the cache state with the most such cells. */
+static int write_vram(struct chart_ctx *x, bool *any, struct cb_error *err)
+{
+	const struct cb_plotset *set = x->set;
+	size_t count[2] = {0, 0};
+	for (size_t i = 0; i < set->n_cells; i++)
+		if (isfinite(vram_of(&set->cells[i])))
+			count[strcmp(set->cells[i].cache, "cold") == 0 ? 0 : 1]++;
+	*any = count[0] + count[1] > 0;
+	if (!*any)
+		return CB_OK;
+	const char *cache = count[0] >= count[1] ? "cold" : "warm";
+	size_t *slot = calloc(set->n_loaders + 1, sizeof *slot);
+	struct sink s;
+	int rc = slot ? sink_open(&s, err) : CB_FAIL(err, CB_ENOMEM, NULL, NULL, "out of memory");
+	if (rc != CB_OK) {
+		free(slot);
+		return rc;
+	}
+	size_t slots = bar_slots(set, cache, true, slot);
+	double width = 0.84 / (double)(slots ? slots : 1);
+	fprintf(s.f, "# ckptbench plot: vram, %s cache; one block per loader (VRAM_SERIES)\n"
+		     "# x vram_over_model model_bytes\n", cache);
+	size_t n_series = 0;
+	double ymax = 1.0;
+	for (size_t l = 0; l < set->n_loaders; l++) {
+		size_t rows = 0;
+		for (size_t k = 0; k < set->n_sizes && slot[l] != SIZE_MAX; k++) {
+			double v = vram_of(cb_plotset_find(set, l, set->sizes[k], cache));
+			if (!isfinite(v))
+				continue;
+			if (rows++ == 0 && n_series)
+				fputs("\n\n", s.f);
+			fprintf(s.f, "%.12g %.9g %.12g\n", bar_x(k, slot[l], slots, width), v,
+				set->sizes[k]);
+			ymax = fmax(ymax, v);
+		}
+		if (rows)
+			x->list[n_series++] = l;
+	}
+	free(slot);
+	put_str_var(x->vars, "VRAM_CACHE", cache);
+	put_series(x->vars, "VRAM_SERIES", x->list, n_series);
+	put_var(x->vars, "VRAM_BARW", width);
+	put_var(x->vars, "VRAM_YMAX", fmax(ymax * 1.32, 2.4));
+	return sink_close(&s, x->dir, "vram.dat", err);
+}
+
+/* ------------------------------------------------------------ timeline */
+
+static const json_t *timeline_trial(const struct cb_pcell *c)
+{
+	if (!ok_cell(c))
+		return NULL;
+	const json_t *trials = json_object_get(c->cell, "trials");
+	for (size_t i = 0; i < json_array_size(trials); i++) {
+		const json_t *t = json_array_get(trials, i);
+		const json_t *tl = json_object_get(t, "timeline");
+		if (strcmp(text(t, "outcome"), "ok") == 0 &&
+		    json_array_size(json_object_get(tl, "t_s")) > 1)
+			return t;
+	}
+	return NULL;
+}
+
+/* The (dataset, cache) with timelines for the most loaders; cold before
+ * warm, then the larger model, on ties. */
+static const struct cb_pcell *pick_timeline(const struct cb_plotset *set)
+{
+	const struct cb_pcell *best = NULL;
+	size_t best_n = 0;
+	for (size_t i = 0; i < set->n_cells; i++) {
+		const struct cb_pcell *c = &set->cells[i];
+		if (!timeline_trial(c))
+			continue;
+		size_t n = 0;
+		for (size_t j = 0; j < set->n_cells; j++)
+			if (strcmp(set->cells[j].dataset, c->dataset) == 0 &&
+			    strcmp(set->cells[j].cache, c->cache) == 0 &&
+			    timeline_trial(&set->cells[j]))
+				n++;
+		bool better = !best || n > best_n ||
+			      (n == best_n && strcmp(c->cache, "cold") == 0 &&
+			       strcmp(best->cache, "cold") != 0) ||
+			      (n == best_n && strcmp(c->cache, best->cache) == 0 &&
+			       c->model_bytes > best->model_bytes);
+		if (better) {
+			best = c;
+			best_n = n;
+		}
+	}
+	return best;
+}
+
+static double sample(const json_t *arr, size_t i)
+{
+	const json_t *v = json_array_get(arr, i);
+	return json_is_number(v) ? json_number_value(v) : NAN;
+}
+
+/* The figure the sample is measured from: the trial's own baseline when
+ * the harness recorded one, else the first sample. */
+static double base_of(const json_t *trial, const char *key, const json_t *arr)
+{
+	double b = num(trial, key);
+	return isfinite(b) ? b : sample(arr, 0);
+}
+
+struct tl_extent {
+	double tmax, ymax;
+	bool vram;
+};
+
+static void write_one_timeline(FILE *s, FILE *p, const struct cb_pcell *c, const json_t *trial,
+			       struct tl_extent *ext)
+{
+	const json_t *tl = json_object_get(trial, "timeline");
+	const json_t *t = json_object_get(tl, "t_s"), *anon = json_object_get(tl, "anon_bytes");
+	const json_t *file = json_object_get(tl, "file_bytes");
+	const json_t *vram = json_object_get(tl, "vram_bytes");
+	double model = c->model_bytes > 0 ? c->model_bytes : NAN;
+	double b_anon = base_of(trial, "baseline_anon_bytes", anon);
+	double b_file = base_of(trial, "baseline_file_bytes", file);
+	double b_vram = json_is_array(vram) ? base_of(trial, "baseline_vram_bytes", vram) : NAN;
+	if (json_is_array(vram) && isfinite(num(trial, "peak_vram_bytes")))
+		ext->vram = true;
+	for (size_t i = 0; i < json_array_size(t); i++) {
+		double a = (sample(anon, i) - b_anon) / model, f = (sample(file, i) - b_file) / model;
+		double v = json_is_array(vram) ? (sample(vram, i) - b_vram) / model : NAN;
+		fprintf(s, "%.12g", sample(t, i));
+		put_num(s, a);
+		put_num(s, f);
+		put_num(s, v);
+		fputc('\n', s);
+		ext->tmax = fmax(ext->tmax, sample(t, i));
+		ext->ymax = fmax(ext->ymax, fmax(a, fmax(f, isfinite(v) ? v : 0)));
+	}
+	const json_t *phases = json_object_get(tl, "phases");
+	for (size_t i = 0; i < json_array_size(phases); i++) {
+		const json_t *ph = json_array_get(phases, i);
+		fprintf(p, "%.12g %.9g", num(ph, "start_s"), num(ph, "end_s"));
+		put_label(p, text(ph, "name"));
+		fputc('\n', p);
+	}
+	if (!json_array_size(phases))
+		fputs("? ? \"\"\n", p); /* keeps the block numbering */
+}
+
+static int write_timeline(struct chart_ctx *x, bool *any, struct cb_error *err)
+{
+	const struct cb_plotset *set = x->set;
+	const struct cb_pcell *pick = pick_timeline(set);
+	*any = pick != NULL;
+	if (!pick)
+		return CB_OK;
+	struct sink s, p;
+	int rc = sink_open(&s, err);
+	if (rc == CB_OK && (rc = sink_open(&p, err)) != CB_OK)
+		fclose(s.f), free(s.buf);
+	if (rc != CB_OK)
+		return rc;
+	fprintf(s.f, "# ckptbench plot: timeline of %s, %s cache; one block per loader "
+		     "(TL_SERIES)\n# t_s anon_over_model file_over_model vram_over_model "
+		     "(above the trial's baseline)\n", pick->dataset, pick->cache);
+	fprintf(p.f, "# phases, one block per loader (TL_SERIES): start_s end_s name\n");
+	struct tl_extent ext = {0, 2.0, false};
+	size_t n_series = 0;
+	for (size_t l = 0; l < set->n_loaders; l++)
+		for (size_t i = 0; i < set->n_cells; i++) {
+			const struct cb_pcell *c = &set->cells[i];
+			const json_t *trial = timeline_trial(c);
+			if (c->loader_idx != l || !trial || strcmp(c->dataset, pick->dataset) != 0 ||
+			    strcmp(c->cache, pick->cache) != 0)
+				continue;
+			if (n_series) {
+				fputs("\n\n", s.f);
+				fputs("\n\n", p.f);
+			}
+			write_one_timeline(s.f, p.f, c, trial, &ext);
+			x->list[n_series++] = l;
+			break;
+		}
+	char size[32];
+	cb_plot_size_label(pick->model_bytes, size, sizeof size);
+	put_series(x->vars, "TL_SERIES", x->list, n_series);
+	fprintf(x->vars, "TL_N = %zu\nTL_VRAM = %d\n", n_series, ext.vram);
+	put_str_var(x->vars, "TL_DATASET", pick->dataset);
+	put_str_var(x->vars, "TL_CACHE", pick->cache);
+	put_str_var(x->vars, "TL_SIZE", size);
+	put_var(x->vars, "TL_TMAX", ext.tmax);
+	put_var(x->vars, "TL_YMAX", ext.ymax * 1.2);
+	rc = sink_close(&s, x->dir, "timeline.dat", err);
+	if (rc == CB_OK)
+		rc = sink_close(&p, x->dir, "timeline-phases.dat", err);
+	else
+		fclose(p.f), free(p.buf);
+	return rc;
+}
+
+/* ------------------------------------------------------------ all */
+
+int cb_plotdata_write(const struct cb_plotset *set, const char *dir, unsigned *charts_out,
+		      struct cb_error *err)
+{
+	*charts_out = 0;
+	struct chart_ctx x = {.set = set, .dir = dir};
+	x.list = calloc(set->n_loaders + 1, sizeof *x.list);
+	x.per_size = calloc(set->n_sizes + 1, sizeof *x.per_size);
+	struct sink vars;
+	int rc = x.list && x.per_size ? sink_open(&vars, err)
+				       : CB_FAIL(err, CB_ENOMEM, NULL, NULL, "out of memory");
+	if (rc != CB_OK) {
+		free(x.list);
+		free(x.per_size);
+		return rc;
+	}
+	x.vars = vars.f;
+	char subtitle[1024];
+	cb_plot_subtitle(set, subtitle, sizeof subtitle);
+	fprintf(x.vars, "# ckptbench plot: the variables the templates in plots/ read.\n");
+	put_str_var(x.vars, "SUBTITLE", subtitle);
+	put_loaders(x.vars, set);
+	put_xtics(x.vars, "XTICS", set->sizes, set->n_sizes, false);
+	put_var(x.vars, "SIZE_MIN", set->n_sizes ? set->sizes[0] : 1);
+	put_var(x.vars, "SIZE_MAX", set->n_sizes ? set->sizes[set->n_sizes - 1] : 2);
+	bool timeline = false, vram = false;
+	rc = write_memory(&x, err);
+	if (rc == CB_OK)
+		rc = write_time_and_throughput(&x, err);
+	if (rc == CB_OK)
+		rc = write_timeline(&x, &timeline, err);
+	if (rc == CB_OK)
+		rc = write_vram(&x, &vram, err);
+	if (rc == CB_OK)
+		rc = sink_close(&vars, dir, "series.gp", err);
+	else
+		fclose(vars.f), free(vars.buf);
+	free(x.list);
+	free(x.per_size);
+	if (rc != CB_OK)
+		return rc;
+	if (set->n_cells)
+		*charts_out |= 1u << CB_CHART_MEMORY | 1u << CB_CHART_TIME |
+			       1u << CB_CHART_THROUGHPUT;
+	*charts_out |= (timeline ? 1u << CB_CHART_TIMELINE : 0) | (vram ? 1u << CB_CHART_VRAM : 0);
+	return CB_OK;
+}
+
+/* ------------------------------------------------------------ compare */
+
+bool cb_plotdata_is_compare(const json_t *doc)
+{
+	const char *schema = text(doc, "schema");
+	return strstr(schema, "compare") != NULL ||
+	       (!*schema && json_is_array(json_object_get(doc, "cells")) &&
+		json_object_get(json_array_get(json_object_get(doc, "cells"), 0), "verdict"));
+}
+
+/* A side's median and CI: nested ("base": {"median", "ci95"}, as compare
+ * writes them; "median_s", "ci95_s" too) or flat ("base_median_s",
+ * "base_ci95_s"). */
+static void side_figures(const json_t *c, const char *side, double out[3])
+{
+	const json_t *o = json_object_get(c, side);
+	char key[64];
+	snprintf(key, sizeof key, "%s_median_s", side);
+	out[0] = !json_is_object(o) ? num(c, key)
+		 : isfinite(num(o, "median")) ? num(o, "median") : num(o, "median_s");
+	snprintf(key, sizeof key, "%s_ci95_s", side);
+	const json_t *ci = !json_is_object(o) ? json_object_get(c, key)
+			   : json_object_get(o, json_object_get(o, "ci95") ? "ci95" : "ci95_s");
+	out[1] = json_is_array(ci) ? sample(ci, 0) : NAN;
+	out[2] = json_is_array(ci) ? sample(ci, 1) : NAN;
+}
+
+int cb_plotdata_write_compare(const json_t *doc, const char *path, const char *dir,
+			      struct cb_error *err)
+{
+	const json_t *cells = json_object_get(doc, "cells");
+	struct sink s;
+	int rc = sink_open(&s, err);
+	if (rc != CB_OK)
+		return rc;
+	fprintf(s.f, "# ckptbench plot: compare\n# i base_median base_lo base_hi head_median "
+		     "head_lo head_hi rgb verdict label\n");
+	size_t n = 0;
+	double lo = INFINITY, hi = -INFINITY;
+	for (size_t i = 0; i < json_array_size(cells); i++) {
+		const json_t *c = json_array_get(cells, i);
+		double b[3], h[3];
+		side_figures(c, "base", b);
+		side_figures(c, "head", h);
+		if (!isfinite(b[0]) || !isfinite(h[0]))
+			continue;
+		struct cb_plot_style st;
+		cb_plot_style_of(text(c, "loader"), &st);
+		char label[256], size[32] = "";
+		if (isfinite(num(c, "model_bytes")))
+			cb_plot_size_label(num(c, "model_bytes"), size, sizeof size);
+		snprintf(label, sizeof label, "%s %s %s", text(c, "loader"),
+			 *size ? size : text(c, "dataset"), text(c, "cache"));
+		fprintf(s.f, "%zu", n++);
+		for (int k = 0; k < 3; k++)
+			put_num(s.f, b[k]);
+		for (int k = 0; k < 3; k++)
+			put_num(s.f, h[k]);
+		fprintf(s.f, " %u", st.rgb);
+		/* The verdict with the change it judged: "regression +19.8%". */
+		char verdict[160];
+		double ratio = num(c, "ratio");
+		snprintf(verdict, sizeof verdict, isfinite(ratio) ? "%s %+.1f%%" : "%s",
+			 *text(c, "verdict") ? text(c, "verdict") : "?", (ratio - 1) * 100);
+		put_label(s.f, verdict);
+		put_label(s.f, label);
+		fputc('\n', s.f);
+		for (int k = 0; k < 3; k++) {
+			if (b[k] > 0)
+				lo = fmin(lo, b[k]);
+			if (h[k] > 0)
+				lo = fmin(lo, h[k]);
+			hi = fmax(hi, fmax(b[k], h[k]));
+		}
+	}
+	if (n == 0) {
+		fclose(s.f);
+		free(s.buf);
+		return CB_FAIL(err, CB_EFORMAT, path, NULL,
+			       "no cell of the comparison has both a base and a head median");
+	}
+	rc = sink_close(&s, dir, "compare.dat", err);
+	if (rc != CB_OK || (rc = sink_open(&s, err)) != CB_OK)
+		return rc;
+	char sub[600];
+	const json_t *base = json_object_get(doc, "base"), *head = json_object_get(doc, "head");
+	snprintf(sub, sizeof sub, "base %s \u00b7 head %s", json_is_object(base) ? text(base, "path") : "?",
+		 json_is_object(head) ? text(head, "path") : "?");
+	fprintf(s.f, "# ckptbench plot: the variables plots/compare.gp reads.\n");
+	put_str_var(s.f, "CMP_SUBTITLE", sub);
+	fprintf(s.f, "CMP_N = %zu\n", n);
+	/* What was compared: wall time in seconds unless the document says
+	 * otherwise (compare --metric instructions). */
+	const char *metric = *text(doc, "metric") ? text(doc, "metric") : "wall";
+	const char *unit = *text(doc, "unit") ? text(doc, "unit") : "s";
+	char axis[160];
+	snprintf(axis, sizeof axis, "%s (%s)", strcmp(metric, "wall") == 0 ? "load time" : metric, unit);
+	put_str_var(s.f, "CMP_YLABEL", axis);
+	put_var(s.f, "CMP_YMIN", isfinite(lo) ? lo / 2 : 0.001);
+	put_var(s.f, "CMP_YMAX", isfinite(hi) ? hi * 3 : 1);
+	return sink_close(&s, dir, "compare.gp", err);
+}

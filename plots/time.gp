@@ -1,0 +1,61 @@
+# Load time against model size, log-log, one line per loader: the median
+# of the trials with its 95% confidence interval as error bars. Cold cache
+# (left) and warm cache (right) share the y axis, so they compare by eye.
+# Failed and skipped cells are written at the bottom of their panel.
+#
+#   gnuplot -c time.gp DATADIR OUTBASE    (DATADIR from `ckptbench plot`)
+#
+# Reads DATADIR/series.gp, time-{cold,warm}.dat, time-marks-{cold,warm}.dat;
+# writes OUTBASE.png (2400 x 1250) and OUTBASE.svg.
+if (ARGC < 2) { print "usage: gnuplot -c time.gp DATADIR OUTBASE"; exit status 2 }
+_dn(s, i) = i < 1 ? "." : (s[i:i] eq "/" ? s[1:i-1] : _dn(s, i - 1))
+load _dn(ARG0, strlen(ARG0))."/common.gp"
+D = ARG1
+load D."/series.gp"
+
+W = 2400; H = 1250
+CACHES = "cold warm"
+PANEL(c) = c eq "cold" ? "{/:Bold cold cache} (page cache emptied first)" \
+                       : "{/:Bold warm cache} (file already in the page cache)"
+SERIES(c) = c eq "cold" ? TIME_COLD : TIME_WARM
+NMARKS(c) = c eq "cold" ? TIME_MARKS_COLD : TIME_MARKS_WARM
+do for [FMT in "png svg"] {
+	eval term(FMT, W, H)
+	set output ARG2.".".FMT
+	set multiplot
+	set label 90 "{/:Bold Load time against model size} (median, 95% CI; log–log)" at screen 0.5, screen 0.955 center font fsz(FMT, 1.25)
+	set label 91 SUBTITLE at screen 0.5, screen 0.912 center noenhanced font fsz(FMT, 0.8) tc rgb "#555555"
+	set logscale xy
+	set xrange [SIZE_MIN / 2:SIZE_MAX * 2]
+	set yrange [TIME_YMIN:TIME_YMAX]
+	eval "set xtics ".XTICS
+	set mxtics default
+	set format y "%g"
+	set xlabel "model size"
+	set key at screen 0.5, screen 0.035 center bottom horizontal maxrows 2 width 1.5 reverse Left
+	do for [p=1:2] {
+		C = word(CACHES, p)
+		S = SERIES(C)
+		set lmargin at screen (p == 1 ? 0.075 : 0.55)
+		set rmargin at screen (p == 1 ? 0.475 : 0.95)
+		set tmargin at screen 0.84
+		set bmargin at screen 0.24
+		set ylabel (p == 1 ? "load time (s)" : "")
+		set label 92 PANEL(C) at graph 0.5, graph 1.04 center font fsz(FMT, 0.95)
+		if (words(S) == 0) { set label 93 "no ".C."-cache cells" at graph 0.5, graph 0.5 center }
+		plot \
+		  for [k=1:words(S)] D."/time-".C.".dat" index (k - 1) using 1:2:3:4 with yerrorlines \
+		      lc rgb lcol(int(word(S, k))) dt ldash(int(word(S, k))) pt lpt(int(word(S, k))) \
+		      ps 1.5 lw 1.6 title (p == 1 ? lname(int(word(S, k))) : ""), \
+		  for [j=1:(NMARKS(C) > 0)] D."/time-marks-".C.".dat" using 1:2:3 with labels center \
+		      offset 0, 0.9 point pt 2 ps 1.2 lc rgb "#aa0000" tc rgb "#aa0000" \
+		      font fsz(FMT, 0.7) notitle, \
+		  NaN notitle
+		unset label 90
+		unset label 91
+		unset label 93
+		unset key
+	}
+	unset multiplot
+	unset output
+}

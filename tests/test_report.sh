@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# ckptbench report: every number in the tables equals the results file's,
+# failed and skipped cells are rows with their reason, the observations are
+# computed from the data, the charts are embedded (Markdown links to files
+# that exist; HTML with the SVGs inline and nothing external).
+. "$(dirname "$0")/cli/lib.sh"
+data=$CKPTBENCH_SOURCE/tests/data/results
+
+md=$CB_TMP/w/report.md
+expect_status 0 "$CKPTBENCH" report -o "$md" "$data/cpu-cold.json" "$data/cpu-warm.json"
+grep -qx "$md" "$CB_TMP/out" && pass || fail "report path not printed"
+"$PY" - "$md" "$data/cpu-cold.json" "$data/cpu-warm.json" <<'PYEOF' && pass || fail "report numbers"
+import json, os, re, sys
+md = open(sys.argv[1], encoding="utf-8").read()
+cells = [c for p in sys.argv[2:] for c in json.load(open(p))["cells"]]
+def size(b):
+    for u in ("B", "KiB", "MiB", "GiB"):
+        if b < 1024: return "%.3g %s" % (b, u)
+        b /= 1024
+    return "%.3g TiB" % b
+tables = {}
+for cache in ("cold", "warm"):
+    sec = md.split("## Results: %s cache" % cache)[1].split("\n## ")[0]
+    rows = [[x.strip() for x in l.strip("|").split(" | ")]
+            for l in sec.splitlines()
+            if l.startswith("| ") and not l.startswith(("| loader", "| ---"))]
+    tables[cache] = {(r[0], r[1]): r for r in rows}
+for c in cells:
+    r = tables[c["cache"]].pop((c["loader"], c["dataset"]))
+    assert r[2] == size(c["model_bytes"]), r
+    if c["status"] != "ok":
+        assert r[3] == "–" and r[8] == "%s: %s" % (c["status"], c["reason"]), r
+        continue
+    s = c["summary"]
+    assert r[3] == "%.4g s" % s["median_s"], (r, s)
+    assert r[4] == "%.4g – %.4g s" % tuple(s["ci95_s"]), r
+    assert r[5] == "%.2f" % s["gbps"], r
+    ceil = {"cold_read_gbps": "cold-read", "warm_read_gbps": "warm-read"}[s["ceiling"]]
+    assert r[6] == "%.0f%% of %s" % (s["ceiling_fraction"] * 100, ceil), r
+    assert r[7] == "%.2f× (anon %.2f×, file %.2f×)" % (
+        s["peak_rss_over_model"], s["peak_anon_over_model"], s["peak_file_over_model"]), r
+    assert r[8] == "ok (%d/%d trials)" % (len(c["trials"]), len(c["trials"])), r
+assert not any(tables.values()), tables   # no row the files do not hold
+# Calibration, as measured.
+cal = json.load(open(sys.argv[2]))["calibration"]
+assert "| cold read (from the disk) | %.2f |" % cal["cold_read_gbps"] in md
+assert "| host to device (H2D) | not measured |" in md
+# Observations: the memory sentence at the size most loaders reached.
+obs = md.split("## Observations")[1].split("\n## ")[0]
+ok = {(c["loader"], c["model_bytes"], c["cache"]): c["summary"] for c in cells if c["status"] == "ok"}
+m = re.search(r"At 256 MiB \(cold cache\), (\S+) peaked at ([\d.]+)× the model's size", obs)
+top = max((s["peak_rss_over_model"], l) for (l, b, k), s in ok.items() if b == 256 << 20 and k == "cold")
+assert m and (m.group(1), float(m.group(2))) == (top[1], round(top[0], 2)), (m and m.groups(), top)
+assert "safetensors-read at %.2f×" % ok[("safetensors-read", 256 << 20, "cold")]["peak_rss_over_model"] in obs
+fast = min((s["median_s"], l) for (l, b, k), s in ok.items() if b == 256 << 20 and k == "warm")
+assert "With a warm cache, at 256 MiB, %s was fastest (median %.4g s" % (fast[1], fast[0]) in obs, obs
+assert "pickle failed at 1 GiB, warm cache: oom: killed by the kernel's OOM killer" in obs
+assert "torch-load was skipped at 1 GiB, cold cache: needs 2x the model" in obs
+# Machine from the results' machine.
+assert "- CPU: AMD EPYC 7B13 (x86\\_64), 1 package(s), 2 cores" in md
+# Charts linked, and there.
+links = re.findall(r"\]\(([^)]+\.(?:png|svg))\)", md)
+assert len(links) == 8, links
+for l in links:
+    assert os.path.getsize(os.path.join(os.path.dirname(sys.argv[1]), l)) > 1000, l
+PYEOF
+
+# HTML: one page, the SVG charts inline, nothing fetched from elsewhere.
+html=$CB_TMP/w/report.html
+expect_status 0 "$CKPTBENCH" report --format html -o "$html" "$data/gpu.json"
+"$PY" - "$html" <<'PYEOF' && pass || fail "HTML report"
+import re, sys
+h = open(sys.argv[1], encoding="utf-8").read()
+assert h.startswith("<!DOCTYPE html>") and h.rstrip().endswith("</html>")
+assert h.count("<svg") == 5, h.count("<svg")   # memory time throughput timeline vram
+assert "<img" not in h and "src=" not in h and "<?xml" not in h
+ids = re.findall(r"id=['\"]([^'\"]+)['\"]", h)
+assert len(ids) == len(set(ids)), "ids repeat across charts"
+assert "<td>safetensors-gpu</td>" in h and "<td>cuda:0</td>" in h
+assert "peak VRAM above baseline: " in h
+PYEOF
+
+# Without gnuplot: a clear error, unless the charts are left out.
+expect_status 3 env PATH=/nonexistent "$CKPTBENCH" report -o "$CB_TMP/n.md" "$data/cpu-cold.json"
+expect_stderr_line "gnuplot: not found in PATH; install it (Debian: apt-get install gnuplot-nox)"
+expect_status 0 env PATH=/nonexistent "$CKPTBENCH" report --no-charts -o "$CB_TMP/n.md" "$data/cpu-cold.json"
+grep -q "## Charts" "$CB_TMP/n.md" && fail "--no-charts still has charts" || pass
+expect_status 2 "$CKPTBENCH" report --format pdf "$data/cpu-cold.json"
+expect_status 1 "$CKPTBENCH" report -o "$CB_TMP/x.md" "$CB_TMP/missing.json"
+expect_stderr_line "missing.json"
+finish
