@@ -153,6 +153,15 @@ static void test_refusals(void)
 	buf_free(&b);
 	recs[1].flags = 0;
 
+	/* A TorchScript archive is named as such, whatever else is wrong. */
+	struct zrec script[] = {
+		{"s/data.pkl", "\x80\x02N.", 4, 0, 0},
+		{"s/code/__torch__/m.py", "def forward(self): ...", 22, 8, 0},
+	};
+	zip_build(&b, script, 2, false, &lay);
+	expect_refused(b.p, b.len, "a TorchScript archive, not a torch.save checkpoint");
+	buf_free(&b);
+
 	/* Overlapping: the second entry points at the first local header. */
 	struct zrec same[] = {
 		{"x/a", "0123456789abcdef", 16, 0, 0},

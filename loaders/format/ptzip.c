@@ -453,36 +453,66 @@ static int add_record(struct cb_ptzip *zip, const struct cd_entry *e, char *name
 	return CB_OK;
 }
 
+/* torch.load(weights_only=True) refuses TorchScript archives, whose loading
+ * runs the code they carry (CVE-2025-32434); they are recognised by name
+ * before any record is judged, so the refusal says what the file is. */
+static int check_not_torchscript(const struct cb_ptzip *zip, char *const *names, size_t n,
+				 struct cb_error *err)
+{
+	size_t plen = strlen(zip->prefix);
+	for (size_t i = 0; i < n; i++) {
+		const char *rel = strncmp(names[i], zip->prefix, plen) == 0 &&
+					  names[i][plen] == '/' ? names[i] + plen + 1 : "";
+		if (strcmp(rel, "constants.pkl") == 0 || strncmp(rel, "code/", 5) == 0) {
+			char where[256];
+			record_where(where, sizeof where, names[i]);
+			return CB_FAIL(err, CB_EUNSAFE, zip->path, where,
+				       "a TorchScript archive, not a torch.save checkpoint: refused "
+				       "(loading one runs the code it carries)");
+		}
+	}
+	return CB_OK;
+}
+
 static int parse_directory(int fd, struct cb_ptzip *zip, const uint8_t *cd,
 			   const struct cd_location *loc, struct cb_error *err)
 {
 	zip->records = calloc((size_t)loc->entries, sizeof *zip->records);
 	/* Names and their NULs fit in the directory's own size. */
 	zip->names = malloc((size_t)loc->size + 1);
-	if (!zip->records || !zip->names)
-		return CB_FAIL(err, CB_ENOMEM, zip->path, NULL, "out of memory");
+	struct cd_entry *entries = calloc((size_t)loc->entries, sizeof *entries);
+	char **names = calloc((size_t)loc->entries, sizeof *names);
+	int rc = CB_OK;
+	if (!zip->records || !zip->names || !entries || !names)
+		rc = CB_FAIL(err, CB_ENOMEM, zip->path, NULL, "out of memory");
 	size_t names_used = 0;
 	uint64_t pos = 0;
-	for (uint64_t i = 0; i < loc->entries; i++) {
-		struct cd_entry e;
-		int rc = parse_cd_entry(cd, loc->size, pos, loc->offset, &e, zip->path, err);
-		if (rc != CB_OK)
-			return rc;
-		char *name = zip->names + names_used;
-		memcpy(name, e.name, e.name_len);
-		name[e.name_len] = '\0';
-		names_used += (size_t)e.name_len + 1;
-		pos += e.entry_len;
-		if (i == 0 && (rc = take_prefix(zip, name, err)) != CB_OK)
-			return rc;
-		if ((rc = check_entry(&e, name, zip->path, err)) != CB_OK ||
-		    (rc = add_record(zip, &e, name, err)) != CB_OK)
-			return rc;
+	for (uint64_t i = 0; i < loc->entries && rc == CB_OK; i++) {
+		struct cd_entry *e = &entries[i];
+		if ((rc = parse_cd_entry(cd, loc->size, pos, loc->offset, e, zip->path, err)) !=
+		    CB_OK)
+			break;
+		names[i] = zip->names + names_used;
+		memcpy(names[i], e->name, e->name_len);
+		names[i][e->name_len] = '\0';
+		names_used += (size_t)e->name_len + 1;
+		pos += e->entry_len;
+		if (i == 0)
+			rc = take_prefix(zip, names[0], err);
 	}
+	if (rc == CB_OK)
+		rc = check_not_torchscript(zip, names, (size_t)loc->entries, err);
+	for (uint64_t i = 0; i < loc->entries && rc == CB_OK; i++) {
+		if ((rc = check_entry(&entries[i], names[i], zip->path, err)) == CB_OK)
+			rc = add_record(zip, &entries[i], names[i], err);
+	}
+	free(entries);
+	free(names);
+	if (rc != CB_OK)
+		return rc;
 	uint8_t *scratch = malloc(LOCAL_HEADER_SIZE + 65536);
 	if (!scratch)
 		return CB_FAIL(err, CB_ENOMEM, zip->path, NULL, "out of memory");
-	int rc = CB_OK;
 	for (size_t i = 0; i < zip->n_records && rc == CB_OK; i++)
 		rc = read_local_header(fd, zip->path, &zip->records[i], loc->offset, scratch, err);
 	free(scratch);

@@ -11,8 +11,11 @@
  * directory only (local headers of torch's records carry zero sizes), the
  * ZIP64 end record, locator and extra fields, stored (method 0) records.
  * Compressed, encrypted, overlapping and out-of-file records are refused
- * with a one-line error naming the record. Every count, length and offset
- * read from the file is bounded and checked with overflow-checked arithmetic.
+ * with a one-line error naming the record. A TorchScript archive (a
+ * `constants.pkl` or `code/` record) is refused as unsafe before anything
+ * else, as torch.load(weights_only=True) refuses it (CVE-2025-32434).
+ * Every count, length and offset read from the file is bounded and checked
+ * with overflow-checked arithmetic.
  *
  * Record names: torch writes `<prefix>/<record>` for every record, with the
  * prefix taken from the first central-directory entry (the file's stem, or
