@@ -320,37 +320,43 @@ static int check_entry(const struct cd_entry *e, const char *name, const char *p
 
 /* ------------------------------------------------------------ local headers */
 
-/* Finds the record's data: the local header's own name and extra lengths
- * differ from the central directory's (torch pads the local extra field so
- * that data is 64-byte aligned), so they must be read. */
-static int read_local_header(int fd, const char *path, struct cb_ptzip_record *rec,
-			     uint64_t cd_offset, uint8_t *scratch, struct cb_error *err)
+/* The bytes a record's local header needs read: its fixed part and name,
+ * which must lie in the records' area. */
+static int header_extent(const char *path, const struct cb_ptzip_record *rec, uint64_t cd_offset,
+			 uint64_t *end, struct cb_error *err)
+{
+	if (!__builtin_add_overflow(rec->header_offset,
+				    (uint64_t)LOCAL_HEADER_SIZE + strlen(rec->name), end) &&
+	    *end <= cd_offset)
+		return CB_OK;
+	char where[256];
+	record_where(where, sizeof where, rec->name);
+	return CB_FAIL(err, CB_EFORMAT, path, where,
+		       "the local header at byte %llu lies outside the records' area",
+		       (unsigned long long)rec->header_offset);
+}
+
+/* Finds the record's data from its local header `hdr` (already read): the
+ * local name and extra lengths differ from the central directory's (torch
+ * pads the local extra field so that data is 64-byte aligned). */
+static int parse_local_header(const char *path, struct cb_ptzip_record *rec, const uint8_t *hdr,
+			      uint64_t cd_offset, struct cb_error *err)
 {
 	char where[256];
 	record_where(where, sizeof where, rec->name);
 	size_t name_len = strlen(rec->name);
 	uint64_t end;
-	if (__builtin_add_overflow(rec->header_offset, (uint64_t)LOCAL_HEADER_SIZE + name_len,
-				   &end) ||
-	    end > cd_offset)
-		return CB_FAIL(err, CB_EFORMAT, path, where,
-			       "the local header at byte %llu lies outside the records' area",
-			       (unsigned long long)rec->header_offset);
-	int rc = cb_pread_full(fd, scratch, LOCAL_HEADER_SIZE + name_len, rec->header_offset, path,
-			       err);
-	if (rc != CB_OK)
-		return rc;
-	if (le32(scratch) != SIG_LOCAL)
+	if (le32(hdr) != SIG_LOCAL)
 		return CB_FAIL(err, CB_EFORMAT, path, where,
 			       "no local header (PK\\3\\4) at byte %llu",
 			       (unsigned long long)rec->header_offset);
-	uint16_t flags = le16(scratch + 6), method = le16(scratch + 8);
+	uint16_t flags = le16(hdr + 6), method = le16(hdr + 8);
 	if ((flags & (FLAG_ENCRYPTED | FLAG_STRONG_ENCRYPTION)) || method != METHOD_STORED)
 		return CB_FAIL(err, CB_EUNSUPPORTED, path, where,
 			       "the local header says the record is %s",
 			       method != METHOD_STORED ? "compressed" : "encrypted");
-	uint16_t local_name = le16(scratch + 26), local_extra = le16(scratch + 28);
-	if (local_name != name_len || memcmp(scratch + LOCAL_HEADER_SIZE, rec->name, name_len))
+	uint16_t local_name = le16(hdr + 26), local_extra = le16(hdr + 28);
+	if (local_name != name_len || memcmp(hdr + LOCAL_HEADER_SIZE, rec->name, name_len))
 		return CB_FAIL(err, CB_EFORMAT, path, where,
 			       "the local header names a different record");
 	rec->data_offset = rec->header_offset + LOCAL_HEADER_SIZE + name_len + local_extra;
@@ -367,6 +373,41 @@ static int compare_by_header(const void *a, const void *b)
 {
 	const struct cb_ptzip_record *x = a, *y = b;
 	return x->header_offset < y->header_offset ? -1 : x->header_offset > y->header_offset;
+}
+
+/* Reads every local header, in file order, taking neighbours that lie
+ * within HEADER_WINDOW bytes in one pread: a state dict of small tensors
+ * has thousands of headers a few hundred bytes apart, while the headers of
+ * big tensors are each read alone (nothing of their data is read). */
+#define HEADER_WINDOW (64u << 10)
+
+static int read_local_headers(int fd, struct cb_ptzip *zip, uint64_t cd_offset,
+			      struct cb_error *err)
+{
+	qsort(zip->records, zip->n_records, sizeof *zip->records, compare_by_header);
+	uint8_t *buf = malloc(HEADER_WINDOW + LOCAL_HEADER_SIZE + 65536);
+	if (!buf)
+		return CB_FAIL(err, CB_ENOMEM, zip->path, NULL, "out of memory");
+	int rc = CB_OK;
+	for (size_t i = 0, j; i < zip->n_records && rc == CB_OK; i = j) {
+		uint64_t start = zip->records[i].header_offset, end = start, rec_end;
+		for (j = i; j < zip->n_records; j++) {
+			if ((rc = header_extent(zip->path, &zip->records[j], cd_offset, &rec_end,
+						err)) != CB_OK)
+				break;
+			if (j > i && rec_end - start > HEADER_WINDOW)
+				break;
+			end = rec_end > end ? rec_end : end;
+		}
+		if (rc == CB_OK)
+			rc = cb_pread_full(fd, buf, (size_t)(end - start), start, zip->path, err);
+		for (size_t k = i; k < j && rc == CB_OK; k++)
+			rc = parse_local_header(zip->path, &zip->records[k],
+						buf + (zip->records[k].header_offset - start),
+						cd_offset, err);
+	}
+	free(buf);
+	return rc;
 }
 
 static int compare_by_rel(const void *a, const void *b)
@@ -510,12 +551,7 @@ static int parse_directory(int fd, struct cb_ptzip *zip, const uint8_t *cd,
 	free(names);
 	if (rc != CB_OK)
 		return rc;
-	uint8_t *scratch = malloc(LOCAL_HEADER_SIZE + 65536);
-	if (!scratch)
-		return CB_FAIL(err, CB_ENOMEM, zip->path, NULL, "out of memory");
-	for (size_t i = 0; i < zip->n_records && rc == CB_OK; i++)
-		rc = read_local_header(fd, zip->path, &zip->records[i], loc->offset, scratch, err);
-	free(scratch);
+	rc = read_local_headers(fd, zip, loc->offset, err);
 	return rc != CB_OK ? rc : check_overlaps(zip, err);
 }
 

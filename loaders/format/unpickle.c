@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "utf8.h"
 
@@ -14,42 +15,67 @@
 /* Every value of a parse lives in one arena, freed at once: the value graph
  * may share nodes and even hold cycles (a list appended to itself), so no
  * per-node ownership would be simpler or safer. The arena is bounded so a
- * small pickle cannot make the reader take unbounded memory. */
-#define ARENA_CHUNK (256u << 10)
+ * small pickle cannot make the reader take unbounded memory.
+ *
+ * Chunks grow geometrically and come straight from mmap; the large ones ask
+ * for transparent huge pages. Parsing a big state dict is dominated by first
+ * touches of fresh memory (page faults), and a 2 MiB page takes one fault
+ * where 4 KiB pages take 512. */
+#define ARENA_FIRST_CHUNK (64u << 10)
+#define ARENA_MAX_CHUNK (8u << 20)
+#define ARENA_HUGE_CHUNK (2u << 20)
 #define ARENA_BASE_LIMIT (64ull << 20)
 #define ARENA_PER_INPUT_BYTE 64u
 
 struct chunk {
 	struct chunk *next;
-	size_t cap, used;
+	size_t cap, used; /* cap: bytes of data[] */
 	_Alignas(16) unsigned char data[];
 };
 
 struct arena {
 	struct chunk *head;
 	uint64_t total, limit;
+	size_t next_chunk;
 	bool over_limit;
 };
 
+static struct chunk *chunk_map(size_t bytes)
+{
+	void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+#ifdef MADV_HUGEPAGE
+	if (bytes >= ARENA_HUGE_CHUNK)
+		(void)madvise(p, bytes, MADV_HUGEPAGE); /* a hint; fine to fail */
+#endif
+	struct chunk *c = p;
+	c->cap = bytes - sizeof *c;
+	c->used = 0;
+	return c;
+}
+
 static void *arena_alloc(struct arena *a, size_t size)
 {
-	if (size > SIZE_MAX - 32)
+	if (size > SIZE_MAX / 2)
 		return NULL;
 	size = (size + 15) & ~(size_t)15;
 	if (!a->head || a->head->cap - a->head->used < size) {
-		size_t cap = size > ARENA_CHUNK ? size : ARENA_CHUNK;
-		if (a->total + cap > a->limit) {
+		size_t bytes = a->next_chunk ? a->next_chunk : ARENA_FIRST_CHUNK;
+		while (bytes - sizeof(struct chunk) < size)
+			bytes *= 2;
+		if (a->total + bytes > a->limit) {
 			a->over_limit = true;
 			return NULL;
 		}
-		struct chunk *c = malloc(sizeof *c + cap);
+		struct chunk *c = chunk_map(bytes);
 		if (!c)
 			return NULL;
 		c->next = a->head;
-		c->cap = cap;
-		c->used = 0;
 		a->head = c;
-		a->total += cap;
+		a->total += bytes;
+		if (bytes < ARENA_MAX_CHUNK)
+			a->next_chunk = bytes * 2;
 	}
 	void *p = a->head->data + a->head->used;
 	a->head->used += size;
@@ -62,7 +88,7 @@ static void arena_free(struct arena *a)
 		return;
 	for (struct chunk *c = a->head, *next; c; c = next) {
 		next = c->next;
-		free(c);
+		munmap(c, c->cap + sizeof *c);
 	}
 	free(a);
 }
@@ -335,7 +361,10 @@ struct vm {
 	size_t n_marks;
 	struct cb_pk_value **memo;
 	size_t memo_cap, memo_count, memo_limit;
-	struct cb_pk_value *none, *yes, *no; /* shared immutable singletons */
+	/* Shared immutable values: None, True, False, the empty tuple and the
+	 * ints -1..255 (most of a state dict's sizes, strides and offsets). */
+	struct cb_pk_value *none, *yes, *no, *empty_tuple;
+	struct cb_pk_value *small_ints; /* SMALL_INT_MIN.. */
 };
 
 CB_PRINTF(3, 4)
@@ -515,8 +544,13 @@ static int dict_set(struct vm *vm, struct cb_pk_value *dict, struct cb_pk_value 
 
 /* --- opcodes: scalars and strings */
 
+#define SMALL_INT_MIN (-1)
+#define SMALL_INT_COUNT 257
+
 static int op_int(struct vm *vm, int64_t value)
 {
+	if (value >= SMALL_INT_MIN && value < SMALL_INT_MIN + SMALL_INT_COUNT)
+		return push(vm, &vm->small_ints[value - SMALL_INT_MIN]);
 	struct cb_pk_value *v = new_value(vm, CB_PK_INT);
 	if (v)
 		v->u.i = value;
@@ -1493,7 +1527,7 @@ static int step(struct vm *vm, uint8_t op)
 	case 0x85: return op_tuple_n(vm, 1);
 	case 0x86: return op_tuple_n(vm, 2);
 	case 0x87: return op_tuple_n(vm, 3);
-	case ')': return push(vm, new_seq(vm, CB_PK_TUPLE, NULL, 0));
+	case ')': return push(vm, vm->empty_tuple);
 	case ']': return push(vm, new_seq(vm, CB_PK_LIST, NULL, 0));
 	case 0x8f: return push(vm, new_seq(vm, CB_PK_SET, NULL, 0));
 	case '}': return push(vm, new_value(vm, CB_PK_DICT));
@@ -1588,10 +1622,16 @@ int cb_unpickle(const uint8_t *buf, size_t len, const struct cb_pk_options *opt,
 	vm.none = new_value(&vm, CB_PK_NONE);
 	vm.yes = new_value(&vm, CB_PK_BOOL);
 	vm.no = new_value(&vm, CB_PK_BOOL);
-	if (!vm.none || !vm.yes || !vm.no)
+	vm.empty_tuple = new_value(&vm, CB_PK_TUPLE);
+	vm.small_ints = arena_alloc(arena, SMALL_INT_COUNT * sizeof *vm.small_ints);
+	if (!vm.none || !vm.yes || !vm.no || !vm.empty_tuple || !vm.small_ints) {
 		rc = vm_nomem(&vm);
-	else
+	} else {
 		vm.yes->u.b = true;
+		for (int k = 0; k < SMALL_INT_COUNT; k++)
+			vm.small_ints[k] = (struct cb_pk_value){.type = CB_PK_INT,
+								.u.i = k + SMALL_INT_MIN};
+	}
 	if (rc == CB_OK)
 		rc = run(&vm);
 	free(vm.stack);
