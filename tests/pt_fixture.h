@@ -44,8 +44,8 @@ static inline void buf_u8(struct buf *b, unsigned v)
 
 static inline void buf_le(struct buf *b, uint64_t v, int n)
 {
-	for (int k = 0; k < n; k++)
-		buf_u8(b, (unsigned)(v >> (8 * k)) & 0xFF);
+	for (int k = 0; k < n; k++) /* n may exceed 8: zero bytes then */
+		buf_u8(b, k < 8 ? (unsigned)(v >> (8 * k)) & 0xFF : 0);
 }
 
 static inline void buf_str(struct buf *b, const char *s)
