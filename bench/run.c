@@ -25,6 +25,7 @@
 #include "cache.h"
 #include "calibrate.h"
 #include "ckpt.h"
+#include "ci.h"
 #include "cli.h"
 #include "fileio.h"
 #include "gen.h"
@@ -50,6 +51,7 @@ static const char run_help[] =
 	"                    paths to a model (a file, or a sharded directory); a missing\n"
 	"                    manifest is made on first use and kept beside the model\n"
 	"  --preset P        generate P datasets of --sizes first where missing\n"
+	"                    (ci: the fixed CI matrix, see README \"Regression checks\")\n"
 	"  --sizes S,..      sizes for --preset (default 256M); --dtype D as in gen\n"
 	"  --cache L         cold, warm or both (default cold,warm)\n"
 	"  --drop-caches     also drop the whole page cache before cold trials (root)\n"
@@ -60,7 +62,7 @@ static const char run_help[] =
 	"  --bind SPEC       node:N or core:LIST, applied in each trial\n"
 	"  --timeout SEC     kill a trial after SEC seconds (default 600)\n"
 	"  --timeline        keep each trial's memory timeline and phase spans\n"
-	"  --sample-ms N     memory sampling period (default 5; 0: off)\n"
+	"  --sample-ms N     memory sampling period (default 10; 0: off)\n"
 	"  --no-calibrate    skip measuring the machine's ceilings\n"
 	"  -o FILE           results file (default results/run-<time>.json)\n"
 	"  --force           overwrite an existing results file\n"
@@ -189,6 +191,8 @@ static int parse_args(struct cb_run_config *cfg, int argc, char **argv)
 		if (cb_bind_parse(cfg->bind, &bind, &err) != CB_OK)
 			rc = cb_usage_error("run", "%s", err.msg);
 	}
+	if (rc == 0 && cfg->preset && strcmp(cfg->preset, CB_CI_PRESET) == 0)
+		rc = cb_run_apply_ci_preset(cfg); /* bench/ci.c */
 	if (rc == 0 && cfg->sizes.n && !cfg->preset)
 		rc = cb_usage_error("run", "--sizes needs --preset");
 	return rc;
@@ -402,7 +406,7 @@ int cb_cmd_run(int argc, char **argv)
 {
 	struct cb_run_config cfg = {
 		.cold = true, .warm = true, .repeat = 10, .warmup = 1, .timeout_s = 600,
-		.sample_ms = 5, .calibrate = true, .progress = isatty(STDERR_FILENO),
+		.sample_ms = 10, .calibrate = true, .progress = isatty(STDERR_FILENO),
 	};
 	int status = parse_args(&cfg, argc, argv);
 	char *out = NULL;

@@ -308,6 +308,7 @@ static int watch_child(struct watch *w, struct cb_error *err)
 	struct cb_child_run *run = w->run;
 	bool report_open = true, err_open = true, sampler_limit = run->mem_limit && !run->cgroup_limit;
 	double next_sample = run->start_mono;
+	bool exit_seen = false;
 	for (;;) {
 		double now = cb_mono_now();
 		if (run->interval_ms && now >= next_sample) {
@@ -322,7 +323,8 @@ static int watch_child(struct watch *w, struct cb_error *err)
 			kill_child(w, &run->timed_out);
 		if (run->stop && *run->stop && !run->interrupted)
 			kill_child(w, &run->interrupted);
-		if (child_exited(w->pid))
+		/* With a pidfd, poll says when the child exits; without one, ask. */
+		if ((w->pidfd < 0 || exit_seen) && child_exited(w->pid))
 			break;
 		struct pollfd fds[3] = {{w->report_r, POLLIN, 0}, {w->err_r, POLLIN, 0},
 					{w->pidfd, POLLIN, 0}};
@@ -333,6 +335,7 @@ static int watch_child(struct watch *w, struct cb_error *err)
 				report_open = drain_report(w);
 			if (fds[1].revents)
 				err_open = drain_stderr(w);
+			exit_seen = exit_seen || fds[2].revents;
 		}
 	}
 	/* The child is gone; what it wrote is still in the pipes. */
@@ -384,6 +387,27 @@ static int start_child(struct watch *w, const struct cgroup *cg, struct cb_error
 	return CB_OK;
 }
 
+/* This thread's time on a CPU. /proc/thread-self/schedstat counts it in
+ * nanoseconds as the scheduler does; rusage is sampled at timer ticks, and a
+ * process that wakes on timers, as the sampler does, is charged whole ticks
+ * out of proportion. */
+static double cpu_seconds(void)
+{
+	char text[128];
+	int fd = open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd < 0 ? -1 : read(fd, text, sizeof text - 1);
+	if (fd >= 0)
+		close(fd);
+	if (n > 0) {
+		text[n] = '\0';
+		return (double)strtoull(text, NULL, 10) * 1e-9;
+	}
+	struct rusage ru;
+	getrusage(RUSAGE_THREAD, &ru);
+	return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+	       (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1e-6;
+}
+
 int cb_child_run(struct cb_child_run *run, struct cb_error *err)
 {
 	struct watch w = {.run = run, .status_fd = -1, .report_r = -1, .err_r = -1, .pidfd = -1};
@@ -397,7 +421,9 @@ int cb_child_run(struct cb_child_run *run, struct cb_error *err)
 	run->cgroup_limit = run->mem_limit && cgroup_create(&cg, run->mem_limit);
 	int rc = start_child(&w, &cg, err);
 	if (rc == CB_OK) {
+		double cpu = cpu_seconds();
 		rc = watch_child(&w, err);
+		run->watch_cpu_s = cpu_seconds() - cpu;
 		if (rc != CB_OK)
 			kill(w.pid, SIGKILL);
 		read_io(run, w.pid);

@@ -47,6 +47,8 @@ struct cb_child_run {
 	/* out (cb_child_run_free releases them) */
 	double start_mono;           /* CLOCK_MONOTONIC seconds at the fork */
 	double elapsed_s;            /* fork to exit */
+	double watch_cpu_s;          /* CPU time this process spent watching
+				      * (sampling, polling): the sampler's cost */
 	int wait_status;             /* from wait4 */
 	struct rusage rusage;
 	bool timed_out, over_limit, interrupted;
