@@ -7,6 +7,7 @@
 
 #include "cli.h"
 #include "gen.h"
+#include "pickle_write.h"
 #include "presets.h"
 
 static const char gen_help[] =
@@ -24,7 +25,8 @@ static const char gen_help[] =
 	"  --size SIZE   model bytes, K/M/G suffixes in powers of 1024 (default 256M;\n"
 	"                64M for many-small)\n"
 	"  --dtype D     any safetensors dtype name (default F16; F32 for gpt2)\n"
-	"  --formats L   formats to write (default safetensors)\n"
+	"  --formats L   formats to write (default safetensors,pytorch; a dtype that\n"
+	"                torch has no storage for gets safetensors only)\n"
 	"  --shards N    Hugging Face sharded layout in N files (-xN in the name)\n"
 	"  --seed S      values seed (default 1); the same seed gives identical bytes\n"
 	"  -o DIR        parent directory (default $CKPTBENCH_DATA or datasets/data)\n"
@@ -63,7 +65,7 @@ int cb_cmd_gen(int argc, char **argv)
 	struct cb_gen_options opts;
 	cb_gen_default_options(&opts);
 	opts.progress = isatty(STDERR_FILENO);
-	bool size_given = false;
+	bool size_given = false, formats_given = false;
 	uint64_t value;
 	int c;
 	optind = 1;
@@ -83,6 +85,7 @@ int cb_cmd_gen(int argc, char **argv)
 		case 'f':
 			if (parse_formats(optarg, &opts) != 0)
 				return 2;
+			formats_given = true;
 			break;
 		case 'S':
 			if (!cb_parse_u64(optarg, &value) || value < 1 || value > 99999)
@@ -117,6 +120,17 @@ int cb_cmd_gen(int argc, char **argv)
 		return cb_usage_error("gen", "%s has a fixed size; drop --size", opts.preset);
 
 	struct cb_error err = CB_ERROR_INIT;
+	/* By default both formats, unless torch cannot hold the dtype: then the
+	 * dataset is safetensors only, and we say so. Asked for explicitly, the
+	 * refusal stands. */
+	enum cb_dtype dtype = opts.dtype == CB_DTYPE_INVALID ? cb_preset_default_dtype(opts.preset)
+							    : opts.dtype;
+	if (!formats_given && cb_pkl_check_dtype(dtype, NULL, NULL, NULL) != CB_OK) {
+		opts.pytorch = false;
+		fprintf(stderr, "ckptbench gen: %s has no PyTorch storage type; writing safetensors "
+				"only\n",
+			cb_dtype_name(dtype));
+	}
 	struct cb_gen_result result;
 	if (cb_gen_dataset(&opts, &result, &err) != CB_OK) {
 		cb_gen_result_free(&result);

@@ -34,6 +34,7 @@ void cb_gen_default_options(struct cb_gen_options *opts)
 		.seed = 1,
 		.out_dir = data && *data ? data : "datasets/data",
 		.safetensors = true,
+		.pytorch = true,
 	};
 }
 

@@ -30,6 +30,16 @@ assert want["dataset"]["model_bytes"] == sum(t["nbytes"] for t in want["tensors"
 PYEOF
 expect_status 0 "$CKPTBENCH" inspect --verify "$CB_TMP/a/$ds/manifest.json" "$CB_TMP/a/$ds"
 
+# Both formats by default, holding the same tensors: the .pt checks against
+# the same manifest.
+if [ -f "$CB_TMP/a/$ds/model.pt" ]; then pass; else fail "no model.pt by default"; fi
+expect_status 0 "$CKPTBENCH" inspect --verify "$CB_TMP/a/$ds/manifest.json" "$CB_TMP/a/$ds/model.pt"
+# A dtype torch has no storage for: safetensors only, said on stderr.
+expect_status 0 gen --preset few-large --size 1M --dtype F4 -o "$CB_TMP/f4"
+grep -q "no PyTorch storage type" "$CB_TMP/err" && pass || fail "no notice for F4"
+[ -e "$CB_TMP/f4/few-large-1M-F4-s1/model.pt" ] && fail "model.pt written for F4" || pass
+expect_status 1 gen --preset few-large --size 1M --dtype F4 --formats pytorch -o "$CB_TMP/f4b"
+
 # Sharded: same tensors and bytes as the single file, in the HF layout.
 expect_status 0 gen --preset llama --size 4M --seed 7 --shards 3 -o "$CB_TMP/a"
 sh=$CB_TMP/a/llama-4M-F16-s7-x3
