@@ -15,6 +15,7 @@ struct cb_command {
 	bool hidden;                        /* internal (trial children) */
 };
 
+int cb_cmd_ab(int argc, char **argv);
 int cb_cmd_calibrate(int argc, char **argv);
 int cb_cmd_compare(int argc, char **argv);
 int cb_cmd_convert(int argc, char **argv);

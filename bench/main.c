@@ -7,6 +7,7 @@
 #include "cli.h"
 
 static const struct cb_command commands[] = {
+	{"ab", "two builds, trials interleaved, compared: what a CI job runs", cb_cmd_ab, false},
 	{"calibrate", "measure this machine's read and memcpy ceilings", cb_cmd_calibrate, false},
 	{"compare", "two results files side by side: regressions, improvements", cb_cmd_compare, false},
 	{"convert", "safetensors <-> PyTorch checkpoints, shards too", cb_cmd_convert, false},

@@ -25,6 +25,9 @@
 #include "manifest.h"
 #include "sampler.h"
 #include "sysinfo.h"
+#ifdef CB_TEST_SLOWDOWN
+#include "slowdown.h"
+#endif
 
 #define MAX_OPTS 32
 #define MAX_SPANS 64
@@ -313,6 +316,9 @@ static int timed_load(struct trial *t, struct cb_error *err)
 	struct memory_snapshot base = read_memory();
 	double start = cb_mono_now();
 	rc = l->load(t->priv, &ctx, &t->model, err);
+#ifdef CB_TEST_SLOWDOWN /* ckptbench-slowable only: tests/slowdown.h */
+	cb_test_slowdown(l->name, start);
+#endif
 	clock_enter(&t->clock.sink, CB_PHASE_NONE);
 	double end = cb_mono_now();
 	struct memory_snapshot after = read_memory();
