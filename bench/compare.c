@@ -319,6 +319,22 @@ static void calibration_warning(json_t *warnings, const json_t *bdoc, const json
 	}
 }
 
+/* A metric no trial recorded (instructions where perf_event_open was not
+ * allowed) would leave every cell without a verdict: say why once. */
+static void metric_warning(json_t *warnings, const json_t *cells, const char *metric)
+{
+	for (size_t i = 0; i < json_array_size(cells); i++) {
+		const json_t *c = json_array_get(cells, i);
+		if (json_integer_value(json_object_get(json_object_get(c, "base"), "n")) > 0 &&
+		    json_integer_value(json_object_get(json_object_get(c, "head"), "n")) > 0)
+			return;
+	}
+	warn(warnings, "no cell has %s values on both sides%s", metric,
+	     strcmp(metric, "instructions") == 0
+		     ? " (counted only where perf_event_open is allowed and a PMU exists)"
+		     : "");
+}
+
 static void unmatched(json_t *list, const json_t *cells, const json_t *other, const char *side)
 {
 	size_t i;
@@ -414,6 +430,7 @@ static int build(const char *bp, json_t *bdoc, const char *hp, json_t *hdoc,
 	if (json_array_size(um))
 		warn(warnings, "%zu cells are in only one of the files (see \"unmatched\")",
 		     json_array_size(um));
+	metric_warning(warnings, json_object_get(d, "cells"), o->metric);
 	json_object_set_new(d, "summary", summary_json(&t));
 	*doc_out = d;
 	return CB_OK;

@@ -190,6 +190,10 @@ json_t *cb_trial_record(const struct cb_run *run, const struct cb_plan_cell *cel
 	json_object_set_new(t, "rchar", ch->io_ok ? u64_json(ch->rchar) : json_null());
 	json_object_set_new(t, "samples", u64_json(ch->n_samples));
 	json_object_set_new(t, "sampler_cpu_s", json_real(ch->watch_cpu_s));
+	/* the load's instructions (bench/perfcount.h), for compare --metric */
+	json_t *instr = json_object_get(rep, "instructions");
+	json_object_set_new(t, "instructions", json_is_integer(instr) ? json_incref(instr)
+								      : json_null());
 	json_t *mode = json_object_get(rep, "mode");
 	if (json_is_string(mode))
 		json_object_set(t, "mode", mode);

@@ -25,6 +25,7 @@
 #include "manifest.h"
 #include "sampler.h"
 #include "sysinfo.h"
+#include "perfcount.h"
 #ifdef CB_TEST_SLOWDOWN
 #include "slowdown.h"
 #endif
@@ -314,6 +315,9 @@ static int timed_load(struct trial *t, struct cb_error *err)
 		return rc;
 	bool hwm_reset = reset_hwm();
 	struct memory_snapshot base = read_memory();
+	struct cb_perfcount pc; /* instructions of the load alone */
+	cb_perfcount_open(&pc);
+	cb_perfcount_start(&pc);
 	double start = cb_mono_now();
 	rc = l->load(t->priv, &ctx, &t->model, err);
 #ifdef CB_TEST_SLOWDOWN /* ckptbench-slowable only: tests/slowdown.h */
@@ -321,9 +325,14 @@ static int timed_load(struct trial *t, struct cb_error *err)
 #endif
 	clock_enter(&t->clock.sink, CB_PHASE_NONE);
 	double end = cb_mono_now();
+	uint64_t instructions = 0;
+	bool counted = cb_perfcount_stop(&pc, &instructions);
+	cb_perfcount_close(&pc);
 	struct memory_snapshot after = read_memory();
 	json_t *r = t->report;
 	json_object_set_new(r, "wall_s", json_real(end - start));
+	json_object_set_new(r, "instructions",
+			    counted ? json_integer((json_int_t)instructions) : json_null());
 	json_object_set_new(r, "load_start_mono", json_real(start));
 	json_object_set_new(r, "load_end_mono", json_real(end));
 	json_object_set_new(r, "phases", phases_json(&t->clock));

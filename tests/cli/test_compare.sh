@@ -73,6 +73,20 @@ row safetensors-read REGRESSION
 row pickle '~'
 grep -q "^safetensors-read .* 50.0M ±0% (n=10)  60.0M ±0% (n=10) " "$CB_TMP/out" && pass ||
 	fail "instruction counts shown"
+# where no trial counted instructions (no PMU, perf_event_open refused):
+# said once, first, and no verdict rather than a wrong one
+"$PY" - "$d/base.json" "$CB_TMP/noinstr.json" <<'PYEOF'
+import json, sys
+d = json.load(open(sys.argv[1]))
+for c in d["cells"]:
+    for t in c["trials"]:
+        t["instructions"] = None
+json.dump(d, open(sys.argv[2], "w"))
+PYEOF
+expect_status 0 cmp --metric instructions "$CB_TMP/noinstr.json" "$CB_TMP/noinstr.json"
+head -1 "$CB_TMP/out" | grep -q "^warning: no cell has instructions values on both sides" && pass ||
+	fail "no-instructions warning: $(head -1 "$CB_TMP/out")"
+row safetensors-read too-few-trials
 expect_status 1 cmp --metric user+sys "$d/base.json" "$d/head-slow.json"
 row safetensors-read REGRESSION
 
