@@ -197,6 +197,15 @@ json_t *cb_trial_record(const struct cb_run *run, const struct cb_plan_cell *cel
 	json_t *mode = json_object_get(rep, "mode");
 	if (json_is_string(mode))
 		json_object_set(t, "mode", mode);
+	/* A GPU loader's extras (trial.c report_vram); absent elsewhere. */
+	static const char *const gpu_keys[] = {"baseline_vram_bytes", "vram_alloc_peak_bytes",
+		"vram_context_bytes", "cuda_context_s", "pinned_bytes", "pinned_alloc_s",
+		"vram_source"};
+	for (size_t k = 0; k < sizeof gpu_keys / sizeof gpu_keys[0]; k++) {
+		json_t *v = json_object_get(rep, gpu_keys[k]);
+		if (v)
+			json_object_set(t, gpu_keys[k], v);
+	}
 	parent_outcome(t, run, ch, rep != NULL);
 	check_cache(t, cell, cold, ch, residency);
 	if (cache_err) {

@@ -300,6 +300,26 @@ static int write_report(struct trial *t)
 	return done == len + 1 ? 0 : -1;
 }
 
+/* A device loader's VRAM figures (loader.h, CB_LOADER_CTL_VRAM): the
+ * device-level peak and baseline as DESIGN.md §6 wants them, the exact
+ * allocator peak and the CUDA context's share beside them. */
+static void report_vram(struct trial *t, json_t *r)
+{
+	struct cb_loader_vram v = {0};
+	if (t->loader->control(t->priv, CB_LOADER_CTL_VRAM, &v, NULL) != CB_OK)
+		return;
+	if (v.device_peak_bytes) {
+		set_u64(r, "peak_vram_bytes", v.device_peak_bytes);
+		set_u64(r, "baseline_vram_bytes", v.device_baseline_bytes);
+	}
+	set_u64(r, "vram_alloc_peak_bytes", v.alloc_peak_bytes);
+	set_u64(r, "vram_context_bytes", v.context_bytes);
+	json_object_set_new(r, "cuda_context_s", json_real(v.context_s));
+	set_u64(r, "pinned_bytes", v.pinned_bytes);
+	json_object_set_new(r, "pinned_alloc_s", json_real(v.pinned_alloc_s));
+	json_object_set_new(r, "vram_source", json_string(v.source));
+}
+
 /* The timed load and what is measured around it. */
 static int timed_load(struct trial *t, struct cb_error *err)
 {
@@ -346,6 +366,8 @@ static int timed_load(struct trial *t, struct cb_error *err)
 	set_u64(r, "after_rss_bytes", after.rss);
 	set_u64(r, "after_anon_bytes", after.anon);
 	set_u64(r, "after_file_bytes", after.file + after.shmem);
+	if (rc == CB_OK && (l->caps & CB_CAP_DEVICE_MEM))
+		report_vram(t, r);
 	char mode[256] = "";
 	if (rc == CB_OK && l->control &&
 	    l->control(t->priv, CB_LOADER_CTL_MODE, mode, NULL) == CB_OK && *mode)

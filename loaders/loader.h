@@ -146,6 +146,25 @@ enum cb_loader_ctl {
 	/* arg: char[256]. A line about the mode that really ran (e.g. "cuFile
 	 * compat mode"), recorded as the trial's "mode". */
 	CB_LOADER_CTL_MODE = 2,
+	/* arg: struct cb_loader_vram *. A device loader's memory figures,
+	 * asked once right after load(); it ends the loader's VRAM watch. */
+	CB_LOADER_CTL_VRAM = 3,
+};
+
+/* Device memory around one load (reference §2.8). Bytes; 0 when unknown. */
+struct cb_loader_vram {
+	uint64_t alloc_peak_bytes;      /* exact high-water of the loader's own
+					 * cudaMallocs (its tracked allocator) */
+	uint64_t device_baseline_bytes; /* in use on the device as the load began,
+					 * the CUDA context included */
+	uint64_t device_peak_bytes;     /* the most in use during the load: sampled,
+					 * at least baseline + alloc_peak */
+	uint64_t context_bytes;         /* the CUDA context's own share, measured
+					 * once in open() */
+	double context_s;               /* creating the context (in open(), untimed) */
+	uint64_t pinned_bytes;          /* page-locked host staging of the load */
+	double pinned_alloc_s;          /* allocating it (inside the load) */
+	char source[64];                /* how the device figures were read */
 };
 
 struct cb_loader_fetch {
