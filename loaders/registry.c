@@ -13,7 +13,7 @@
 #include "loader.h"
 
 /* X(c_name): every shipped loader, in listing order. */
-#define CB_LOADERS(X) X(safetensors_read)
+#define CB_LOADERS(X) X(safetensors_read) X(safetensors_mmap) X(pickle) X(pickle_mmap)
 
 #define CB_X_DECLARE(id) extern const struct cb_loader cb_loader_##id;
 #define CB_X_ENTRY(id) &cb_loader_##id,

@@ -1,0 +1,268 @@
+#include "host.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "dtype.h"
+
+#define MAX_THREADS 64
+/* Tensors from this size get their own mapping (glibc's malloc would mmap
+ * them too); smaller ones come from malloc, as in a framework's allocator. */
+#define OWN_MAP_MIN (1u << 20)
+/* The initialiser writes the model in slices of this size, shared by the
+ * threads, so one large tensor is still spread over all of them. */
+#define TOUCH_SLICE ((size_t)8 << 20)
+
+unsigned cb_host_threads(uint64_t opt)
+{
+	if (opt)
+		return opt > MAX_THREADS ? MAX_THREADS : (unsigned)opt;
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	return cpus < 1 ? 1 : cpus > 8 ? 8 : (unsigned)cpus;
+}
+
+/* ------------------------------------------------------------ parallel */
+
+struct par {
+	cb_host_item_fn fn;
+	void *arg;
+	size_t n;
+	atomic_size_t next;
+	atomic_int failed;
+	pthread_mutex_t lock; /* guards err */
+	struct cb_error *err;
+};
+
+static void *par_worker(void *p)
+{
+	struct par *w = p;
+	struct cb_error local = CB_ERROR_INIT;
+	for (;;) {
+		size_t i = atomic_fetch_add(&w->next, 1);
+		if (i >= w->n || atomic_load(&w->failed))
+			break;
+		int rc = w->fn(w->arg, i, &local);
+		if (rc != CB_OK) {
+			if (local.code == CB_OK)
+				CB_FAIL(&local, rc, NULL, NULL, "a worker failed");
+			atomic_store(&w->failed, 1);
+			pthread_mutex_lock(&w->lock);
+			if (w->err && w->err->code == CB_OK)
+				*w->err = local;
+			pthread_mutex_unlock(&w->lock);
+			break;
+		}
+	}
+	return NULL;
+}
+
+int cb_host_parallel(unsigned threads, size_t n, cb_host_item_fn fn, void *arg,
+		     struct cb_error *err)
+{
+	struct par w = {.fn = fn, .arg = arg, .n = n, .err = err};
+	if (pthread_mutex_init(&w.lock, NULL) != 0)
+		return CB_FAIL(err, CB_ENOMEM, NULL, NULL, "cannot create a mutex");
+	pthread_t tids[MAX_THREADS];
+	unsigned started = 0;
+	if (threads > MAX_THREADS)
+		threads = MAX_THREADS;
+	/* Fewer threads than asked still finish the work: creation failures
+	 * are not errors. */
+	while (started + 1 < threads && started + 1 < n &&
+	       pthread_create(&tids[started], NULL, par_worker, &w) == 0)
+		started++;
+	par_worker(&w);
+	for (unsigned i = 0; i < started; i++)
+		pthread_join(tids[i], NULL);
+	pthread_mutex_destroy(&w.lock);
+	if (atomic_load(&w.failed))
+		return err && err->code != CB_OK ? (int)err->code : CB_EIO;
+	return CB_OK;
+}
+
+/* --------------------------------------------------------------- model */
+
+struct touch_job {
+	struct cb_host_model *hm;
+	const struct cb_manifest *arch;
+	size_t *first_slice; /* per tensor: index of its first slice */
+};
+
+/* Slice i: find its tensor by binary search over first_slice. */
+static int touch_slice(void *arg, size_t i, struct cb_error *err)
+{
+	const struct touch_job *j = arg;
+	(void)err;
+	size_t lo = 0, hi = j->hm->n;
+	while (hi - lo > 1) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (j->first_slice[mid] <= i)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	size_t nbytes = (size_t)j->arch->tensors[lo].nbytes;
+	size_t off = (i - j->first_slice[lo]) * TOUCH_SLICE;
+	if (off < nbytes)
+		memset((char *)j->hm->data[lo] + off, 0,
+		       nbytes - off < TOUCH_SLICE ? nbytes - off : TOUCH_SLICE);
+	return CB_OK;
+}
+
+static int touch_model(struct cb_host_model *hm, const struct cb_manifest *arch,
+		       unsigned threads, struct cb_error *err)
+{
+	size_t *first = calloc(hm->n ? hm->n : 1, sizeof *first);
+	if (!first)
+		return CB_FAIL(err, CB_ENOMEM, NULL, NULL, "out of memory");
+	size_t slices = 0;
+	for (size_t i = 0; i < hm->n; i++) {
+		first[i] = slices;
+		/* an empty tensor still takes one (empty) slice, which keeps
+		 * first[] strictly increasing for the search */
+		slices += (size_t)arch->tensors[i].nbytes / TOUCH_SLICE + 1;
+	}
+	struct touch_job j = {hm, arch, first};
+	int rc = cb_host_parallel(threads, slices, touch_slice, &j, err);
+	free(first);
+	return rc;
+}
+
+int cb_host_model_alloc(struct cb_host_model *hm, const struct cb_manifest *arch,
+			struct cb_model *model, bool touch, bool thp, unsigned threads,
+			struct cb_error *err)
+{
+	size_t n = arch->n_tensors;
+	hm->data = calloc(n ? n : 1, sizeof *hm->data);
+	hm->mapped = calloc(n ? n : 1, sizeof *hm->mapped);
+	if (!hm->data || !hm->mapped)
+		return CB_FAIL(err, CB_ENOMEM, NULL, NULL, "cannot allocate the model's table");
+	hm->n = n;
+	long page = sysconf(_SC_PAGESIZE);
+	for (size_t i = 0; i < n; i++) {
+		uint64_t nbytes = arch->tensors[i].nbytes;
+		size_t len;
+		if (nbytes > SIZE_MAX - (size_t)page)
+			return CB_FAIL(err, CB_ELIMIT, NULL, arch->tensors[i].name,
+				       "tensor larger than the address space");
+		if (nbytes >= OWN_MAP_MIN) {
+			len = ((size_t)nbytes + (size_t)page - 1) / (size_t)page * (size_t)page;
+			void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+				       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+			if (p == MAP_FAILED)
+				return CB_FAIL(err, CB_ENOMEM, NULL, arch->tensors[i].name,
+					       "cannot map %zu bytes", len);
+			hm->data[i] = p;
+			hm->mapped[i] = len;
+			if (thp) /* a hint: refused or unsupported changes nothing */
+				(void)madvise(p, len, MADV_HUGEPAGE);
+		} else if (posix_memalign(&hm->data[i], 64, nbytes ? (size_t)nbytes : 1) != 0) {
+			/* nbytes 0 still gets a pointer: NULL means "failed" */
+			hm->data[i] = NULL;
+			return CB_FAIL(err, CB_ENOMEM, NULL, arch->tensors[i].name,
+				       "cannot allocate %llu bytes", (unsigned long long)nbytes);
+		}
+		model->tensors[i].data = hm->data[i];
+		model->tensors[i].location = CB_LOC_HOST;
+	}
+	return touch ? touch_model(hm, arch, threads, err) : CB_OK;
+}
+
+void cb_host_model_free(struct cb_host_model *hm)
+{
+	for (size_t i = 0; hm->data && i < hm->n; i++) {
+		if (hm->mapped[i])
+			munmap(hm->data[i], hm->mapped[i]);
+		else
+			free(hm->data[i]);
+	}
+	free(hm->data);
+	free(hm->mapped);
+	*hm = (struct cb_host_model){0};
+}
+
+/* -------------------------------------------------------------- tensors */
+
+int cb_host_match(const struct cb_manifest_tensor *want, const struct cb_ckpt_tensor *have,
+		  bool views_ok, const char *path, struct cb_error *err)
+{
+	if (!have)
+		return CB_FAIL(err, CB_EMISMATCH, path, want->name,
+			       "the checkpoint lacks a tensor of the model");
+	bool same = have->dtype == want->dtype && have->rank == want->rank &&
+		    have->nbytes == want->nbytes;
+	for (uint32_t d = 0; same && d < want->rank; d++)
+		same = have->shape[d] == want->shape[d];
+	if (!same)
+		return CB_FAIL(err, CB_EMISMATCH, path, want->name,
+			       "the checkpoint's tensor differs in dtype or shape from the model");
+	if (have->stride && !views_ok)
+		return CB_FAIL(err, CB_EUNSUPPORTED, path, want->name,
+			       "a strided view, which this loader cannot read into place");
+	return CB_OK;
+}
+
+uint64_t cb_host_storage_start(const struct cb_ckpt_tensor *t)
+{
+	unsigned bits = cb_dtype_bits(t->dtype);
+	/* storage_offset counts elements; sub-byte dtypes never have one */
+	return t->offset - (bits >= 8 ? t->storage_offset * (bits / 8) : 0);
+}
+
+int cb_host_gather(void *dst, const uint8_t *storage, const struct cb_ckpt_tensor *t,
+		   struct cb_error *err)
+{
+	const uint8_t *first = storage + (t->offset - cb_host_storage_start(t));
+	if (!t->stride || t->numel == 0) {
+		memcpy(dst, first, (size_t)t->nbytes);
+		return CB_OK;
+	}
+	size_t esize = cb_dtype_bits(t->dtype) / 8;
+	if (esize == 0)
+		return CB_FAIL(err, CB_EUNSUPPORTED, NULL, t->name,
+			       "a strided view of a sub-byte dtype");
+	/* An odometer over every dimension but the last; the last one is a run
+	 * (one memcpy when its stride is 1). */
+	uint32_t rank = t->rank;
+	uint64_t inner = rank ? t->shape[rank - 1] : 1;
+	int64_t inner_stride = rank ? t->stride[rank - 1] : 1;
+	uint64_t index[64] = {0};
+	if (rank > 64)
+		return CB_FAIL(err, CB_EUNSUPPORTED, NULL, t->name, "more than 64 dimensions");
+	uint8_t *out = dst;
+	for (uint64_t done = 0; done < t->numel; done += inner) {
+		int64_t e = 0;
+		for (uint32_t d = 0; d + 1 < rank; d++)
+			e += (int64_t)index[d] * t->stride[d];
+		const uint8_t *src = first + e * (int64_t)esize;
+		if (inner_stride == 1) {
+			memcpy(out, src, (size_t)inner * esize);
+			out += inner * esize;
+		} else {
+			for (uint64_t k = 0; k < inner; k++, out += esize)
+				memcpy(out, src + (int64_t)k * inner_stride * (int64_t)esize, esize);
+		}
+		for (uint32_t d = rank > 0 ? rank - 1 : 0; d-- > 0;) {
+			if (++index[d] < t->shape[d])
+				break;
+			index[d] = 0;
+		}
+	}
+	return CB_OK;
+}
+
+uint64_t cb_host_touch_pages(const void *p, size_t len)
+{
+	const volatile uint8_t *b = p;
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	uint64_t sum = 0;
+	for (size_t off = 0; off < len; off += page)
+		sum += b[off];
+	if (len)
+		sum += b[len - 1];
+	return sum;
+}
