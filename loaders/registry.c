@@ -13,7 +13,8 @@
 #include "loader.h"
 
 /* X(c_name): every shipped loader, in listing order. */
-#define CB_LOADERS(X) X(safetensors_read) X(safetensors_mmap) X(pickle) X(pickle_mmap)
+#define CB_LOADERS(X) X(safetensors_read) X(safetensors_mmap) X(pickle) X(pickle_mmap) \
+	X(peer_torch_load) X(peer_torch_load_mmap) X(peer_safetensors_py)
 
 #define CB_X_DECLARE(id) extern const struct cb_loader cb_loader_##id;
 #define CB_X_ENTRY(id) &cb_loader_##id,

@@ -1,0 +1,32 @@
+/* What the Python peers' descriptors share (peer_torch_load.c,
+ * peer_torch_load_mmap.c, peer_safetensors_py.c): their program and their
+ * availability probe. The peers themselves are loaders/peers/peer.py.
+ */
+#ifndef CB_PEER_PYTHON_H
+#define CB_PEER_PYTHON_H
+
+#include "cb_config.h"
+#include "loader.h"
+
+/* The program every Python peer runs: a shell wrapper choosing the Python
+ * ($CKPTBENCH_PYTHON, else /usr/bin/python3, else python3 in PATH). An
+ * absolute path into the source tree, set by meson (cb_config.h). */
+#define CB_PEER_PYTHON CB_PEERS_DIR "/python-peer"
+
+/* The probe of a Python peer: runs `python-peer --probe` once per process
+ * (it answers for every peer, without importing torch) and keeps the answer.
+ * 0 when `self` can run here; else CB_EUNAVAILABLE with the reason in err
+ * ("torch 1.13 has no mmap=True", "python3 module safetensors not installed").
+ * Not thread-safe: the harness probes from one thread. */
+int cb_peer_python_probe(const struct cb_loader *self, struct cb_error *err);
+
+/* The options every Python peer takes, and their struct: all strings, since
+ * the peer parses them (the harness passes the text as given). */
+struct cb_peer_python_opts {
+	const char *init;         /* torch-load, safetensors-py: zeros|uniform|empty */
+	const char *weights_only; /* torch-load: default|true|false */
+	const char *touch;        /* torch-load-mmap: 1|0 */
+	uint64_t threads;         /* torch.set_num_threads; 0: torch's default */
+};
+
+#endif

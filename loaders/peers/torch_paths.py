@@ -1,0 +1,237 @@
+"""The real-library load paths of the Python peers (peer.py is the protocol):
+
+  torch-load       model = M(); model.load_state_dict(torch.load(p)): the model
+                   allocated and initialised (1x), every storage read into fresh
+                   memory by torch.load (another 1x), copied in, then freed:
+                   peak about 2x, the memory-doubling as it happens in torch
+  torch-load-mmap  M() on the meta device, torch.load(mmap=True,
+                   weights_only=True) and load_state_dict(assign=True): the
+                   parameters become views into the mapped file (torch >= 2.1)
+  safetensors-py   model = M(); safetensors.torch.load_file(p) then
+                   model.load_state_dict (what safetensors' load_model does)
+
+`M()` is a module whose parameters have the manifest's names, dtypes and
+shapes, as a model class knows them before any file is read. Sharded
+checkpoints load shard by shard, as transformers does (load_state_dict with
+strict=False per shard, the shard's tensors dropped before the next).
+"""
+import torch
+import xxhash
+
+# Manifest (safetensors) dtype names to torch's attribute names; a dtype this
+# torch lacks makes the trial unsupported, not wrong.
+DTYPES = {
+    "BOOL": "bool", "U8": "uint8", "I8": "int8", "I16": "int16", "U16": "uint16",
+    "I32": "int32", "U32": "uint32", "I64": "int64", "U64": "uint64",
+    "F16": "float16", "BF16": "bfloat16", "F32": "float32", "F64": "float64",
+    "C64": "complex64", "F8_E4M3": "float8_e4m3fn", "F8_E5M2": "float8_e5m2",
+    "F8_E4M3FNUZ": "float8_e4m3fnuz", "F8_E5M2FNUZ": "float8_e5m2fnuz",
+}
+
+# Options of each peer with their defaults (the descriptors in loaders/ declare
+# the same names and defaults, for `ckptbench loaders`).
+OPTIONS = {
+    "torch-load": {"init": "zeros", "weights-only": "default", "threads": "0"},
+    "torch-load-mmap": {"touch": "1", "threads": "0"},
+    "safetensors-py": {"init": "zeros", "threads": "0"},
+}
+
+# The values each text option takes.
+CHOICES = {"init": ("zeros", "uniform", "empty"), "weights-only": ("default", "true", "false"),
+           "touch": ("1", "0")}
+
+PAGE = 4096
+
+
+def _unsupported(msg):
+    from peer import Unsupported  # the protocol's exception, one definition
+    return Unsupported(msg)
+
+
+def _torch_dtype(name):
+    dtype = getattr(torch, DTYPES.get(name, ""), None)
+    if not isinstance(dtype, torch.dtype):
+        raise _unsupported(f"torch {torch.__version__} has no dtype for {name}")
+    return dtype
+
+
+def model_class(manifest):
+    """A module class with a parameter per manifest tensor, nested by the dots
+    of its name (model.layers.0.mlp.up_proj.weight), as a real model's are."""
+    specs = [(t["name"], _torch_dtype(t["dtype"]), tuple(t["shape"]))
+             for t in manifest["tensors"]]
+
+    class M(torch.nn.Module):
+        def __init__(self, init="zeros"):
+            super().__init__()
+            for name, dtype, shape in specs:
+                owner = self
+                *path, leaf = name.split(".")
+                for part in path:
+                    child = owner._modules.get(part)
+                    if child is None:
+                        child = torch.nn.Module()
+                        owner.add_module(part, child)
+                    owner = child
+                # requires_grad=False: integer and bool parameters exist too,
+                # and the load runs under no_grad either way.
+                data = torch.empty(shape, dtype=dtype)
+                _initialise(data, init)
+                owner.register_parameter(leaf, torch.nn.Parameter(data, requires_grad=False))
+
+    return M
+
+
+def _initialise(data, init):
+    """What the model's constructor does to its memory: "zeros" touches every
+    page as an initialiser does (the C loaders do the same), "uniform" is
+    nn.Linear's kind of random init (slower, as real constructors are), and
+    "empty" leaves the pages untouched until the copy faults them in."""
+    if init == "empty" or data.device.type == "meta":
+        return
+    if init == "uniform" and (data.is_floating_point() or data.is_complex()):
+        data.uniform_(-0.05, 0.05)
+    else:
+        data.zero_()
+
+
+def _storage_bytes(t):
+    """A uint8 tensor over the whole storage behind t (to touch its pages)."""
+    storage = t.untyped_storage()
+    return torch.empty(0, dtype=torch.uint8).set_(storage)
+
+
+class Load:
+    """A prepared load: run(clock) is the timed part and returns the model."""
+
+    def __init__(self, name, manifest, files, opts, device):
+        unknown = set(opts) - set(OPTIONS[name])
+        if unknown:
+            raise ValueError(f"{name} has no option {sorted(unknown)[0]}")
+        self.name = name
+        self.opts = dict(OPTIONS[name], **opts)
+        for key, value in self.opts.items():
+            if key in CHOICES and value not in CHOICES[key]:
+                raise ValueError(f"option {key} takes {'|'.join(CHOICES[key])}, not {value!r}")
+        self.files = files
+        self.device = torch.device(device)
+        self.names = [t["name"] for t in manifest["tensors"]]
+        self.M = model_class(manifest)
+        threads = int(self.opts["threads"])
+        if threads > 0:
+            torch.set_num_threads(threads)
+        self.peak_vram = None
+        if self.device.type == "cuda":
+            torch.cuda.init()  # the context is setup, not load
+            torch.cuda.reset_peak_memory_stats(self.device)
+            self.peak_vram = lambda: torch.cuda.max_memory_allocated(self.device)
+        self.mode = f"torch {torch.__version__}, {torch.get_num_threads()} threads"
+        if name == "torch-load":
+            self.mode += f", init={self.opts['init']}, weights_only={self.opts['weights-only']}"
+        elif name == "torch-load-mmap":
+            self.mode += ", meta model, assign=True, pages " + (
+                "touched at a 4 KiB stride" if self.opts["touch"] == "1" else "not touched")
+        else:
+            import safetensors
+            self.mode += (f", safetensors {safetensors.__version__}, load_file + "
+                          f"load_state_dict, init={self.opts['init']}")
+
+    def run(self, clock):
+        with torch.no_grad():
+            if self.name == "torch-load":
+                model = self._classic(clock, self._torch_load)
+            elif self.name == "safetensors-py":
+                from safetensors.torch import load_file
+                model = self._classic(clock, lambda f: load_file(f, device="cpu"))
+            else:
+                model = self._mmap(clock)
+            if self.device.type == "cuda":
+                clock.enter("to_device")
+                model.to(self.device)
+                torch.cuda.synchronize(self.device)
+        return model
+
+    def _torch_load(self, path):
+        kwargs = {"map_location": "cpu"}
+        if self.opts["weights-only"] != "default":
+            kwargs["weights_only"] = self.opts["weights-only"] == "true"
+        return torch.load(path, **kwargs)
+
+    def _classic(self, clock, read):
+        """M(), then per file: read it whole, copy into the model, drop it."""
+        clock.enter("init")
+        model = self.M(self.opts["init"])
+        loaded = set()
+        for path in self.files:
+            clock.enter("read")
+            sd = read(path)
+            clock.enter("copy")
+            self._load_state_dict(model, sd, path, loaded)
+            del sd  # frees the loaded storages, inside the timed region
+        self._check_complete(loaded)
+        return model
+
+    def _mmap(self, clock):
+        """M() on meta, then per file: map it, assign its tensors, touch them."""
+        clock.enter("init")
+        with torch.device("meta"):
+            model = self.M("empty")
+        loaded = set()
+        for path in self.files:
+            clock.enter("read")
+            sd = torch.load(path, mmap=True, weights_only=True, map_location="cpu")
+            clock.enter("copy")
+            self._load_state_dict(model, sd, path, loaded, assign=True)
+            if self.opts["touch"] == "1":
+                # Every page resident inside the timed region, as for every
+                # loader; one read per page, each storage once.
+                seen = set()
+                for t in sd.values():
+                    if t.untyped_storage().data_ptr() not in seen:
+                        seen.add(t.untyped_storage().data_ptr())
+                        _storage_bytes(t)[::PAGE].sum()
+            del sd
+        self._check_complete(loaded)
+        return model
+
+    def _load_state_dict(self, model, sd, path, loaded, **kwargs):
+        strict = len(self.files) == 1
+        result = model.load_state_dict(sd, strict=strict, **kwargs)
+        if result.unexpected_keys:
+            raise ValueError(f"{path}: tensor {result.unexpected_keys[0]} is not in the model")
+        loaded.update(sd.keys())
+
+    def _check_complete(self, loaded):
+        missing = [n for n in self.names if n not in loaded]
+        if missing:
+            raise ValueError(f"no file holds tensor {missing[0]} ({len(missing)} missing)")
+
+
+def prepare(name, manifest, files, opts, device):
+    return Load(name, manifest, files, opts, device)
+
+
+def tensor_xxh3(t):
+    """XXH3-64 of the tensor's bytes in C order (DESIGN.md §3)."""
+    flat = t.detach().cpu().contiguous().reshape(-1)
+    raw = flat.view(torch.uint8) if flat.numel() else flat.new_empty(0, dtype=torch.uint8)
+    return xxhash.xxh3_64_hexdigest(raw.numpy())
+
+
+def verify(model, manifest):
+    """(number of tensors that differ from the manifest, the first's message)."""
+    params = model.state_dict(keep_vars=True)
+    bad, first = 0, ""
+    for want in manifest["tensors"]:
+        t = params.get(want["name"])
+        if t is None:
+            why = "missing from the model"
+        elif t.dtype != _torch_dtype(want["dtype"]) or list(t.shape) != want["shape"]:
+            why = f"is {t.dtype} {list(t.shape)}, the manifest says {want['dtype']} {want['shape']}"
+        elif "xxh3" in want and tensor_xxh3(t) != want["xxh3"]:
+            why = f"loaded bytes have XXH3 {tensor_xxh3(t)}, the manifest says {want['xxh3']}"
+        else:
+            continue
+        bad += 1
+        first = first or f"{want['name']}: {why}"
+    return bad, first
