@@ -11,8 +11,9 @@ libhwloc-dev liburing-dev"
 # Tests: the real torch and Python's xxhash for compatibility checks,
 # clang and valgrind for the robustness checks.
 CB_TEST_PACKAGES="python3 python3-torch python3-xxhash"
-# Benchmark runs: charts.
-CB_RUN_PACKAGES="gnuplot-nox"
+# Benchmark runs: charts, and the real torch and Python's xxhash for the
+# Python peers (torch-load), which are otherwise skipped with that reason.
+CB_RUN_PACKAGES="gnuplot-nox python3 python3-torch python3-xxhash"
 
 cb_missing_packages() {
 	local pkg missing=""
