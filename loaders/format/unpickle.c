@@ -523,6 +523,10 @@ static bool grow(struct vm *vm, struct cb_pk_value ***items, size_t *cap, size_t
 static int seq_extend(struct vm *vm, struct cb_pk_value *seq, struct cb_pk_value *const *items,
 		      size_t n)
 {
+	/* APPENDS after an empty MARK adds nothing; the items array may still
+	 * be NULL, and NULL + 0 is undefined (found by fuzz_unpickle). */
+	if (n == 0)
+		return CB_OK;
 	if (!grow(vm, &seq->u.seq.items, &seq->u.seq.cap, seq->u.seq.n, n))
 		return vm_nomem(vm);
 	memcpy(seq->u.seq.items + seq->u.seq.n, items, n * sizeof *items);
@@ -535,6 +539,10 @@ static int seq_extend(struct vm *vm, struct cb_pk_value *seq, struct cb_pk_value
 static int dict_set(struct vm *vm, struct cb_pk_value *dict, struct cb_pk_value *const *kv,
 		    size_t pairs)
 {
+	/* SETITEMS after an empty MARK: nothing to add, and kv may be NULL
+	 * (NULL + 0 is undefined; found by fuzz_unpickle). */
+	if (pairs == 0)
+		return CB_OK;
 	if (!grow(vm, &dict->u.dict.kv, &dict->u.dict.cap, 2 * dict->u.dict.n, 2 * pairs))
 		return vm_nomem(vm);
 	memcpy(dict->u.dict.kv + 2 * dict->u.dict.n, kv, 2 * pairs * sizeof *kv);
