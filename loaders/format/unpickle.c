@@ -1449,8 +1449,10 @@ static int op_from_mark(struct vm *vm, uint8_t op)
 	int rc = pop_mark(vm, names[op], &mark);
 	if (rc != CB_OK)
 		return rc;
-	struct cb_pk_value **items = vm->stack + mark;
+	/* The stack is allocated on first push: after "(t" on an empty one it
+	 * may still be NULL, and NULL + 0 is undefined (found by fuzz_unpickle). */
 	size_t n = vm->sp - mark;
+	struct cb_pk_value **items = n ? vm->stack + mark : NULL;
 	vm->sp = mark;
 	if (op == 't')
 		return push(vm, new_seq(vm, CB_PK_TUPLE, items, n));
