@@ -222,6 +222,22 @@ json_t *cb_trial_record(const struct cb_run *run, const struct cb_plan_cell *cel
 
 /* ---------------------------------------------------------------- cells */
 
+/* True when every warm-up and measured trial's outcome is "unsupported". */
+static bool cells_all_unsupported(const json_t *cell)
+{
+	static const char *const lists[] = {"warmup", "trials"};
+	for (size_t k = 0; k < 2; k++) {
+		const json_t *trials = json_object_get(cell, lists[k]);
+		for (size_t i = 0; i < json_array_size(trials); i++) {
+			const char *o = json_string_value(
+				json_object_get(json_array_get(trials, i), "outcome"));
+			if (!o || strcmp(o, "unsupported") != 0)
+				return false;
+		}
+	}
+	return true;
+}
+
 void cb_plan_cell_update(struct cb_run *run, struct cb_plan_cell *cell)
 {
 	static const char *const lists[] = {"warmup", "trials"};
@@ -240,6 +256,14 @@ void cb_plan_cell_update(struct cb_run *run, struct cb_plan_cell *cell)
 		}
 	}
 	json_object_set_new(cell->json, "status", json_string(bad ? "failed" : "ok"));
+	/* Every trial "unsupported" (the loader cannot read this checkpoint at
+	 * all, trial.c): the cell is skipped with that reason, not failed. */
+	if (bad && cells_all_unsupported(cell->json)) {
+		json_object_set_new(cell->json, "status", json_string("skipped"));
+		json_object_set_new(cell->json, "reason", json_string(reason));
+		cb_results_summarize(cell->json, run->calibration);
+		return;
+	}
 	if (bad) {
 		char text[1700];
 		snprintf(text, sizeof text, "%zu of %zu trials failed; first %s", bad, all, reason);

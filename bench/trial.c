@@ -391,8 +391,12 @@ static int run_trial(struct trial *t)
 		return 3;
 	}
 	if (setup(t, &err) != CB_OK || timed_load(t, &err) != CB_OK) {
-		report_error(t, "error", &err);
-		return 1;
+		/* A loader that cannot read this checkpoint at all (libtorch's own
+		 * reader on an OrderedDict, ...) says CB_EUNSUPPORTED: an outcome
+		 * of its own, not an error of the run. */
+		bool unsupported = t->loader && err.code == CB_EUNSUPPORTED && t->opened;
+		report_error(t, unsupported ? "unsupported" : "error", &err);
+		return unsupported ? 3 : 1;
 	}
 	size_t bad = 0;
 	int rc = verify(t, &bad, &err);

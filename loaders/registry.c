@@ -14,7 +14,10 @@
 
 /* X(c_name): every shipped loader, in listing order. */
 #define CB_LOADERS(X) X(safetensors_read) X(safetensors_mmap) X(pickle) X(pickle_mmap) \
-	X(peer_torch_load) X(peer_torch_load_mmap) X(peer_safetensors_py)
+	X(peer_torch_load) X(peer_torch_load_mmap) X(peer_safetensors_py) \
+	X(libtorch_safetensors) X(libtorch_safetensors_mmap) X(libtorch_pickle) \
+	X(libtorch_pickle_load) X(libtorch_safetensors_gpu) X(libtorch_safetensors_mmap_gpu) \
+	X(libtorch_pickle_gpu) X(libtorch_pickle_load_gpu)
 
 #define CB_X_DECLARE(id) extern const struct cb_loader cb_loader_##id;
 #define CB_X_ENTRY(id) &cb_loader_##id,

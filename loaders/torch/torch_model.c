@@ -1,0 +1,204 @@
+/* The libtorch loaders' shared parts (torch_model.h). */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fileio.h"
+#include "manifest.h"
+#include "torch_model.h"
+
+#define MAX_THREADS 64
+
+bool cb_torch_shape(uint32_t rank, const uint64_t *shape, int64_t out[CB_ATEN_MAX_RANK])
+{
+	if (rank > CB_ATEN_MAX_RANK)
+		return false;
+	for (uint32_t d = 0; d < rank; d++) {
+		if (shape[d] > INT64_MAX)
+			return false;
+		out[d] = (int64_t)shape[d];
+	}
+	return true;
+}
+
+void cb_torch_contiguous_strides(uint32_t rank, const int64_t *shape,
+				 int64_t out[CB_ATEN_MAX_RANK])
+{
+	int64_t s = 1;
+	for (uint32_t d = rank; d-- > 0;) {
+		out[d] = s;
+		s *= shape[d] ? shape[d] : 1;
+	}
+}
+
+int cb_torch_model_init(struct cb_torch_model *m, const struct cb_manifest *arch,
+			int32_t device_kind, int32_t device_index, struct cb_model *model,
+			struct cb_error *err)
+{
+	m->device_kind = device_kind;
+	m->device_index = device_index;
+	m->t = calloc(arch->n_tensors ? arch->n_tensors : 1, sizeof *m->t);
+	if (!m->t)
+		return CB_FAIL(err, CB_ENOMEM, NULL, NULL, "cannot allocate the model's table");
+	m->n = arch->n_tensors;
+	for (size_t i = 0; i < arch->n_tensors; i++) {
+		const struct cb_manifest_tensor *a = &arch->tensors[i];
+		int64_t shape[CB_ATEN_MAX_RANK];
+		if (!cb_torch_shape(a->rank, a->shape, shape))
+			return CB_FAIL(err, CB_ELIMIT, NULL, a->name, "shape beyond ATen's int64");
+		int rc = cb_aten_empty(a->dtype, a->rank, shape, NULL, device_kind, device_index, 0,
+				       &m->t[i], err);
+		void *data = NULL;
+		if (rc == CB_OK)
+			rc = cb_aten_data_ptr(m->t[i], &data, err);
+		if (rc != CB_OK) {
+			if (err && !*err->where)
+				snprintf(err->where, sizeof err->where, "%s", a->name);
+			return rc;
+		}
+		/* An empty tensor's data_ptr may be NULL; the harness reads NULL as
+		 * "not loaded", so give it the table's address (0 bytes are read). */
+		if (!data)
+			data = &m->t[i];
+		if (rc == CB_OK && device_kind == CB_ATEN_CPU)
+			rc = cb_aten_zero(m->t[i], err);
+		if (rc != CB_OK)
+			return rc;
+		model->tensors[i].data = data;
+		model->tensors[i].location = device_kind == CB_ATEN_CPU ? CB_LOC_HOST : CB_LOC_DEVICE;
+	}
+	return CB_OK;
+}
+
+void cb_torch_model_free(struct cb_torch_model *m)
+{
+	for (size_t i = 0; i < m->n; i++)
+		cb_aten_free(m->t[i]);
+	free(m->t);
+	m->t = NULL;
+	m->n = 0;
+}
+
+int cb_torch_model_fetch(struct cb_torch_model *m, const struct cb_manifest *arch,
+			 struct cb_loader_fetch *f, struct cb_error *err)
+{
+	if (f->index >= m->n || !m->t[f->index])
+		return CB_FAIL(err, CB_EINTERNAL, NULL, NULL, "no such model tensor");
+	const struct cb_manifest_tensor *a = &arch->tensors[f->index];
+	int64_t shape[CB_ATEN_MAX_RANK];
+	if (!cb_torch_shape(a->rank, a->shape, shape) || f->nbytes != a->nbytes)
+		return CB_FAIL(err, CB_EINTERNAL, NULL, a->name, "fetch of the wrong size");
+	struct cb_aten_tensor *host = NULL;
+	int rc = cb_aten_from_blob(f->host_buf, a->dtype, a->rank, shape, NULL, CB_ATEN_CPU, 0,
+				   &host, err);
+	if (rc == CB_OK) /* same dtype and shape: a byte copy, no conversion */
+		rc = cb_aten_copy(host, m->t[f->index], 0, err);
+	cb_aten_free(host);
+	return rc;
+}
+
+int cb_torch_match(const struct cb_manifest_tensor *want, const struct cb_ckpt_tensor *have,
+		   const char *path, struct cb_error *err)
+{
+	if (!have)
+		return CB_FAIL(err, CB_EMISMATCH, path, want->name,
+			       "the checkpoint lacks a tensor of the model");
+	bool same = have->dtype == want->dtype && have->rank == want->rank &&
+		    have->nbytes == want->nbytes;
+	for (uint32_t d = 0; same && d < want->rank; d++)
+		same = have->shape[d] == want->shape[d];
+	if (!same)
+		return CB_FAIL(err, CB_EMISMATCH, path, want->name,
+			       "the checkpoint's tensor differs in dtype or shape from the model");
+	return CB_OK;
+}
+
+unsigned cb_torch_thread_count(uint64_t requested)
+{
+	if (requested)
+		return requested > MAX_THREADS ? MAX_THREADS : (unsigned)requested;
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	return cpus < 1 ? 1 : cpus > 8 ? 8 : (unsigned)cpus;
+}
+
+/* The shared state of one cb_torch_pread_chunks call. */
+struct reader {
+	const struct cb_torch_chunk *chunks;
+	size_t n;
+	atomic_size_t next;
+	atomic_int failed;
+	pthread_mutex_t lock;
+	struct cb_error *err; /* under lock */
+};
+
+static void *read_worker(void *arg)
+{
+	struct reader *r = arg;
+	struct cb_error local = CB_ERROR_INIT;
+	for (;;) {
+		size_t k = atomic_fetch_add(&r->next, 1);
+		if (k >= r->n || atomic_load(&r->failed))
+			break;
+		const struct cb_torch_chunk *c = &r->chunks[k];
+		if (cb_pread_full(c->fd, c->dest, c->len, c->offset, c->path, &local) != CB_OK) {
+			atomic_store(&r->failed, 1);
+			pthread_mutex_lock(&r->lock);
+			if (r->err && r->err->code == CB_OK)
+				*r->err = local;
+			pthread_mutex_unlock(&r->lock);
+			break;
+		}
+	}
+	return NULL;
+}
+
+int cb_torch_pread_chunks(const struct cb_torch_chunk *chunks, size_t n, unsigned threads,
+			  struct cb_error *err)
+{
+	struct reader r = {.chunks = chunks, .n = n, .err = err};
+	if (pthread_mutex_init(&r.lock, NULL) != 0)
+		return CB_FAIL(err, CB_ENOMEM, NULL, NULL, "cannot create a mutex");
+	pthread_t tids[MAX_THREADS];
+	unsigned started = 0;
+	if (threads > MAX_THREADS)
+		threads = MAX_THREADS;
+	for (; started + 1 < threads && started + 1 < n; started++)
+		if (pthread_create(&tids[started], NULL, read_worker, &r) != 0)
+			break; /* fewer threads still read everything */
+	read_worker(&r);
+	for (unsigned i = 0; i < started; i++)
+		pthread_join(tids[i], NULL);
+	pthread_mutex_destroy(&r.lock);
+	if (atomic_load(&r.failed))
+		return err && err->code != CB_OK ? (int)err->code : CB_EIO;
+	return CB_OK;
+}
+
+int cb_torch_open_files(const struct cb_ckpt *ckpt, int **fds_out, struct cb_error *err)
+{
+	int *fds = malloc((ckpt->n_files ? ckpt->n_files : 1) * sizeof *fds);
+	*fds_out = fds;
+	if (!fds)
+		return CB_FAIL(err, CB_ENOMEM, NULL, NULL, "out of memory");
+	for (size_t i = 0; i < ckpt->n_files; i++)
+		fds[i] = -1;
+	for (size_t i = 0; i < ckpt->n_files; i++) {
+		fds[i] = open(ckpt->files[i].path, O_RDONLY | O_CLOEXEC);
+		if (fds[i] < 0)
+			return CB_FAIL_ERRNO(err, errno, ckpt->files[i].path, "open");
+	}
+	return CB_OK;
+}
+
+void cb_torch_close_files(int *fds, size_t n)
+{
+	for (size_t i = 0; fds && i < n; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	free(fds);
+}

@@ -1,0 +1,74 @@
+/* What the libtorch loaders share (inside the module only): the model as
+ * ATen tensors, verification fetches from the GPU, and a threaded pread of
+ * chunk lists.
+ */
+#ifndef CB_TORCH_MODEL_H
+#define CB_TORCH_MODEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cb_aten.h"
+#include "ckpt.h"
+#include "loader.h"
+
+/* The model: one ATen tensor per architecture tensor, on one device. */
+struct cb_torch_model {
+	size_t n;
+	struct cb_aten_tensor **t; /* owned; entries may be NULL after a failure */
+	int32_t device_kind;       /* CB_ATEN_CPU or CB_ATEN_CUDA */
+	int32_t device_index;
+};
+
+/* M(): every architecture tensor created by at::empty on the device; on the
+ * host zeroed by ATen's zero_ (parallel), as an initialiser touches them. Sets each
+ * model->tensors[i].data and location. Free with cb_torch_model_free, also
+ * after a failure. */
+int cb_torch_model_init(struct cb_torch_model *m, const struct cb_manifest *arch,
+			int32_t device_kind, int32_t device_index, struct cb_model *model,
+			struct cb_error *err);
+
+void cb_torch_model_free(struct cb_torch_model *m);
+
+/* CB_LOADER_CTL_FETCH for a model on a GPU: copies tensor `f->index` into
+ * the harness's host buffer through ATen (a from_blob over the buffer). */
+int cb_torch_model_fetch(struct cb_torch_model *m, const struct cb_manifest *arch,
+			 struct cb_loader_fetch *f, struct cb_error *err);
+
+/* The architecture tensor's shape as ATen takes it; false when a dimension
+ * does not fit int64 or the rank is too large. */
+bool cb_torch_shape(uint32_t rank, const uint64_t *shape, int64_t out[CB_ATEN_MAX_RANK]);
+
+/* Contiguous row-major strides of a shape (elements). */
+void cb_torch_contiguous_strides(uint32_t rank, const int64_t *shape,
+				 int64_t out[CB_ATEN_MAX_RANK]);
+
+/* The load_state_dict strict check: the checkpoint holds the tensor with
+ * the architecture's dtype and shape. */
+int cb_torch_match(const struct cb_manifest_tensor *want, const struct cb_ckpt_tensor *have,
+		   const char *path, struct cb_error *err);
+
+/* One pread of part of a tensor into memory the model owns. */
+struct cb_torch_chunk {
+	int fd;
+	uint64_t offset;
+	char *dest;
+	size_t len;
+	const char *path;
+};
+
+/* Runs the chunks on `threads` threads (the caller's included); the first
+ * failure wins and stops the rest. */
+int cb_torch_pread_chunks(const struct cb_torch_chunk *chunks, size_t n, unsigned threads,
+			  struct cb_error *err);
+
+/* 0 → one per online CPU, at most 8 (safetensors-read's rule). */
+unsigned cb_torch_thread_count(uint64_t requested);
+
+/* Opens every file of the checkpoint read-only; fds_out[i] is -1 until
+ * opened. The caller closes and frees them (cb_torch_close_files). */
+int cb_torch_open_files(const struct cb_ckpt *ckpt, int **fds_out, struct cb_error *err);
+void cb_torch_close_files(int *fds, size_t n);
+
+#endif
