@@ -11,6 +11,11 @@ libhwloc-dev liburing-dev"
 # Tests: the real torch and Python's xxhash for compatibility checks,
 # clang and valgrind for the robustness checks.
 CB_TEST_PACKAGES="python3 python3-torch python3-xxhash"
+# libtorch (the ATen shim's module and its differential test): the C++
+# compiler and Debian's libtorch 1.13 CPU headers and CMake package (26 MB
+# installed, plus -dev packages of glog, gflags, protobuf); its 131 MB of
+# shared libraries come with python3-torch already.
+CB_TEST_PACKAGES="$CB_TEST_PACKAGES g++ libtorch-dev"
 # Benchmark runs: charts, and the real torch and Python's xxhash for the
 # Python peers (torch-load), which are otherwise skipped with that reason.
 CB_RUN_PACKAGES="gnuplot-nox python3 python3-torch python3-xxhash"
