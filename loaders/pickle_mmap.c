@@ -10,8 +10,9 @@
  *         or offset view whose row-major bytes are not contiguous in the
  *         file (the model wants it contiguous), or a record that is not
  *         64-byte aligned (legacy files). The mode says how many. Then
- *         every page of every tensor is touched, inside the timed region,
- *         so the load ends with the model resident as for every loader.
+ *         (phase read again) every page of every tensor is touched, inside
+ *         the timed region, so the load ends with the model resident as
+ *         for every loader.
  * No init phase: a meta-device model allocates nothing. Anonymous memory
  * stays near zero; the model is file-backed pages (~1x RssFile).
  *
@@ -174,6 +175,7 @@ static int pmmap_load(void *priv, const struct cb_load_ctx *ctx, struct cb_model
 	if (rc == CB_OK)
 		rc = assign(s, ctx->arch, model, err);
 	s->model = model;
+	cb_loader_phase(ctx, CB_PHASE_READ); /* the page faults read the file */
 	if (rc == CB_OK)
 		rc = cb_host_parallel(cb_host_threads(o->threads), ctx->arch->n_tensors,
 				      touch_tensor, s, err);

@@ -158,7 +158,8 @@ static int st_mmap_load(void *priv, const struct cb_load_ctx *ctx, struct cb_mod
 		model->tensors[i].data = m->addr ? (char *)m->addr + have->offset : (void *)s;
 		model->tensors[i].location = CB_LOC_HOST;
 	}
-	cb_loader_phase(ctx, CB_PHASE_COPY);
+	/* Still the read phase: faulting the pages in is where the bytes are
+	 * read from the file (or found in the page cache). */
 	if (rc == CB_OK)
 		rc = cb_host_parallel(cb_host_threads(o->threads), s->n_slices, touch_slice, s, err);
 	cb_loader_phase(ctx, CB_PHASE_NONE);
