@@ -47,6 +47,23 @@ else
 	failed=$((failed + 1))
 fi
 
+# Fuzzing (tests/fuzz/): in CI (CI=true), or when CKPTBENCH_FUZZ_SECONDS asks
+# for it, every target fuzzes that long (60 s in CI) in a clang build with
+# libFuzzer, ASan and UBSan, two at a time; each is a test of the suite fuzz
+# that fails on a crash, leak, hang or runaway allocation. Locally the
+# corpus is still replayed by the format suite above; tests/fuzz/run.sh
+# SECONDS fuzzes by hand.
+if [ "${CI:-}" = true ] || [ -n "${CKPTBENCH_FUZZ_SECONDS:-}" ]; then
+	export CKPTBENCH_FUZZ_SECONDS=${CKPTBENCH_FUZZ_SECONDS:-60}
+	if CC=clang cb_build build-fuzz -Dfuzz=true -Db_sanitize=address,undefined \
+		-Db_lundef=false -Dc_args=-fno-sanitize-recover=undefined; then
+		run_suites build-fuzz --suite fuzz
+	else
+		echo "ckptbench: the fuzzing build failed" >&2
+		failed=$((failed + 1))
+	fi
+fi
+
 if [ "$skipped" -gt 0 ]; then
 	echo "$passed passed, $failed failed, $skipped skipped"
 else

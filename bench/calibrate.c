@@ -2,6 +2,7 @@
  * on one and on all CPUs. Every figure is the best of CAL_RUNS, because a
  * ceiling is what the machine can do, and noise only ever slows it down. */
 #include "calibrate.h"
+#include "cuda/gpu_info.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -371,6 +372,12 @@ int cb_calibrate_sized(const char *data_dir, uint64_t size, struct cb_calibratio
 	rc = storage_ceilings(data_dir, out->file_bytes, out, err);
 	if (rc == CB_OK)
 		rc = memcpy_ceilings(out, err);
+	if (rc == CB_OK) {
+		char note[128];
+		out->h2d_gbps = cb_gpu_h2d_gbps(note, sizeof note);
+		if (*note)
+			add_note(out, "%s", note);
+	}
 	return rc;
 }
 

@@ -1,6 +1,7 @@
 /* The machine description of a results file, and --bind. Topology from
  * hwloc when built with it, else from /proc and sysfs (sysinfo.h). */
 #include "sysinfo.h"
+#include "cuda/gpu_info.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -473,7 +474,10 @@ json_t *cb_sysinfo_json(const char *data_dir)
 			    line_or_null("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor"));
 	if (data_dir)
 		json_object_set_new(o, "data_dir", data_dir_json(data_dir));
-	json_object_set_new(o, "gpus", json_array()); /* the GPU issue fills it */
+	char gpu_note[256];
+	json_object_set_new(o, "gpus", cb_gpu_list_json(gpu_note, sizeof gpu_note));
+	if (*gpu_note)
+		json_object_set_new(o, "gpus_note", json_string(gpu_note));
 	return o;
 }
 

@@ -10,7 +10,7 @@ CB_BUILD_PACKAGES="gcc pkg-config meson ninja-build libjansson-dev libxxhash-dev
 libhwloc-dev liburing-dev"
 # Tests: the real torch and Python's xxhash for compatibility checks,
 # clang and valgrind for the robustness checks.
-CB_TEST_PACKAGES="python3 python3-torch python3-xxhash"
+CB_TEST_PACKAGES="python3 python3-torch python3-xxhash clang libclang-rt-dev valgrind"
 # libtorch (the ATen shim's module and its differential test): the C++
 # compiler and Debian's libtorch 1.13 CPU headers and CMake package (26 MB
 # installed, plus -dev packages of glog, gflags, protobuf); its 131 MB of
