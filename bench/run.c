@@ -62,7 +62,7 @@ static const char run_help[] =
 	"  --bind SPEC       node:N or core:LIST, applied in each trial\n"
 	"  --timeout SEC     kill a trial after SEC seconds (default 600)\n"
 	"  --timeline        keep each trial's memory timeline and phase spans\n"
-	"  --sample-ms N     memory sampling period (default 5; 0: off)\n"
+	"  --sample-ms N     memory sampling period (default 10; 0: off)\n"
 	"  --no-calibrate    skip measuring the machine's ceilings\n"
 	"  -o FILE           results file (default results/run-<time>.json)\n"
 	"  --force           overwrite an existing results file\n"
@@ -406,7 +406,7 @@ int cb_cmd_run(int argc, char **argv)
 {
 	struct cb_run_config cfg = {
 		.cold = true, .warm = true, .repeat = 10, .warmup = 1, .timeout_s = 600,
-		.sample_ms = 5, .calibrate = true, .progress = isatty(STDERR_FILENO),
+		.sample_ms = 10, .calibrate = true, .progress = isatty(STDERR_FILENO),
 	};
 	int status = parse_args(&cfg, argc, argv);
 	char *out = NULL;

@@ -69,9 +69,41 @@ static void set_peaks(json_t *t, const json_t *rep, const struct cb_child_run *c
 	json_object_set_new(t, "peak_vram_bytes", vram ? json_incref(vram) : json_null());
 }
 
+/* The child's report, if it is one: a JSON object whose outcome is one of
+ * DESIGN.md §6's. Anything else on the pipe (garbage, another JSON value, an
+ * outcome we do not know) is not passed through to the results: the trial
+ * becomes an "error" saying what came instead. */
+static json_t *parse_report(const char *text, char *problem, size_t size)
+{
+	static const char *const outcomes[] = {"ok", "wrong-bytes", "crash", "timeout", "oom",
+					       "over-mem-limit", "unsupported", "error"};
+	problem[0] = '\0';
+	if (!text)
+		return NULL;
+	json_error_t jerr;
+	json_t *rep = json_loads(text, 0, &jerr);
+	if (!rep) {
+		snprintf(problem, size, "not JSON (%s at byte %d)", jerr.text, jerr.position);
+		return NULL;
+	}
+	const char *outcome = json_string_value(json_object_get(rep, "outcome"));
+	bool known = false;
+	for (size_t i = 0; outcome && i < sizeof outcomes / sizeof outcomes[0]; i++)
+		known = known || strcmp(outcome, outcomes[i]) == 0;
+	if (!json_is_object(rep))
+		snprintf(problem, size, "a JSON value that is not an object");
+	else if (!known)
+		snprintf(problem, size, "no known \"outcome\" (%.64s)", outcome ? outcome : "none");
+	if (problem[0]) {
+		json_decref(rep);
+		return NULL;
+	}
+	return rep;
+}
+
 /* The outcome when the child did not end with its own report. */
 static void parent_outcome(json_t *t, const struct cb_run *run, const struct cb_child_run *ch,
-			   bool has_report)
+			   bool has_report, const char *report_problem)
 {
 	char msg[1400];
 	const char *outcome = NULL;
@@ -92,6 +124,10 @@ static void parent_outcome(json_t *t, const struct cb_run *run, const struct cb_
 		outcome = "crash";
 		snprintf(msg, sizeof msg, "killed by signal %d (%s)", WTERMSIG(ws),
 			 strsignal(WTERMSIG(ws)));
+	} else if (!has_report && *report_problem) {
+		outcome = "error";
+		snprintf(msg, sizeof msg, "exited with status %d and a malformed report: %s",
+			 WIFEXITED(ws) ? WEXITSTATUS(ws) : -1, report_problem);
 	} else if (!has_report) {
 		outcome = "error";
 		snprintf(msg, sizeof msg, "exited with status %d without a report%s%s",
@@ -157,8 +193,8 @@ json_t *cb_trial_record(const struct cb_run *run, const struct cb_plan_cell *cel
 			const struct cb_child_run *ch, double residency,
 			const struct cb_error *cache_err)
 {
-	json_error_t jerr;
-	json_t *rep = ch->report ? json_loads(ch->report, 0, &jerr) : NULL;
+	char report_problem[300];
+	json_t *rep = parse_report(ch->report, report_problem, sizeof report_problem);
 	json_t *t = json_object();
 	json_t *outcome = json_object_get(rep, "outcome");
 	json_object_set_new(t, "outcome", json_is_string(outcome) ? json_incref(outcome)
@@ -206,7 +242,7 @@ json_t *cb_trial_record(const struct cb_run *run, const struct cb_plan_cell *cel
 		if (v)
 			json_object_set(t, gpu_keys[k], v);
 	}
-	parent_outcome(t, run, ch, rep != NULL);
+	parent_outcome(t, run, ch, rep != NULL, report_problem);
 	check_cache(t, cell, cold, ch, residency);
 	if (cache_err) {
 		char text[1600];

@@ -125,6 +125,18 @@ def outcomes(doc):
         fail("wrong-bytes message does not name the hash: %r" % wrong)
 
 
+def garbage(doc):
+    cells = [c for c in doc["cells"] if c["loader"] == "test-garbage"]
+    if len(cells) != 3:
+        fail("want 3 test-garbage cells, got %d" % len(cells))
+    for cell in cells:
+        t = cell["trials"][0]
+        if t["outcome"] != "error" or "malformed report" not in t["message"]:
+            fail("garbage report: outcome %r, message %r" % (t["outcome"], t["message"]))
+        if t["verified"] or cell["status"] != "failed":
+            fail("a garbage report must fail its cell")
+
+
 def cache(doc):
     cold = cell_of(doc, "safetensors-read", "cold")
     warm = cell_of(doc, "safetensors-read", "warm")
@@ -186,6 +198,8 @@ def main():
         memory(doc, int(sys.argv[3]))
     elif part == "outcomes":
         outcomes(doc)
+    elif part == "garbage":
+        garbage(doc)
     elif part == "cache":
         cache(doc)
     elif part == "interrupt":

@@ -41,6 +41,11 @@ outcomes)
 	status=$?
 	[ $status -eq 1 ] || fail "run exited $status, want 1 (a trial loaded wrong bytes)"
 	$py "$check" outcomes "$out/o.json" || fail "outcomes"
+	# Garbage on the report pipe is an error outcome saying so, never a crash
+	# of run, never passed through; the results file stays valid.
+	run --loaders test-garbage:kind=text,test-garbage:kind=array,test-garbage:kind=outcome \
+		--cache warm --repeat 1 -o "$out/g.json" >/dev/null
+	$py "$check" garbage "$out/g.json" || fail "garbage reports"
 	;;
 cache)
 	fs=$(stat -f -c %T "$dspath")
@@ -54,30 +59,33 @@ cache)
 	$py "$check" cache "$out/c.json" || fail "cache states"
 	;;
 interrupt)
-	# Not through run(): $! must be ckptbench itself, not a subshell.
-	"$bin" run --datasets "$dspath" --no-calibrate --quiet --warmup 0 \
-		--loaders safetensors-read,test-sleep --cache warm --repeat 20 --timeout 120 \
-		-o "$out/i.json" >/dev/null 2>"$out/stderr" &
-	pid=$!
-	# Wait for the first finished trial, then for the sleeping child.
-	child=
-	for _ in $(seq 1 300); do
-		sleep 0.05
-		if [ -s "$out/i.json" ] && grep -q '"outcome"' "$out/i.json"; then
-			child=$(pgrep -P $pid | head -1)
-			[ -n "$child" ] && tr '\0' ' ' <"/proc/$child/cmdline" 2>/dev/null |
-				grep -q -- '--loader test-sleep' && break
-			child=
-		fi
+	# SIGINT (Ctrl-C) and SIGTERM (a CI runner's cancel) alike.
+	for sig in INT TERM; do
+		# Not through run(): $! must be ckptbench itself, not a subshell.
+		"$bin" run --datasets "$dspath" --no-calibrate --quiet --warmup 0 \
+			--loaders safetensors-read,test-sleep --cache warm --repeat 20 --timeout 120 \
+			-o "$out/i-$sig.json" >/dev/null 2>"$out/stderr-$sig" &
+		pid=$!
+		# Wait for the first finished trial, then for the sleeping child.
+		child=
+		for _ in $(seq 1 300); do
+			sleep 0.05
+			if [ -s "$out/i-$sig.json" ] && grep -q '"outcome"' "$out/i-$sig.json"; then
+				child=$(pgrep -P $pid | head -1)
+				[ -n "$child" ] && tr '\0' ' ' <"/proc/$child/cmdline" 2>/dev/null |
+					grep -q -- '--loader test-sleep' && break
+				child=
+			fi
+		done
+		[ -n "$child" ] || { kill -KILL $pid; fail "the sleeping trial never started"; }
+		kill -$sig $pid
+		wait $pid
+		status=$?
+		[ $status -eq 130 ] || fail "run stopped by SIG$sig exited $status, want 130"
+		kill -0 "$child" 2>/dev/null && fail "the trial child $child survived SIG$sig"
+		[ -s "$out/i-$sig.csv" ] || fail "no CSV beside the results"
+		$py "$check" interrupt "$out/i-$sig.json" || fail "results after interrupt"
 	done
-	[ -n "$child" ] || { kill -KILL $pid; fail "the sleeping trial never started"; }
-	kill -INT $pid
-	wait $pid
-	status=$?
-	[ $status -eq 130 ] || fail "interrupted run exited $status, want 130"
-	kill -0 "$child" 2>/dev/null && fail "the trial child $child survived the interrupt"
-	[ -s "$out/i.csv" ] || fail "no CSV beside the results"
-	$py "$check" interrupt "$out/i.json" || fail "results after interrupt"
 	;;
 loaders)
 	"$bin" loaders --json >"$out/l.json" || fail "loaders --json exited $?"

@@ -5,6 +5,10 @@
  *   test-hog        allocates and touches :bytes, 1 MiB at a time, then
  *                   waits (with --mem-limit below that: over-mem-limit)
  *   test-wrongbyte  loads the model correctly, then changes one byte
+ *   test-garbage    writes :kind of garbage where the report goes (fd 3,
+ *                   the report pipe `run` gives every trial), then exits
+ *                   before the real report: text (not JSON), array (JSON
+ *                   but not an object), outcome (an unknown outcome)
  */
 #include <signal.h>
 #include <stdlib.h>
@@ -86,6 +90,30 @@ static int wrongbyte_load(void *priv, const struct cb_load_ctx *ctx, struct cb_m
 	return rc;
 }
 
+struct garbage_opts {
+	const char *kind;
+};
+
+static const struct cb_loader_opt garbage_opts[] = {
+	{"kind", CB_OPT_STRING, offsetof(struct garbage_opts, kind), 0, 0, "text",
+	 "text, array or outcome"},
+	{NULL, 0, 0, 0, 0, NULL, NULL},
+};
+
+static int garbage_load(void *priv, const struct cb_load_ctx *ctx, struct cb_model *model,
+			struct cb_error *err)
+{
+	const struct garbage_opts *o = ctx->opts;
+	(void)priv, (void)model, (void)err;
+	const char *line = "\x01\xffthis is not a report\n";
+	if (strcmp(o->kind, "array") == 0)
+		line = "[1, 2, 3]\n";
+	else if (strcmp(o->kind, "outcome") == 0)
+		line = "{\"outcome\": \"splendid\", \"verified\": true}\n";
+	ssize_t put = write(3, line, strlen(line));
+	_exit(put < 0 ? 1 : 0);
+}
+
 #define TEST_LOADER(id, lname, text, load_fn, opt_table, opt_size)                 \
 	const struct cb_loader cb_loader_##id = {                                   \
 		.abi = CB_LOADER_ABI, .name = lname, .summary = text,               \
@@ -102,3 +130,5 @@ TEST_LOADER(test_hog, "test-hog", "test: allocates :bytes then waits", hog_load,
 	    sizeof(struct hog_opts))
 TEST_LOADER(test_wrongbyte, "test-wrongbyte", "test: loads the model, then flips one bit",
 	    wrongbyte_load, NULL, 0)
+TEST_LOADER(test_garbage, "test-garbage", "test: writes garbage to the report pipe",
+	    garbage_load, garbage_opts, sizeof(struct garbage_opts))
