@@ -9,8 +9,9 @@ struct cb_run_config;
 
 #define CB_CI_PRESET "ci"
 
-/* Turns --preset ci into the matrix: every available CPU loader (device
- * cpu: GPU loaders are recorded as skipped), llama-shaped models of 64 MiB
+/* Turns --preset ci into the matrix: every C CPU loader of ckptbench's own
+ * (not the peers nor the libtorch module's loaders, which measure an
+ * installed library; --loaders still chooses others), llama-shaped models of 64 MiB
  * and 256 MiB (generated where missing), cold and warm, 10 repeats after
  * 1 warm-up (run's defaults; --repeat, --warmup, --sizes, --cache and
  * --device given on the command line still win), and no calibration: the

@@ -198,7 +198,7 @@ static int stub_control(void *priv, int op, void *arg, struct cb_error *err)
 		.summary = text,                                                     \
 		.format = fmt,                                                       \
 		.device = dev,                                                       \
-		.caps = capbits,                                                     \
+		.caps = (capbits) | CB_CAP_MODULE,                                   \
 		.opts = options,                                                     \
 		.opts_size = optsize,                                                \
 		.priv_size = sizeof(struct stub),                                    \

@@ -48,6 +48,7 @@ enum cb_loader_cap {
 	CB_CAP_THREADS = 1u << 3,    /* uses several threads */
 	CB_CAP_O_DIRECT = 1u << 4,   /* can bypass the page cache */
 	CB_CAP_PEER = 1u << 5,       /* an external program (see peers/README.md) */
+	CB_CAP_MODULE = 1u << 6,     /* hooks in a module loaded at run time (libtorch) */
 };
 
 /* Phases of a load (DESIGN.md §6 "phases"). */
