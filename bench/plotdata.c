@@ -98,7 +98,19 @@ void cb_plot_size_label(double bytes, char *buf, size_t size)
 		bytes /= 1024;
 		u++;
 	}
-	snprintf(buf, size, "%.3g %s", bytes, units[u]);
+	/* 1023 MiB, 12.5 MiB, 1.5 GiB: no exponent notation on an axis. */
+	snprintf(buf, size, "%.*f %s", bytes >= 100 || u == 0 ? 0 : bytes >= 10 ? 1 : 2, bytes,
+		 units[u]);
+	char *dot = strchr(buf, '.');
+	if (dot) {
+		char *end = strchr(dot, ' ');
+		char *last = end - 1;
+		while (last > dot && *last == '0')
+			last--;
+		if (last == dot)
+			last--;
+		memmove(last + 1, end, strlen(end) + 1);
+	}
 }
 
 /* A string as a gnuplot double-quoted literal's contents: backslash and
@@ -211,6 +223,36 @@ static void add_cell(struct cb_plotset *set, const json_t *cell, size_t doc)
 	set->cells[set->n_cells++] = c;
 }
 
+/* Drops the cells of loaders that were skipped everywhere: a row of
+ * "skipped" marks for every GPU loader on a CPU machine would bury the
+ * chart's story. They are counted, not dropped silently. */
+static bool loader_ever_ran(const struct cb_plotset *set, const char *loader)
+{
+	for (size_t k = 0; k < set->n_cells; k++)
+		if (strcmp(set->cells[k].loader, loader) == 0 &&
+		    strcmp(set->cells[k].status, "skipped") != 0)
+			return true;
+	return false;
+}
+
+static void drop_never_run(struct cb_plotset *set)
+{
+	/* Count each such loader once (at its first cell), before compacting. */
+	for (size_t i = 0; i < set->n_cells; i++) {
+		bool first = true;
+		for (size_t k = 0; k < i && first; k++)
+			first = strcmp(set->cells[k].loader, set->cells[i].loader) != 0;
+		if (first && !loader_ever_ran(set, set->cells[i].loader))
+			set->n_not_run++;
+	}
+	size_t kept = 0;
+	for (size_t i = 0; i < set->n_cells; i++)
+		if (strcmp(set->cells[i].status, "skipped") != 0 ||
+		    loader_ever_ran(set, set->cells[i].loader))
+			set->cells[kept++] = set->cells[i];
+	set->n_cells = kept;
+}
+
 static void index_loaders_and_sizes(struct cb_plotset *set)
 {
 	for (size_t i = 0; i < set->n_cells; i++) {
@@ -260,6 +302,7 @@ int cb_plotset_build(json_t *const *docs, const char *const *paths, size_t n_doc
 		if (json_is_object(cal))
 			set->calibration = cal;
 	}
+	drop_never_run(set);
 	index_loaders_and_sizes(set);
 	return CB_OK;
 }
@@ -884,6 +927,12 @@ int cb_plotdata_write(const struct cb_plotset *set, const char *dir, unsigned *c
 	x.vars = vars.f;
 	char subtitle[1024];
 	cb_plot_subtitle(set, subtitle, sizeof subtitle);
+	if (set->n_not_run) {
+		size_t used = strlen(subtitle);
+		snprintf(subtitle + used, sizeof subtitle - used,
+			 " · %zu loader%s not run here (see the report)", set->n_not_run,
+			 set->n_not_run == 1 ? "" : "s");
+	}
 	fprintf(x.vars, "# ckptbench plot: the variables the templates in plots/ read.\n");
 	put_str_var(x.vars, "SUBTITLE", subtitle);
 	put_loaders(x.vars, set);

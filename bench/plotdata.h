@@ -73,6 +73,10 @@ struct cb_plotset {
 	double *sizes; /* owned; distinct model sizes, ascending */
 	size_t n_sizes;
 	const json_t *calibration; /* the last document's with one, or NULL */
+	/* Loaders skipped in every cell (not built or not runnable where the
+	 * results were taken): left out of the charts, which say how many in
+	 * their subtitle; the report lists each with its reason. */
+	size_t n_not_run;
 };
 
 /* Builds the merged view; docs must outlive it. CB_ENOMEM only. */

@@ -52,14 +52,25 @@ do for [FMT in "png svg"] {
 		set ylabel (p == 1 ? "throughput (GB/s, 10^9 bytes/s)" : "")
 		set label 92 PANEL(C) at graph 0.5, graph 1.04 center font fsz(FMT, 0.95)
 		if (words(S) == 0) { set label 93 "no ".C."-cache cells" at graph 0.5, graph 0.5 center }
-		plot \
-		  for [k=1:words(S)] D."/throughput-".C.".dat" index (k - 1) using 1:2 with linespoints \
-		      lc rgb lcol(int(word(S, k))) dt ldash(int(word(S, k))) pt lpt(int(word(S, k))) \
-		      ps 1.5 lw 1.6 title (p == 1 ? lname(int(word(S, k))) : ""), \
-		  for [j=1:(NMARKS(C) > 0)] D."/throughput-marks-".C.".dat" using 1:2:3 with labels center \
-		      offset 0, 0.9 point pt 2 ps 1.2 lc rgb "#aa0000" tc rgb "#aa0000" \
-		      font fsz(FMT, 0.7) notitle, \
-		  NaN notitle
+		# No series in this panel (a cold-only or warm-only run): gnuplot
+		# would still evaluate the loop's style expressions on an empty
+		# list, so plot only the marks.
+		if (words(S) == 0) {
+			plot \
+			  for [j=1:(NMARKS(C) > 0)] D."/throughput-marks-".C.".dat" using 1:2:3 with labels center \
+			      offset 0, 0.9 point pt 2 ps 1.2 lc rgb "#aa0000" tc rgb "#aa0000" \
+			      font fsz(FMT, 0.7) notitle, \
+			  NaN notitle
+		} else {
+			plot \
+			  for [k=1:words(S)] D."/throughput-".C.".dat" index (k - 1) using 1:2 with linespoints \
+			      lc rgb lcol(int(word(S, k))) dt ldash(int(word(S, k))) pt lpt(int(word(S, k))) \
+			      ps 1.5 lw 1.6 title (p == 1 ? lname(int(word(S, k))) : ""), \
+			  for [j=1:(NMARKS(C) > 0)] D."/throughput-marks-".C.".dat" using 1:2:3 with labels center \
+			      offset 0, 0.9 point pt 2 ps 1.2 lc rgb "#aa0000" tc rgb "#aa0000" \
+			      font fsz(FMT, 0.7) notitle, \
+			  NaN notitle
+		}
 		unset label 90
 		unset label 91
 		unset label 93

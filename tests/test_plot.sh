@@ -121,6 +121,25 @@ expect_stderr_line "^ckptbench: gnuplot: not found in PATH; install it (Debian: 
 expect_status 0 env PATH=/nonexistent "$CKPTBENCH" plot --data-only -o "$CB_TMP/nognu" "$data/cpu-cold.json"
 [ -s "$CB_TMP/nognu/data/memory.dat" ] && pass || fail "--data-only wrote no data"
 
+# A loader skipped in every cell (say, a GPU loader on a CPU machine) is left
+# out of the charts and counted in the subtitle, not marked cell by cell.
+"$PY" - "$data/cpu-cold.json" "$CB_TMP/never.json" <<'PYEOF' && pass || fail "never-run input"
+import copy, json, sys
+doc = json.load(open(sys.argv[1]))
+ghost = copy.deepcopy(doc["cells"][0])
+ghost.update(loader="ghost-gpu", status="skipped", reason="no CUDA device", trials=[])
+ghost.pop("summary", None)
+doc["cells"].append(ghost)
+json.dump(doc, open(sys.argv[2], "w"))
+PYEOF
+expect_status 0 "$CKPTBENCH" plot -o "$CB_TMP/never" "$CB_TMP/never.json"
+expect_in "$CB_TMP/never/memory.svg" "1 loader not run here (see the report)"
+grep -q "ghost-gpu" "$CB_TMP/never/memory.svg" && fail "a never-run loader was drawn" || pass
+
+# A run with one cache state only: the other panel says so, nothing fails.
+expect_status 0 "$CKPTBENCH" plot -o "$CB_TMP/coldonly" "$data/cpu-cold.json"
+expect_in "$CB_TMP/coldonly/time.svg" "no warm-cache cells"
+
 # Bad input and usage.
 echo '{"schema": "something/9", "cells": []}' >"$CB_TMP/bad.json"
 expect_status 1 "$CKPTBENCH" plot -o "$CB_TMP/x" "$CB_TMP/bad.json"
