@@ -343,8 +343,18 @@ static void outcome_text(const json_t *cell, char *buf, size_t size)
 
 void cb_plan_print_table(const struct cb_run *run, FILE *out)
 {
-	fprintf(out, "%-22s %-28s %-5s %10s %8s %7s %9s  %s\n", "loader", "dataset", "cache",
-		"median_s", "GB/s", "%ceil", "RSSxmodel", "outcome");
+	/* Columns as wide as the longest loader and dataset names, so a long
+	 * name (libtorch-safetensors-mmap-gpu) does not shift its row. */
+	int loader_w = 6, dataset_w = 7;
+	for (size_t i = 0; i < run->plan.n_cells; i++) {
+		const json_t *c = run->plan.cells[i].json;
+		int l = (int)strlen(json_string_value(json_object_get(c, "loader")));
+		int d = (int)strlen(json_string_value(json_object_get(c, "dataset")));
+		loader_w = l > loader_w ? l : loader_w;
+		dataset_w = d > dataset_w ? d : dataset_w;
+	}
+	fprintf(out, "%-*s %-*s %-5s %10s %8s %7s %9s  %s\n", loader_w, "loader", dataset_w,
+		"dataset", "cache", "median_s", "GB/s", "%ceil", "RSSxmodel", "outcome");
 	for (size_t i = 0; i < run->plan.n_cells; i++) {
 		const json_t *c = run->plan.cells[i].json;
 		const json_t *s = json_object_get(c, "summary");
@@ -354,8 +364,8 @@ void cb_plan_print_table(const struct cb_run *run, FILE *out)
 		fmt_num(pct, sizeof pct, num(s, "ceiling_fraction") * 100, "%.0f%%");
 		fmt_num(rss, sizeof rss, num(s, "peak_rss_over_model"), "%.2f");
 		outcome_text(c, outcome, sizeof outcome);
-		fprintf(out, "%-22s %-28s %-5s %10s %8s %7s %9s  %s\n",
-			json_string_value(json_object_get(c, "loader")),
+		fprintf(out, "%-*s %-*s %-5s %10s %8s %7s %9s  %s\n", loader_w,
+			json_string_value(json_object_get(c, "loader")), dataset_w,
 			json_string_value(json_object_get(c, "dataset")),
 			json_string_value(json_object_get(c, "cache")), med, gbps, pct, rss, outcome);
 	}
