@@ -26,7 +26,7 @@ struct hash_job {
 	uint64_t *hashes;
 	int *fds;                  /* one per file, shared read-only */
 	atomic_size_t next;        /* next tensor to take */
-	atomic_int failed;
+	atomic_int failed;         /* 0, or the first error's code */
 	pthread_mutex_t err_lock;
 	struct cb_error *err;
 };
@@ -37,7 +37,10 @@ static void job_fail(struct hash_job *job, const struct cb_error *local)
 	if (job->err && job->err->code == CB_OK)
 		*job->err = *local;
 	pthread_mutex_unlock(&job->err_lock);
-	atomic_store(&job->failed, 1);
+	/* The first code is kept even when the caller passed no error struct. */
+	int none = 0;
+	atomic_compare_exchange_strong(&job->failed, &none,
+				       local->code != CB_OK ? (int)local->code : (int)CB_EIO);
 }
 
 static int hash_sink(void *ctx, const void *buf, size_t len, struct cb_error *err)
@@ -128,7 +131,7 @@ int cb_ckpt_hash(const struct cb_ckpt *ckpt, uint64_t *hashes_out, unsigned thre
 	for (unsigned k = 0; k < started; k++)
 		pthread_join(tids[k], NULL);
 	if (atomic_load(&job.failed))
-		rc = err && err->code != CB_OK ? err->code : CB_EIO;
+		rc = atomic_load(&job.failed);
 out:
 	if (job.fds)
 		for (size_t f = 0; f < ckpt->n_files; f++)

@@ -185,6 +185,20 @@ int cb_aten_synchronize(int32_t device_kind, int32_t device_index, struct cb_err
 	CB_ATEN_CATCH(err, CB_EENV)
 }
 
+/* What cb_aten_empty and cb_aten_from_blob both check first: our dtype and
+ * device codes mapped to ATen's, and the rank within bounds. */
+static int resolve_layout(int32_t dtype, int32_t device_kind, int32_t device_index, size_t rank,
+			  at::ScalarType *st, at::Device *dev, struct cb_error *err)
+{
+	if (!to_scalar_type(dtype, st))
+		return cb_error_set(err, CB_EUNSUPPORTED, CB_HERE, nullptr, nullptr,
+				    "libtorch %s has no dtype %s", TORCH_VERSION,
+				    cb_dtype_name(static_cast<enum cb_dtype>(dtype)));
+	if (!to_device(device_kind, device_index, dev) || rank > CB_ATEN_MAX_RANK)
+		return bad_arg(err, "bad device or rank");
+	return CB_OK;
+}
+
 int cb_aten_empty(int32_t dtype, size_t rank, const int64_t *sizes, const int64_t *strides,
 		  int32_t device_kind, int32_t device_index, int pinned,
 		  struct cb_aten_tensor **out, struct cb_error *err)
@@ -192,12 +206,8 @@ int cb_aten_empty(int32_t dtype, size_t rank, const int64_t *sizes, const int64_
 	*out = nullptr;
 	at::ScalarType st;
 	at::Device dev(at::kCPU);
-	if (!to_scalar_type(dtype, &st))
-		return cb_error_set(err, CB_EUNSUPPORTED, CB_HERE, nullptr, nullptr,
-				    "libtorch %s has no dtype %s", TORCH_VERSION,
-				    cb_dtype_name(static_cast<enum cb_dtype>(dtype)));
-	if (!to_device(device_kind, device_index, &dev) || rank > CB_ATEN_MAX_RANK)
-		return bad_arg(err, "bad device or rank");
+	if (int rc = resolve_layout(dtype, device_kind, device_index, rank, &st, &dev, err))
+		return rc;
 	CB_ATEN_TRY
 	auto opts = at::TensorOptions().dtype(st).device(dev).pinned_memory(pinned != 0);
 	at::IntArrayRef size_ref(sizes, rank);
@@ -225,12 +235,8 @@ int cb_aten_from_blob(void *data, int32_t dtype, size_t rank, const int64_t *siz
 	*out = nullptr;
 	at::ScalarType st;
 	at::Device dev(at::kCPU);
-	if (!to_scalar_type(dtype, &st))
-		return cb_error_set(err, CB_EUNSUPPORTED, CB_HERE, nullptr, nullptr,
-				    "libtorch %s has no dtype %s", TORCH_VERSION,
-				    cb_dtype_name(static_cast<enum cb_dtype>(dtype)));
-	if (!to_device(device_kind, device_index, &dev) || rank > CB_ATEN_MAX_RANK)
-		return bad_arg(err, "bad device or rank");
+	if (int rc = resolve_layout(dtype, device_kind, device_index, rank, &st, &dev, err))
+		return rc;
 	CB_ATEN_TRY
 	auto opts = at::TensorOptions().dtype(st).device(dev);
 	at::IntArrayRef size_ref(sizes, rank);
