@@ -33,6 +33,28 @@ static const struct cb_loader_opt read_opts[] = {
 	{NULL, 0, 0, 0, 0, NULL, NULL},
 };
 
+/* The host model's page size, for the CPU loaders. Default on, as for
+ * safetensors-read and pickle, so that each pair compares ATen with plain
+ * memory and not 4 KiB pages with 2 MiB ones; thp=0 is what libtorch does by
+ * itself (PyTorch 2.x asks for huge pages only under THP_MEM_ALLOC_ENABLE=1). */
+#define THP_OPT                                                                             \
+	{"thp", CB_OPT_BOOL, offsetof(struct cb_torch_read_opts, thp), 0, 0, "1",            \
+	 "ask for transparent huge pages for the host model (madvise on ATen's storage)"}
+
+static const struct cb_loader_opt cpu_read_opts[] = {
+	{"threads", CB_OPT_U64, offsetof(struct cb_torch_read_opts, threads), 0, 64, "0",
+	 "reader threads (0: one per CPU, at most 8)"},
+	{"chunk-mib", CB_OPT_U64, offsetof(struct cb_torch_read_opts, chunk_mib), 1, 1024, "16",
+	 "MiB per pread"},
+	THP_OPT,
+	{NULL, 0, 0, 0, 0, NULL, NULL},
+};
+
+static const struct cb_loader_opt model_opts[] = {
+	THP_OPT,
+	{NULL, 0, 0, 0, 0, NULL, NULL},
+};
+
 #if CB_HAVE_TORCH
 #define NOT_BUILT NULL
 #else
@@ -219,14 +241,16 @@ static int stub_control(void *priv, int op, void *arg, struct cb_error *err)
 #define RO_SIZE sizeof(struct cb_torch_read_opts)
 
 CB_TORCH_LOADER(libtorch_safetensors, "libtorch-safetensors", ST, CPU, HOST | CB_CAP_THREADS,
-		read_opts, RO_SIZE,
+		cpu_read_opts, RO_SIZE,
 		"ATen model (at::empty), each tensor pread into its data_ptr (threads)")
-CB_TORCH_LOADER(libtorch_safetensors_mmap, "libtorch-safetensors-mmap", ST, CPU, HOST, NULL, 0,
+CB_TORCH_LOADER(libtorch_safetensors_mmap, "libtorch-safetensors-mmap", ST, CPU, HOST,
+		model_opts, RO_SIZE,
 		"ATen model, the file mapped and wrapped by from_blob, copy_ into the model")
-CB_TORCH_LOADER(libtorch_pickle, "libtorch-pickle", PT, CPU, HOST, NULL, 0,
+CB_TORCH_LOADER(libtorch_pickle, "libtorch-pickle", PT, CPU, HOST, model_opts, RO_SIZE,
 		"ATen model; our unpickler finds the records, storages read into ATen "
 		"tensors, as_strided views copy_'d in (load_state_dict: ~2x peak)")
-CB_TORCH_LOADER(libtorch_pickle_load, "libtorch-pickle-load", PT, CPU, HOST, NULL, 0,
+CB_TORCH_LOADER(libtorch_pickle_load, "libtorch-pickle-load", PT, CPU, HOST, model_opts,
+		RO_SIZE,
 		"torch::pickle_load of the whole file, then copy_ into the ATen model")
 CB_TORCH_LOADER(libtorch_safetensors_gpu, "libtorch-safetensors-gpu", ST, GPU,
 		DEVMEM, read_opts, RO_SIZE,

@@ -205,7 +205,8 @@ static int pk_load(void *priv, const struct cb_load_ctx *ctx, struct cb_model *m
 {
 	struct pk *s = priv;
 	cb_loader_phase(ctx, CB_PHASE_INIT);
-	int rc = cb_torch_model_init(&s->model, ctx->arch, CB_ATEN_CPU, 0, model, err);
+	int rc = cb_torch_model_init(&s->model, ctx->arch, CB_ATEN_CPU, 0,
+				     cb_torch_opt_thp(ctx), model, err);
 	if (rc != CB_OK)
 		return rc;
 	cb_loader_phase(ctx, CB_PHASE_READ);
@@ -309,7 +310,8 @@ static int pl_load(void *priv, const struct cb_load_ctx *ctx, struct cb_model *m
 	int32_t kind = s->gpu ? CB_ATEN_CUDA : CB_ATEN_CPU;
 	int32_t index = s->gpu ? ctx->device_index : 0;
 	cb_loader_phase(ctx, CB_PHASE_INIT);
-	int rc = cb_torch_model_init(&s->model, ctx->arch, kind, index, model, err);
+	int rc = cb_torch_model_init(&s->model, ctx->arch, kind, index, cb_torch_opt_thp(ctx),
+				     model, err);
 	if (rc != CB_OK)
 		return rc;
 	cb_loader_phase(ctx, CB_PHASE_READ);

@@ -145,7 +145,8 @@ static int st_load(void *priv, const struct cb_load_ctx *ctx, struct cb_model *m
 	int32_t index;
 	int32_t kind = device_of(s, ctx, &index);
 	cb_loader_phase(ctx, CB_PHASE_INIT);
-	int rc = cb_torch_model_init(&s->model, ctx->arch, kind, index, model, err);
+	int rc = cb_torch_model_init(&s->model, ctx->arch, kind, index, cb_torch_opt_thp(ctx),
+				     model, err);
 	if (rc != CB_OK)
 		return rc;
 	cb_loader_phase(ctx, CB_PHASE_READ);
@@ -230,7 +231,8 @@ static int mmap_load(void *priv, const struct cb_load_ctx *ctx, struct cb_model 
 	int32_t index;
 	int32_t kind = device_of(s, ctx, &index);
 	cb_loader_phase(ctx, CB_PHASE_INIT);
-	int rc = cb_torch_model_init(&s->model, ctx->arch, kind, index, model, err);
+	int rc = cb_torch_model_init(&s->model, ctx->arch, kind, index, cb_torch_opt_thp(ctx),
+				     model, err);
 	if (rc != CB_OK)
 		return rc;
 	cb_loader_phase(ctx, CB_PHASE_READ);

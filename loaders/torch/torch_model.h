@@ -22,12 +22,17 @@ struct cb_torch_model {
 };
 
 /* M(): every architecture tensor created by at::empty on the device; on the
- * host zeroed by ATen's zero_ (parallel), as an initialiser touches them. Sets each
+ * host zeroed by ATen's zero_ (parallel), as an initialiser touches them, and
+ * with `thp` each large storage advised MADV_HUGEPAGE before that first touch
+ * (what PyTorch 2.x's allocator does under THP_MEM_ALLOC_ENABLE=1). Sets each
  * model->tensors[i].data and location. Free with cb_torch_model_free, also
  * after a failure. */
 int cb_torch_model_init(struct cb_torch_model *m, const struct cb_manifest *arch,
-			int32_t device_kind, int32_t device_index, struct cb_model *model,
-			struct cb_error *err);
+			int32_t device_kind, int32_t device_index, bool thp,
+			struct cb_model *model, struct cb_error *err);
+
+/* The `thp` option of a load, false where the loader has no options. */
+bool cb_torch_opt_thp(const struct cb_load_ctx *ctx);
 
 void cb_torch_model_free(struct cb_torch_model *m);
 

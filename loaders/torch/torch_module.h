@@ -17,6 +17,7 @@
 #ifndef CB_TORCH_MODULE_H
 #define CB_TORCH_MODULE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -52,10 +53,14 @@ struct cb_torch_module {
 	const struct cb_torch_hooks *const *loaders; /* n_loaders of them */
 };
 
-/* Options of libtorch-safetensors(-gpu): as safetensors-read's. */
+/* Options of the libtorch loaders: libtorch-safetensors(-gpu) take all of
+ * them, as safetensors-read's; the other CPU loaders only `thp` (the table in
+ * loaders/libtorch.c points into the same struct, so every hook reads its
+ * options one way). */
 struct cb_torch_read_opts {
 	uint64_t threads;   /* 0: one per online CPU, at most 8 */
 	uint64_t chunk_mib; /* bytes per pread (and per pinned staging buffer) */
+	bool thp;           /* host model: transparent huge pages, as safetensors-read */
 };
 
 #endif
