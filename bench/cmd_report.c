@@ -357,7 +357,12 @@ static void cell_row(struct doc *d, const struct cb_pcell *c, bool devices)
 						    ? "range " : "",
 			      json_number_value(json_array_get(ci, 0)),
 			      json_number_value(json_array_get(ci, 1)));
-	double frac = ok ? num(s, "ceiling_fraction") : NAN;
+	/* The load after the model is built, as the run's table shows it; a
+	 * results file older than those keys has only the whole time. */
+	bool has_load = isfinite(num(s, "load_gbps"));
+	double gbps = ok ? num(s, has_load ? "load_gbps" : "gbps") : NAN;
+	double frac = ok ? num(s, has_load ? "load_ceiling_fraction" : "ceiling_fraction") : NAN;
+	double frac_all = ok && has_load ? num(s, "ceiling_fraction") : NAN;
 	double rss = ok ? num(s, "peak_rss_over_model") : NAN;
 	const char *rss_text = "–";
 	if (isfinite(rss))
@@ -370,8 +375,10 @@ static void cell_row(struct doc *d, const struct cb_pcell *c, bool devices)
 		isfinite(c->model_bytes) ? size_text(c->model_bytes) : "?",
 		ok ? secs(num(s, "median_s")) : "–",
 		ci_text,
-		ok && isfinite(num(s, "gbps")) ? fmt("%.2f", num(s, "gbps")) : "–",
-		isfinite(frac) ? fmt("%.0f%% of %s", frac * 100, ceiling_name(text(s, "ceiling")))
+		isfinite(gbps) ? fmt("%.2f", gbps) : "–",
+		isfinite(frac) ? fmt("%.0f%% of %s%s", frac * 100, ceiling_name(text(s, "ceiling")),
+				     isfinite(frac_all) ? fmt(" (whole time: %.0f%%)", frac_all * 100)
+							: "")
 			       : "–",
 		rss_text,
 		outcome_text(c),
@@ -409,10 +416,16 @@ static void section_tables(struct doc *d, const struct cb_plotset *set)
 		devices |= strcmp(set->cells[i].device, "cpu") != 0;
 	const char *caches[16];
 	size_t n = cache_states(set, caches, 16);
-	static const char *const head[] = {"loader", "dataset", "model", "median", "95% CI", "GB/s",
-					   "of ceiling", "peak RSS × model", "outcome", "device"};
+	static const char *const head[] = {"loader", "dataset", "model", "median", "95% CI",
+					   "load GB/s", "of ceiling", "peak RSS × model", "outcome",
+					   "device"};
 	for (size_t k = 0; k < n; k++) {
 		heading(d, 2, fmt("Results: %s cache", caches[k]));
+		if (k == 0)
+			para(d, "Median: the whole load, the empty model's construction included. "
+				"Load GB/s and the share of the ceiling: the model's bytes over the "
+				"time after the model is built (median less the init phase), the part "
+				"a read ceiling bounds; the whole time's share is in brackets.");
 		table_begin(d, head, devices ? 10 : 9);
 		for (size_t l = 0; l < set->n_loaders; l++)
 			for (size_t s = 0; s < set->n_sizes; s++)

@@ -144,6 +144,28 @@ static void summary_ratios(json_t *s, json_t *const *ok, size_t n, double model)
 						      "baseline_vram_bytes", model)));
 }
 
+/* The checkpoint's load without the model's construction: each ok trial's
+ * wall time less its init phase (the empty model, which every loader that
+ * has one pays before it touches the file), then the median. The ceilings
+ * are what reading the file can reach, so this is the figure they are held
+ * against; the whole wall time is compared too, in ceiling_fraction. */
+static void summary_load(json_t *s, json_t *const *ok, size_t n, double model, double cap)
+{
+	double init[MAX_TRIALS], load[MAX_TRIALS];
+	for (size_t i = 0; i < n; i++) {
+		double wall = num(ok[i], "wall_s");
+		double in = num(json_object_get(ok[i], "phases"), "init");
+		init[i] = isfinite(in) ? in : 0;
+		load[i] = wall - init[i] > 0 ? wall - init[i] : NAN;
+	}
+	double init_median = median_of(init, n), load_median = median_of(load, n);
+	double gbps = model > 0 && load_median > 0 ? model / load_median / 1e9 : NAN;
+	json_object_set_new(s, "init_median_s", real_or_null(n ? init_median : NAN));
+	json_object_set_new(s, "load_median_s", real_or_null(load_median));
+	json_object_set_new(s, "load_gbps", real_or_null(gbps));
+	json_object_set_new(s, "load_ceiling_fraction", real_or_null(cap > 0 ? gbps / cap : NAN));
+}
+
 static void summary_outliers(json_t *s, const double *t, size_t n)
 {
 	bool flags[MAX_TRIALS];
@@ -198,6 +220,7 @@ void cb_results_summarize(json_t *cell, const json_t *calibration)
 	json_object_set_new(s, "ceiling", json_string(ceiling));
 	json_object_set_new(s, "ceiling_fraction",
 			    real_or_null(cap > 0 ? gbps / cap : NAN));
+	summary_load(s, ok, n, model, cap);
 	summary_ratios(s, ok, n, model);
 	summary_outliers(s, t, n);
 	json_object_set_new(cell, "summary", s);

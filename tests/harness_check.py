@@ -21,7 +21,25 @@ TRIAL_KEYS = {
 }
 SUMMARY_KEYS = ["n", "median_s", "min_s", "max_s", "mean_s", "stddev_s", "mad_s", "ci95_s",
                 "gbps", "ceiling", "ceiling_fraction", "peak_rss_over_model",
-                "peak_anon_over_model", "peak_file_over_model", "peak_vram_over_model"]
+                "peak_anon_over_model", "peak_file_over_model", "peak_vram_over_model",
+                "init_median_s", "load_median_s", "load_gbps", "load_ceiling_fraction"]
+
+
+def check_load_figures(cell):
+    """load_median_s is the median of wall_s less the init phase, over the
+    ok trials, and load_gbps the model's bytes over it."""
+    ok = [t for t in cell["trials"] if t["outcome"] == "ok" and t["wall_s"] is not None]
+    if not ok:
+        return
+    loads = sorted(t["wall_s"] - ((t["phases"] or {}).get("init") or 0) for t in ok)
+    mid = len(loads) // 2
+    want = loads[mid] if len(loads) % 2 else (loads[mid - 1] + loads[mid]) / 2
+    got = cell["summary"]["load_median_s"]
+    if got is None or abs(got - want) > 1e-6 * max(1.0, want):
+        fail("%s: load_median_s %r, want %r" % (cell["loader"], got, want))
+    gbps = cell["summary"]["load_gbps"]
+    if abs(gbps - cell["model_bytes"] / want / 1e9) > 1e-6 * gbps:
+        fail("%s: load_gbps %r does not match load_median_s" % (cell["loader"], gbps))
 
 
 def fail(msg):
@@ -50,6 +68,7 @@ def validate(doc):
         for key in SUMMARY_KEYS:
             if key not in cell["summary"]:
                 fail("summary key %r missing" % key)
+        check_load_figures(cell)
         for trial in cell["trials"] + cell.get("warmup", []):
             for key, kind in TRIAL_KEYS.items():
                 if not isinstance(trial.get(key), kind):
