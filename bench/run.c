@@ -314,6 +314,44 @@ static int record(struct cb_run *rc, struct cb_plan_cell *cell, json_t *trial, b
 	return cb_results_write(&rc->results, err);
 }
 
+/* Trials of a cell still to come in a run of `rounds` per cell. */
+static size_t trials_left(const struct cb_plan_cell *c, unsigned rounds)
+{
+	size_t run = json_array_size(json_object_get(c->json, "warmup")) +
+		     json_array_size(json_object_get(c->json, "trials"));
+	return run < rounds ? rounds - run : 0;
+}
+
+/* A trial that came back "unsupported" (the loader cannot read this
+ * checkpoint at all: trial.c) would come back so every time, cold or warm:
+ * its cell and the same loader's cell for the dataset with the other cache
+ * state are not run again. The cell keeps its trial and reason; the other,
+ * if it had not run yet, is skipped with the same reason, said to be
+ * carried over. */
+static void stop_unsupported(struct cb_run *rc, struct cb_plan_cell *cell, const json_t *trial)
+{
+	const char *outcome = json_string_value(json_object_get(trial, "outcome"));
+	if (!outcome || strcmp(outcome, "unsupported") != 0)
+		return;
+	unsigned rounds = rc->cfg->warmup + rc->cfg->repeat;
+	const char *message = json_string_value(json_object_get(trial, "message"));
+	for (size_t i = 0; i < rc->plan.n_cells; i++) {
+		struct cb_plan_cell *c = &rc->plan.cells[i];
+		if (c->skipped || c->loader != cell->loader ||
+		    c->dataset_index != cell->dataset_index || !json_equal(c->opts_json, cell->opts_json))
+			continue;
+		size_t left = trials_left(c, rounds);
+		rc->total -= left < rc->total ? left : rc->total;
+		c->skipped = true;
+		if (c == cell || left < rounds)
+			continue;
+		snprintf(c->reason, sizeof c->reason, "unsupported: %s (as with the %s cache; not run)",
+			 message ? message : "", cell->cold ? "cold" : "warm");
+		json_object_set_new(c->json, "status", json_string("skipped"));
+		json_object_set_new(c->json, "reason", json_string(c->reason));
+	}
+}
+
 /* One (dataset, cache) block: warm-ups then repetitions, loaders
  * interleaved within each. */
 static int run_block(struct cb_run *rc, size_t d, bool cold, struct cb_error *err)
@@ -336,6 +374,7 @@ static int run_block(struct cb_run *rc, size_t d, bool cold, struct cb_error *er
 			if (!trial)
 				return err->code ? (int)err->code : CB_EINTERNAL;
 			rc->done++;
+			stop_unsupported(rc, cell, trial);
 			int status = record(rc, cell, trial, warmup, err);
 			if (status != CB_OK)
 				return status;

@@ -156,6 +156,27 @@ def garbage(doc):
             fail("a garbage report must fail its cell")
 
 
+def unsupported(doc):
+    """An unsupported trial ends its cell and the same loader's cell with
+    the other cache state: both skipped with the reason, one trial run."""
+    cold = cell_of(doc, "test-unsupported", "cold")
+    warm = cell_of(doc, "test-unsupported", "warm")
+    ran = cold["warmup"] + cold["trials"]
+    if len(ran) != 1 or ran[0]["outcome"] != "unsupported":
+        fail("unsupported: want one unsupported trial, got %r"
+             % [t["outcome"] for t in ran])
+    if warm["warmup"] or warm["trials"]:
+        fail("unsupported: the warm cell ran after the cold one could not")
+    for cell in (cold, warm):
+        if cell["status"] != "skipped" or "no such file" not in (cell["reason"] or ""):
+            fail("unsupported: cell %s is %r: %r" % (cell["cache"], cell["status"],
+                                                   cell["reason"]))
+    if "not run" not in warm["reason"]:
+        fail("unsupported: the warm cell's reason does not say it was not run")
+    if cell_of(doc, "safetensors-read", "warm")["summary"]["n"] != 2:
+        fail("unsupported: the other loader's cells must run in full")
+
+
 def cache(doc):
     cold = cell_of(doc, "safetensors-read", "cold")
     warm = cell_of(doc, "safetensors-read", "warm")
@@ -219,6 +240,8 @@ def main():
         outcomes(doc)
     elif part == "garbage":
         garbage(doc)
+    elif part == "unsupported":
+        unsupported(doc)
     elif part == "cache":
         cache(doc)
     elif part == "interrupt":

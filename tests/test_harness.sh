@@ -46,6 +46,11 @@ outcomes)
 	run --loaders test-garbage:kind=text,test-garbage:kind=array,test-garbage:kind=outcome \
 		--cache warm --repeat 1 -o "$out/g.json" >/dev/null
 	$py "$check" garbage "$out/g.json" || fail "garbage reports"
+	# A loader that cannot read the checkpoint is tried once, not once per
+	# trial and cache state.
+	run --loaders test-unsupported,safetensors-read --cache cold,warm --repeat 2 \
+		-o "$out/u.json" >/dev/null || fail "run with an unsupported loader exited $?"
+	$py "$check" unsupported "$out/u.json" || fail "unsupported loader"
 	;;
 cache)
 	fs=$(stat -f -c %T "$dspath")

@@ -9,6 +9,8 @@
  *                   the report pipe `run` gives every trial), then exits
  *                   before the real report: text (not JSON), array (JSON
  *                   but not an object), outcome (an unknown outcome)
+ *   test-unsupported cannot read the checkpoint (CB_EUNSUPPORTED), as
+ *                   libtorch-pickle-load cannot read an OrderedDict
  */
 #include <signal.h>
 #include <stdlib.h>
@@ -114,6 +116,13 @@ static int garbage_load(void *priv, const struct cb_load_ctx *ctx, struct cb_mod
 	_exit(put < 0 ? 1 : 0);
 }
 
+static int unsupported_load(void *priv, const struct cb_load_ctx *ctx, struct cb_model *model,
+			    struct cb_error *err)
+{
+	(void)priv, (void)model;
+	return CB_FAIL(err, CB_EUNSUPPORTED, ctx->path, NULL, "this loader reads no such file");
+}
+
 #define TEST_LOADER(id, lname, text, load_fn, opt_table, opt_size)                 \
 	const struct cb_loader cb_loader_##id = {                                   \
 		.abi = CB_LOADER_ABI, .name = lname, .summary = text,               \
@@ -132,3 +141,5 @@ TEST_LOADER(test_wrongbyte, "test-wrongbyte", "test: loads the model, then flips
 	    wrongbyte_load, NULL, 0)
 TEST_LOADER(test_garbage, "test-garbage", "test: writes garbage to the report pipe",
 	    garbage_load, garbage_opts, sizeof(struct garbage_opts))
+TEST_LOADER(test_unsupported, "test-unsupported", "test: cannot read the checkpoint",
+	    unsupported_load, NULL, 0)

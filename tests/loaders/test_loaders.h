@@ -14,7 +14,8 @@
 	X(test_sleep)      \
 	X(test_hog)        \
 	X(test_wrongbyte)   \
-	X(test_garbage)
+	X(test_garbage)    \
+	X(test_unsupported)
 
 /* Shared by the test loaders: the checkpoint mapped, each model tensor a
  * view into the mapping. CB_TEST_MAP_TOUCH reads one byte per page inside
