@@ -115,8 +115,15 @@ PY=${CB_GPU_CHECK_PYTHON:-$(command -v python3 || true)}
 # Available GPU loaders, from the listing ("NAME FORMAT DEVICE available").
 gpu_loaders() { awk '$3 == "cuda" && $4 == "available" {print $1}' "$OUT/loaders.txt"; }
 GPU_ALL=$(gpu_loaders | paste -sd, -)
+# The GPU peers (real torch / safetensors): named in the runs whether or not
+# available, so a cell says why when they cannot run; last, after ours.
+GPU_PEERS=torch-load-gpu,safetensors-py-gpu
+GPU_RUN=$(gpu_loaders | grep -v -x -E "${GPU_PEERS//,/|}" | paste -sd, -)
+GPU_RUN=${GPU_RUN:+$GPU_RUN,}$GPU_PEERS
+# Other safetensors GPU loaders for the 8g run (safetensors-py-gpu among
+# them), less the two that run names itself.
 GPU_ST=$(awk '$2 == "safetensors" && $3 == "cuda" && $4 == "available" {print $1}' "$OUT/loaders.txt" |
-	grep -v -E '^libtorch' | paste -sd, -)
+	grep -v -E '^(libtorch|safetensors-gpu$|safetensors-gpu-naive$)' | paste -sd, -)
 if [ "$NOGPU" = 1 ] || ! gpu_loaders | grep -qx safetensors-gpu; then
 	NOGPU=1
 	SMALL=1
@@ -163,10 +170,10 @@ run() {
 if [ "$NOGPU" = 1 ]; then
 	# The same steps, the GPU cells skipped (with the reason), plus a CPU
 	# loader so that results, tables and the summary are really made.
-	run 1g "safetensors-gpu,safetensors-gpu-naive,pickle-gpu,safetensors-read" "$D1" cold,warm 30
-	run 8g "safetensors-gpu,safetensors-gpu-naive,safetensors-read" "$D8" warm 30 --no-calibrate
+	run 1g "safetensors-gpu,safetensors-gpu-naive,pickle-gpu,$GPU_PEERS,safetensors-read" "$D1" cold,warm 30
+	run 8g "safetensors-gpu,safetensors-gpu-naive,safetensors-py-gpu,safetensors-read" "$D8" warm 30 --no-calibrate
 else
-	run 1g "$GPU_ALL" "$D1" cold,warm 120
+	run 1g "$GPU_RUN" "$D1" cold,warm 120
 	run 8g "safetensors-gpu,safetensors-gpu-naive${GPU_ST:+,$GPU_ST}" "$D8" warm,cold 150
 	run alloc-tensor "safetensors-gpu:alloc=tensor" "$D1" warm 25 --no-calibrate
 	# With cuFile here, the default may have taken it: the pipeline too.

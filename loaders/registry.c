@@ -16,6 +16,7 @@
 #define CB_LOADERS(X) X(safetensors_read) X(safetensors_mmap) X(pickle) X(pickle_mmap) \
 	X(safetensors_gpu) X(safetensors_gpu_naive) X(pickle_gpu) \
 	X(peer_torch_load) X(peer_torch_load_mmap) X(peer_safetensors_py) \
+	X(peer_torch_load_gpu) X(peer_safetensors_py_gpu) \
 	X(libtorch_safetensors) X(libtorch_safetensors_mmap) X(libtorch_pickle) \
 	X(libtorch_pickle_load) X(libtorch_safetensors_gpu) X(libtorch_safetensors_mmap_gpu) \
 	X(libtorch_pickle_gpu) X(libtorch_pickle_load_gpu)

@@ -8,13 +8,20 @@ external loaders, speaking the protocol of loaders/peers/README.md.
 The loads themselves are in torch_paths.py; this file is the protocol around
 them: setup, baseline, phase clock, memory, verification and the report.
 Only the standard library here, so that --probe never imports torch (which
-takes seconds) and a missing torch is a reason, not a traceback.
+takes seconds) and a missing torch is a reason, not a traceback. The one
+exception is the GPU peers' last question, whether torch sees a GPU: asked
+of torch itself, in a child process, and only where torch is a CUDA build
+and a GPU driver's device nodes exist (so never on a machine without a GPU).
 """
 import argparse
+import ast
+import functools
+import glob
 import importlib.metadata
 import importlib.util
 import json
 import os
+import subprocess
 import sys
 import time
 
@@ -23,8 +30,16 @@ import time
 # that import would make a second copy with different exception classes.
 sys.modules.setdefault("peer", sys.modules[__name__])
 
+# The peers that end on the GPU (DESIGN.md §4's GPU loaders): each is the CPU
+# peer it is named after, plus the device (--device cuda:N from the harness).
+GPU_PEERS = ("torch-load-gpu", "safetensors-py-gpu")
+
 # The peers this program serves, in the order `--probe` lists them.
-PEERS = ("torch-load", "torch-load-mmap", "safetensors-py")
+PEERS = ("torch-load", "torch-load-mmap", "safetensors-py") + GPU_PEERS
+
+# Seconds the probe waits for a child asking torch whether it sees a GPU
+# (import torch with CUDA takes a few; a wedged driver must not hang listing).
+CUDA_ASK_TIMEOUT_S = 60
 
 # Exit statuses of the protocol.
 EXIT_OK, EXIT_FAILED, EXIT_UNSUPPORTED = 0, 1, 3
@@ -38,17 +53,47 @@ class LoadError(Exception):
     """The load failed; the message names what and where."""
 
 
+@functools.lru_cache(maxsize=None)
+def torch_build():
+    """torch/version.py's constants (__version__, cuda, hip) read as source,
+    not imported (importing it imports torch whole: seconds). {} where torch
+    or the file is missing; a value that is not a literal is left out."""
+    spec = importlib.util.find_spec("torch")
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        try:
+            with open(os.path.join(folder, "version.py")) as f:
+                tree = ast.parse(f.read())
+        except (OSError, SyntaxError, ValueError):
+            continue
+        build = {}
+        for node in tree.body:
+            # `cuda: Optional[str] = '12.1'` in newer torch, `cuda = None` in older
+            target = node.targets[0] if isinstance(node, ast.Assign) and \
+                len(node.targets) == 1 else getattr(node, "target", None)
+            if isinstance(target, ast.Name) and getattr(node, "value", None) is not None:
+                try:
+                    build[target.id] = ast.literal_eval(node.value)
+                except (ValueError, TypeError, SyntaxError):  # not a literal
+                    pass
+        return build
+    return {}
+
+
+def torch_version_text():
+    """The installed torch's version as it names itself, or None."""
+    try:
+        return importlib.metadata.version("torch")
+    except importlib.metadata.PackageNotFoundError:
+        text = torch_build().get("__version__")
+        return text if isinstance(text, str) else None
+
+
 def torch_version():
     """(major, minor) of the installed torch, or None, without importing it:
-    the metadata first, torch.version (a small module) where there is none."""
-    try:
-        text = importlib.metadata.version("torch")
-    except importlib.metadata.PackageNotFoundError:
-        try:
-            from torch import version  # imports torch whole: seconds, rarely needed
-            text = version.__version__
-        except Exception:
-            return None
+    the package metadata, else torch/version.py read as text."""
+    text = torch_version_text()
+    if text is None:
+        return None
     parts = text.split(".")
     try:
         return int(parts[0]), int("".join(c for c in parts[1] if c.isdigit()) or 0)
@@ -56,21 +101,63 @@ def torch_version():
         return None
 
 
-def unavailable_reason(name):
+# Device nodes of a GPU driver torch can use: NVIDIA's, ROCm's (torch.cuda on
+# a HIP build), WSL's. None of them: no GPU here, whatever torch is.
+GPU_NODES = ("/dev/nvidia[0-9]*", "/dev/kfd", "/dev/dxg")
+
+
+@functools.lru_cache(maxsize=None)
+def cuda_reason(ask_torch):
+    """Why torch cannot put tensors on a GPU here, or "". The cheap answers
+    first (a CPU-only build, no driver device nodes); then, with ask_torch,
+    torch.cuda.is_available() in a child process, so that a crash or a hang
+    in the driver is a reason, not a dead probe. Without ask_torch a trial
+    asks torch in its own process (torch_paths)."""
+    build = torch_build()
+    version = torch_version_text() or "(version unknown)"
+    if build and build.get("cuda") is None and build.get("hip") is None:
+        return f"torch {version} has no CUDA (a CPU-only build: torch.version.cuda is None)"
+    if not any(glob.glob(pattern) for pattern in GPU_NODES):
+        return f"no GPU driver here (no {', '.join(GPU_NODES)}), so no CUDA for torch {version}"
+    if not ask_torch:
+        return ""
+    code = "import torch; print(int(torch.cuda.is_available()), torch.cuda.device_count())"
+    try:
+        child = subprocess.run([sys.executable, "-c", code], stdin=subprocess.DEVNULL,
+                               capture_output=True, text=True, timeout=CUDA_ASK_TIMEOUT_S)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return f"asking torch {version} for a GPU failed: {e}"
+    answer = child.stdout.split()
+    if child.returncode != 0 or len(answer) != 2:
+        tail = (child.stderr.strip().splitlines() or ["no output"])[-1]
+        return f"asking torch {version} for a GPU failed: {tail[:300]}"
+    if answer[0] != "1":
+        return (f"torch {version} (CUDA {build.get('cuda') or build.get('hip')}) sees no GPU "
+                "(torch.cuda.is_available() is False)")
+    return ""
+
+
+def unavailable_reason(name, ask_torch=True):
     """Why peer `name` cannot run here, or "" when it can. Cheap: modules are
-    looked up (find_spec), not imported; a broken install shows in a trial."""
+    looked up (find_spec), not imported; a broken install shows in a trial.
+    A GPU peer gives every reason that holds ("; "-joined), so that one fix
+    does not just reveal the next. ask_torch: see cuda_reason."""
     for module in ("torch", "xxhash", "numpy"):
         if importlib.util.find_spec(module) is None:
             return f"python3 module {module} not installed"
-    if name == "torch-load-mmap":
+    base = name[:-len("-gpu")] if name in GPU_PEERS else name
+    reasons = []
+    if base == "torch-load-mmap":
         v = torch_version()
         if v is None:
             return "torch's version is unknown; torch.load(mmap=True) needs torch >= 2.1"
         if v < (2, 1):
             return f"torch {v[0]}.{v[1]} has no mmap=True (needs torch >= 2.1)"
-    if name == "safetensors-py" and importlib.util.find_spec("safetensors") is None:
-        return "python3 module safetensors not installed"
-    return ""
+    if base == "safetensors-py" and importlib.util.find_spec("safetensors") is None:
+        reasons.append("python3 module safetensors not installed")
+    if name in GPU_PEERS:
+        reasons.append(cuda_reason(ask_torch))
+    return "; ".join(r for r in reasons if r)
 
 
 # ----------------------------------------------------------------- memory
@@ -158,7 +245,8 @@ def parse_args(argv):
     p.add_argument("--manifest")
     p.add_argument("--report-fd", type=int, default=3)
     p.add_argument("--opt", action="append", default=[])
-    p.add_argument("--device", default="cpu")
+    # None: the peer's own default (cpu, or cuda:0 for a GPU peer)
+    p.add_argument("--device")
     p.add_argument("--bind")
     args = p.parse_args(argv)
     if not args.probe and not (args.format and args.loader and args.path and args.manifest):
@@ -200,7 +288,9 @@ def run(args):
     report = {"outcome": "error", "message": "", "verified": False}
     try:
         mode = apply_bind(args.bind)
-        reason = unavailable_reason(args.loader)
+        # The cheap checks only: a GPU peer asks torch itself, in-process,
+        # when the load is prepared (torch_paths), not in a second child.
+        reason = unavailable_reason(args.loader, ask_torch=False)
         if reason:
             raise Unsupported(reason)
         # Setup, not timed: the imports (torch's take seconds), the manifest
@@ -211,10 +301,12 @@ def run(args):
         files = checkpoint_files(args.path, args.format)
         load = torch_paths.prepare(args.loader, manifest, files, args.opts, args.device)
         report["mode"] = load.mode + mode
-        # The baseline: after the imports and setup, high-water mark reset.
+        # The baseline: after the imports and setup (a GPU peer's CUDA
+        # context included), high-water marks reset.
         clock = PhaseClock()
         hwm_reset = reset_hwm()
         base = read_status()
+        vram_base = load.vram_baseline()
         start = time.monotonic()
         model = load.run(clock)
         clock.enter(None)
@@ -231,8 +323,8 @@ def run(args):
         })
         if hwm_reset:  # else VmHWM includes the imports and means little
             report["vmhwm_bytes"] = after["VmHWM"]
-        if load.peak_vram is not None:
-            report["peak_vram_bytes"] = load.peak_vram()
+        if vram_base is not None:
+            report.update(load.vram_report(vram_base))
         # Verification, outside the timed region.
         bad, first = torch_paths.verify(model, manifest)
         report["verified"] = bad == 0

@@ -9,12 +9,26 @@
                    parameters become views into the mapped file (torch >= 2.1)
   safetensors-py   model = M(); safetensors.torch.load_file(p) then
                    model.load_state_dict (what safetensors' load_model does)
+  torch-load-gpu   torch-load (map_location="cpu"), then model.to("cuda:N"):
+                   host peak about 2x, device 1x (our pickle-gpu's meaning)
+  safetensors-py-gpu
+                   load_file(p, device="cuda:N"): the dict of device tensors is
+                   the model (into=dict, what safetensors-gpu makes); or M() on
+                   the device first and load_state_dict (into=model: safetensors'
+                   load_model(model, p, device=...), device peak about 2x)
+
+The GPU peers create the CUDA context in setup, before the baseline, and end
+the timed load with torch.cuda.synchronize(); their peak_vram_bytes is
+torch.cuda.max_memory_allocated() since the baseline (their own allocations
+through torch's caching allocator, not the context or the cache's slack).
 
 `M()` is a module whose parameters have the manifest's names, dtypes and
 shapes, as a model class knows them before any file is read. Sharded
 checkpoints load shard by shard, as transformers does (load_state_dict with
 strict=False per shard, the shard's tensors dropped before the next).
 """
+import time
+
 import torch
 import xxhash
 
@@ -34,11 +48,16 @@ OPTIONS = {
     "torch-load": {"init": "zeros", "weights-only": "default", "threads": "0"},
     "torch-load-mmap": {"touch": "1", "threads": "0"},
     "safetensors-py": {"init": "zeros", "threads": "0"},
+    "torch-load-gpu": {"init": "zeros", "weights-only": "default", "threads": "0"},
+    "safetensors-py-gpu": {"into": "dict", "init": "zeros", "threads": "0"},
 }
+
+# The GPU peers and the CPU peer whose path each extends.
+GPU_BASE = {"torch-load-gpu": "torch-load", "safetensors-py-gpu": "safetensors-py"}
 
 # The values each text option takes.
 CHOICES = {"init": ("zeros", "uniform", "empty"), "weights-only": ("default", "true", "false"),
-           "touch": ("1", "0")}
+           "touch": ("1", "0"), "into": ("dict", "model")}
 
 PAGE = 4096
 
@@ -62,7 +81,7 @@ def model_class(manifest):
              for t in manifest["tensors"]]
 
     class M(torch.nn.Module):
-        def __init__(self, init="zeros"):
+        def __init__(self, init="zeros", device=None):
             super().__init__()
             for name, dtype, shape in specs:
                 owner = self
@@ -75,10 +94,11 @@ def model_class(manifest):
                     owner = child
                 # requires_grad=False: integer and bool parameters exist too,
                 # and the load runs under no_grad either way.
-                data = torch.empty(shape, dtype=dtype)
+                data = torch.empty(shape, dtype=dtype, device=device)
                 _initialise(data, init)
                 owner.register_parameter(leaf, torch.nn.Parameter(data, requires_grad=False))
 
+    M.names = frozenset(name for name, _, _ in specs)
     return M
 
 
@@ -114,41 +134,115 @@ class Load:
             if key in CHOICES and value not in CHOICES[key]:
                 raise ValueError(f"option {key} takes {'|'.join(CHOICES[key])}, not {value!r}")
         self.files = files
-        self.device = torch.device(device)
+        self.base = GPU_BASE.get(name, name)
+        self.gpu = name in GPU_BASE
+        self.device = torch.device(device or ("cuda:0" if self.gpu else "cpu"))
+        if self.gpu != (self.device.type == "cuda"):
+            raise ValueError(f"{name} is a {'GPU' if self.gpu else 'CPU'} loader: "
+                             f"--device {'cuda:N' if self.gpu else 'cpu'}, not {self.device}"
+                             + ("" if self.gpu else f" (the GPU peers: {', '.join(GPU_BASE)})"))
         self.names = [t["name"] for t in manifest["tensors"]]
         self.M = model_class(manifest)
         threads = int(self.opts["threads"])
         if threads > 0:
             torch.set_num_threads(threads)
-        self.peak_vram = None
-        if self.device.type == "cuda":
-            torch.cuda.init()  # the context is setup, not load
-            torch.cuda.reset_peak_memory_stats(self.device)
-            self.peak_vram = lambda: torch.cuda.max_memory_allocated(self.device)
+        self.context_s = None
+        if self.gpu:
+            self._open_device()
         self.mode = f"torch {torch.__version__}, {torch.get_num_threads()} threads"
-        if name == "torch-load":
+        if self.base == "torch-load":
             self.mode += f", init={self.opts['init']}, weights_only={self.opts['weights-only']}"
-        elif name == "torch-load-mmap":
+            if self.gpu:
+                self.mode += f', map_location="cpu", then .to("{self.device}")'
+        elif self.base == "torch-load-mmap":
             self.mode += ", meta model, assign=True, pages " + (
                 "touched at a 4 KiB stride" if self.opts["touch"] == "1" else "not touched")
         else:
             import safetensors
-            self.mode += (f", safetensors {safetensors.__version__}, load_file + "
-                          f"load_state_dict, init={self.opts['init']}")
+            self.mode += f", safetensors {safetensors.__version__}, "
+            if not self.gpu:
+                self.mode += f"load_file + load_state_dict, init={self.opts['init']}"
+            elif self.opts["into"] == "dict":
+                self.mode += f'load_file(device="{self.device}") (its dict is the model)'
+            else:
+                self.mode += (f'M() on {self.device} + load_file(device="{self.device}") + '
+                              f"load_state_dict, init={self.opts['init']}")
+        if self.gpu:
+            self.mode += (f", {torch.cuda.get_device_name(self.device)}, CUDA "
+                          f"{torch.version.cuda or torch.version.hip}")
+
+    def _open_device(self):
+        """Setup of a GPU peer, before the baseline: the device checked, its
+        CUDA context created (a first allocation and a synchronize: torch
+        makes the context lazily, and it is not the load's cost)."""
+        if not torch.cuda.is_available():
+            raise _unsupported(f"torch {torch.__version__} sees no GPU "
+                               "(torch.cuda.is_available() is False)")
+        count = torch.cuda.device_count()
+        index = self.device.index if self.device.index is not None else 0
+        if index >= count:
+            raise _unsupported(f"--device {self.device}: torch sees {count} GPU(s)")
+        self.device = torch.device("cuda", index)
+        torch.cuda.set_device(self.device)
+        start = time.monotonic()
+        torch.zeros(1, device=self.device)
+        torch.cuda.synchronize(self.device)
+        self.context_s = time.monotonic() - start
+
+    def vram_baseline(self):
+        """At the baseline: device bytes torch has allocated (None for a CPU
+        peer), its peak statistics reset so the peak is the load's own."""
+        if not self.gpu:
+            return None
+        torch.cuda.synchronize(self.device)
+        torch.cuda.reset_peak_memory_stats(self.device)
+        return torch.cuda.memory_allocated(self.device)
+
+    def vram_report(self, baseline):
+        """The report's VRAM keys (loaders/peers/README.md), after the load.
+        peak - baseline is the load's device growth, as for the C loaders."""
+        peak = torch.cuda.max_memory_allocated(self.device)
+        return {"peak_vram_bytes": peak, "baseline_vram_bytes": baseline,
+                "vram_alloc_peak_bytes": peak, "cuda_context_s": self.context_s,
+                "vram_source": "torch.cuda.max_memory_allocated (caching allocator)"}
 
     def run(self, clock):
+        """The timed load; a GPU load ends with torch.cuda.synchronize(), so
+        the clock stops when the copies have landed, not when they are queued."""
         with torch.no_grad():
-            if self.name == "torch-load":
+            if self.name == "safetensors-py-gpu":
+                model = self._safetensors_gpu(clock)
+            elif self.base == "torch-load":
                 model = self._classic(clock, self._torch_load)
-            elif self.name == "safetensors-py":
+            elif self.base == "safetensors-py":
                 from safetensors.torch import load_file
                 model = self._classic(clock, lambda f: load_file(f, device="cpu"))
             else:
                 model = self._mmap(clock)
-            if self.device.type == "cuda":
+            if self.name == "torch-load-gpu":
                 clock.enter("to_device")
-                model.to(self.device)
+                model.to(self.device)  # each parameter's host memory freed as it moves
+            if self.gpu:
                 torch.cuda.synchronize(self.device)
+        return model
+
+    def _safetensors_gpu(self, clock):
+        """load_file(device=...) per file: safetensors reads and moves each
+        tensor in one call, so the whole of it is the read phase. into=model:
+        M() on the device first (init), then load_state_dict (copy)."""
+        from safetensors.torch import load_file
+        device = str(self.device)
+        if self.opts["into"] == "model":
+            return self._classic(clock, lambda f: load_file(f, device=device), self.device)
+        model = {}
+        for path in self.files:
+            clock.enter("read")
+            sd = load_file(path, device=device)
+            unexpected = [n for n in sd if n not in self.M.names]
+            if unexpected:
+                raise ValueError(f"{path}: tensor {unexpected[0]} is not in the model")
+            model.update(sd)
+        self._check_complete(model.keys())
         return model
 
     def _torch_load(self, path):
@@ -157,10 +251,11 @@ class Load:
             kwargs["weights_only"] = self.opts["weights-only"] == "true"
         return torch.load(path, **kwargs)
 
-    def _classic(self, clock, read):
-        """M(), then per file: read it whole, copy into the model, drop it."""
+    def _classic(self, clock, read, device=None):
+        """M() (on `device`, else the host), then per file: read it whole,
+        copy into the model, drop it."""
         clock.enter("init")
-        model = self.M(self.opts["init"])
+        model = self.M(self.opts["init"], device)
         loaded = set()
         for path in self.files:
             clock.enter("read")
@@ -219,8 +314,10 @@ def tensor_xxh3(t):
 
 
 def verify(model, manifest):
-    """(number of tensors that differ from the manifest, the first's message)."""
-    params = model.state_dict(keep_vars=True)
+    """(number of tensors that differ from the manifest, the first's message).
+    model: a module, or a dict of tensors (load_file's); device tensors are
+    copied back to the host to be hashed (tensor_xxh3)."""
+    params = model if isinstance(model, dict) else model.state_dict(keep_vars=True)
     bad, first = 0, ""
     for want in manifest["tensors"]:
         t = params.get(want["name"])
