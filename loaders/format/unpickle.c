@@ -359,8 +359,11 @@ struct vm {
 	size_t sp, stack_cap;
 	size_t marks[CB_PK_MAX_MARKS];
 	size_t n_marks;
+	/* The memo is one lazily zeroed mapping of memo_limit slots, made at
+	 * the first PUT: untouched slots cost no memory, and a PUT needs no
+	 * growth (growing by realloc + memset touched every page twice). */
 	struct cb_pk_value **memo;
-	size_t memo_cap, memo_count, memo_limit;
+	size_t memo_bytes, memo_count, memo_limit;
 	/* Shared immutable values: None, True, False, the empty tuple and the
 	 * ints -1..255 (most of a state dict's sizes, strides and offsets). */
 	struct cb_pk_value *none, *yes, *no, *empty_tuple;
@@ -648,6 +651,25 @@ static int op_string(struct vm *vm, size_t len_bytes, enum cb_pk_type type)
 
 /* --- memo */
 
+/* Maps the memo: anonymous memory reads as zero (NULL) until written, and
+ * MAP_NORESERVE reserves no swap for the slots a pickle never uses. A big
+ * memo asks for huge pages: first touches of fresh pages dominate parsing. */
+static int memo_map(struct vm *vm)
+{
+	size_t bytes = vm->memo_limit * sizeof *vm->memo;
+	void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (p == MAP_FAILED)
+		return vm_fail(vm, CB_ENOMEM, "out of memory");
+#ifdef MADV_HUGEPAGE
+	if (bytes >= ARENA_HUGE_CHUNK)
+		(void)madvise(p, bytes, MADV_HUGEPAGE); /* a hint; fine to fail */
+#endif
+	vm->memo = p;
+	vm->memo_bytes = bytes;
+	return CB_OK;
+}
+
 static int memo_put(struct vm *vm, uint64_t index)
 {
 	int rc = need_stack(vm, 1, "PUT");
@@ -656,19 +678,8 @@ static int memo_put(struct vm *vm, uint64_t index)
 	if (index >= vm->memo_limit)
 		return vm_fail(vm, CB_ELIMIT, "memo index %llu is over the limit of %zu",
 			       (unsigned long long)index, vm->memo_limit);
-	if (index >= vm->memo_cap) {
-		size_t cap = vm->memo_cap ? vm->memo_cap : 256;
-		while (cap <= index)
-			cap *= 2;
-		if (cap > vm->memo_limit)
-			cap = vm->memo_limit;
-		struct cb_pk_value **m = realloc(vm->memo, cap * sizeof *m);
-		if (!m)
-			return vm_fail(vm, CB_ENOMEM, "out of memory");
-		memset(m + vm->memo_cap, 0, (cap - vm->memo_cap) * sizeof *m);
-		vm->memo = m;
-		vm->memo_cap = cap;
-	}
+	if (!vm->memo && (rc = memo_map(vm)) != CB_OK)
+		return rc;
 	if (!vm->memo[index])
 		vm->memo_count++;
 	vm->memo[index] = vm->stack[vm->sp - 1];
@@ -677,7 +688,7 @@ static int memo_put(struct vm *vm, uint64_t index)
 
 static int memo_get(struct vm *vm, uint64_t index)
 {
-	if (index >= vm->memo_cap || !vm->memo[index])
+	if (!vm->memo || index >= vm->memo_limit || !vm->memo[index])
 		return vm_fail(vm, CB_EFORMAT, "memo entry %llu is read before it is written",
 			       (unsigned long long)index);
 	return push(vm, vm->memo[index]);
@@ -1645,7 +1656,8 @@ int cb_unpickle(const uint8_t *buf, size_t len, const struct cb_pk_options *opt,
 	if (rc == CB_OK)
 		rc = run(&vm);
 	free(vm.stack);
-	free(vm.memo);
+	if (vm.memo)
+		munmap(vm.memo, vm.memo_bytes);
 	if (rc != CB_OK) {
 		cb_pickle_free(p);
 		return rc;
