@@ -1,7 +1,8 @@
 /* The machine's ceilings: what the storage and memory can do at best, so
  * every cell can be given as a fraction of the relevant one (issue 4 §5).
  *
- * GB/s here are 1e9 bytes per second. Each figure is the best of 3 runs.
+ * GB/s here are 1e9 bytes per second. Each figure is the median of 5 passes;
+ * the reads' best passes are kept too.
  */
 #ifndef CB_CALIBRATE_H
 #define CB_CALIBRATE_H
@@ -20,6 +21,8 @@ struct cb_calibration {
 	double memcpy_gbps;           /* one thread */
 	double memcpy_all_gbps;       /* one thread per online CPU, summed */
 	double h2d_gbps;              /* pinned host to device (the GPU issue) */
+	double cold_read_best_gbps;   /* the fastest cold and warm passes */
+	double warm_read_best_gbps;
 	/* NAN when not measured. */
 	uint64_t file_bytes;          /* size of the scratch file used */
 	uint64_t memcpy_bytes;        /* size of each memcpy buffer */
@@ -42,7 +45,7 @@ int cb_calibrate(const char *data_dir, struct cb_calibration *out, struct cb_err
 
 /* The JSON object of DESIGN.md §6 ("calibration"): cold_read_gbps,
  * cold_read_direct_gbps, warm_read_gbps, memcpy_gbps, memcpy_all_gbps,
- * h2d_gbps (null where NAN), plus file_bytes, memcpy_bytes and note. New reference; the
+ * h2d_gbps (null where NAN), plus cold_read_best_gbps, warm_read_best_gbps, file_bytes, memcpy_bytes and note. New reference; the
  * caller owns it. NULL on allocation failure. */
 json_t *cb_calibration_json(const struct cb_calibration *cal);
 

@@ -48,6 +48,9 @@ d = c["cold_read_direct_gbps"]
 assert (d is None and c["note"]) or (isinstance(d, float) and d > 0), c
 assert c["h2d_gbps"] is None
 assert c["file_bytes"] == 16 << 20
+# Medians of the passes, each read's fastest pass beside it.
+assert c["cold_read_best_gbps"] >= c["cold_read_gbps"], c
+assert c["warm_read_best_gbps"] >= c["warm_read_gbps"], c
 PYEOF
 [ -z "$(ls -A "$CB_TMP/cal")" ] && pass || fail "calibrate left files behind: $(ls -A "$CB_TMP/cal")"
 
