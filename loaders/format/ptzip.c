@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -232,16 +233,19 @@ struct cd_entry {
 /* Replaces the saturated 32-bit fields by their ZIP64 extra values, which
  * come in the fixed order usize, csize, header offset. */
 static int apply_zip64_extra(const uint8_t *extra, size_t len, struct cd_entry *e,
-			     const char *path, const char *where, struct cb_error *err)
+			     const char *path, uint64_t entry_offset, struct cb_error *err)
 {
+	char where[64];
+#define EXTRA_FAIL(...)                                                           \
+	(byte_where(where, sizeof where, entry_offset),                           \
+	 CB_FAIL(err, CB_EFORMAT, path, where, __VA_ARGS__))
 	uint64_t *fields[3] = {&e->usize, &e->csize, &e->header_offset};
 	size_t p = 0;
 	bool found = false;
 	while (p + 4 <= len) {
 		uint16_t id = le16(extra + p), size = le16(extra + p + 2);
 		if (size > len - p - 4)
-			return CB_FAIL(err, CB_EFORMAT, path, where,
-				       "an extra field runs past its entry");
+			return EXTRA_FAIL("an extra field runs past its entry");
 		if (id == EXTRA_ZIP64 && !found) {
 			found = true;
 			size_t q = 0;
@@ -249,9 +253,8 @@ static int apply_zip64_extra(const uint8_t *extra, size_t len, struct cd_entry *
 				if (*fields[k] != 0xFFFFFFFFu)
 					continue;
 				if (q + 8 > size)
-					return CB_FAIL(err, CB_EFORMAT, path, where,
-						       "the ZIP64 extra field is too short for "
-						       "the saturated sizes");
+					return EXTRA_FAIL("the ZIP64 extra field is too short for "
+							  "the saturated sizes");
 				*fields[k] = le64(extra + p + 4 + q);
 				q += 8;
 			}
@@ -260,20 +263,24 @@ static int apply_zip64_extra(const uint8_t *extra, size_t len, struct cd_entry *
 	}
 	for (int k = 0; k < 3; k++)
 		if (*fields[k] == 0xFFFFFFFFu && !found)
-			return CB_FAIL(err, CB_EFORMAT, path, where,
-				       "a size or offset defers to a ZIP64 extra field, and there "
-				       "is none");
+			return EXTRA_FAIL("a size or offset defers to a ZIP64 extra field, and "
+					  "there is none");
 	return CB_OK;
+#undef EXTRA_FAIL
 }
+
+/* The error of an entry that parse_cd_entry refused, named by its byte;
+ * formatted only on failure (snprintf per entry was a tenth of a parse). */
+#define CD_FAIL(code, ...)                                                        \
+	(byte_where(where, sizeof where, cd_offset + pos),                        \
+	 CB_FAIL(err, code, path, where, __VA_ARGS__))
 
 static int parse_cd_entry(const uint8_t *cd, uint64_t cd_size, uint64_t pos, uint64_t cd_offset,
 			  struct cd_entry *e, const char *path, struct cb_error *err)
 {
 	char where[64];
-	byte_where(where, sizeof where, cd_offset + pos);
 	if (cd_size - pos < CD_ENTRY_SIZE || le32(cd + pos) != SIG_CENTRAL)
-		return CB_FAIL(err, CB_EFORMAT, path, where,
-			       "expected a central-directory entry (PK\\1\\2)");
+		return CD_FAIL(CB_EFORMAT, "expected a central-directory entry (PK\\1\\2)");
 	const uint8_t *p = cd + pos;
 	e->flags = le16(p + 8);
 	e->method = le16(p + 10);
@@ -286,35 +293,41 @@ static int parse_cd_entry(const uint8_t *cd, uint64_t cd_size, uint64_t pos, uin
 	e->name = p + CD_ENTRY_SIZE;
 	e->entry_len = CD_ENTRY_SIZE + (size_t)e->name_len + extra_len + comment_len;
 	if (e->entry_len > cd_size - pos)
-		return CB_FAIL(err, CB_EFORMAT, path, where,
-			       "a central-directory entry runs past the directory's end");
+		return CD_FAIL(CB_EFORMAT, "a central-directory entry runs past the directory's end");
 	if (e->name_len == 0 || memchr(e->name, '\0', e->name_len))
-		return CB_FAIL(err, CB_EFORMAT, path, where,
-			       "a record name is empty or holds a NUL byte");
+		return CD_FAIL(CB_EFORMAT, "a record name is empty or holds a NUL byte");
 	if (disk != 0 && disk != 0xFFFFu)
-		return CB_FAIL(err, CB_EUNSUPPORTED, path, where,
-			       "multi-disk (spanned) zip archives are not supported");
-	return apply_zip64_extra(e->name + e->name_len, extra_len, e, path, where, err);
+		return CD_FAIL(CB_EUNSUPPORTED, "multi-disk (spanned) zip archives are not supported");
+	return apply_zip64_extra(e->name + e->name_len, extra_len, e, path, cd_offset + pos, err);
 }
+#undef CD_FAIL
 
-/* The rules a record must meet before its bytes can be used in place. */
+/* The rules a record must meet before its bytes can be used in place.
+ * The record's name is formatted into the error's place only on failure,
+ * as in every per-record check below (formatting it for each of tens of
+ * thousands of records was a tenth of a parse). */
 static int check_entry(const struct cd_entry *e, const char *name, const char *path,
 		       struct cb_error *err)
 {
 	char where[256];
-	record_where(where, sizeof where, name);
-	if ((e->flags & (FLAG_ENCRYPTED | FLAG_STRONG_ENCRYPTION)) || e->method == METHOD_AES)
+	if ((e->flags & (FLAG_ENCRYPTED | FLAG_STRONG_ENCRYPTION)) || e->method == METHOD_AES) {
+		record_where(where, sizeof where, name);
 		return CB_FAIL(err, CB_EUNSUPPORTED, path, where,
 			       "the record is encrypted; checkpoints are never encrypted");
-	if (e->method != METHOD_STORED)
+	}
+	if (e->method != METHOD_STORED) {
+		record_where(where, sizeof where, name);
 		return CB_FAIL(err, CB_EUNSUPPORTED, path, where,
 			       "the record is compressed (method %u); only stored records can be "
 			       "read in place (re-save the checkpoint with torch.save)",
 			       e->method);
-	if (e->csize != e->usize)
+	}
+	if (e->csize != e->usize) {
+		record_where(where, sizeof where, name);
 		return CB_FAIL(err, CB_EFORMAT, path, where,
 			       "a stored record's compressed size %llu differs from its size %llu",
 			       (unsigned long long)e->csize, (unsigned long long)e->usize);
+	}
 	return CB_OK;
 }
 
@@ -326,7 +339,7 @@ static int header_extent(const char *path, const struct cb_ptzip_record *rec, ui
 			 uint64_t *end, struct cb_error *err)
 {
 	if (!__builtin_add_overflow(rec->header_offset,
-				    (uint64_t)LOCAL_HEADER_SIZE + strlen(rec->name), end) &&
+				    (uint64_t)LOCAL_HEADER_SIZE + rec->name_len, end) &&
 	    *end <= cd_offset)
 		return CB_OK;
 	char where[256];
@@ -343,30 +356,30 @@ static int parse_local_header(const char *path, struct cb_ptzip_record *rec, con
 			      uint64_t cd_offset, struct cb_error *err)
 {
 	char where[256];
-	record_where(where, sizeof where, rec->name);
-	size_t name_len = strlen(rec->name);
+#define LOCAL_FAIL(code, ...)                                                     \
+	(record_where(where, sizeof where, rec->name),                            \
+	 CB_FAIL(err, code, path, where, __VA_ARGS__))
+	size_t name_len = rec->name_len;
 	uint64_t end;
 	if (le32(hdr) != SIG_LOCAL)
-		return CB_FAIL(err, CB_EFORMAT, path, where,
-			       "no local header (PK\\3\\4) at byte %llu",
-			       (unsigned long long)rec->header_offset);
+		return LOCAL_FAIL(CB_EFORMAT, "no local header (PK\\3\\4) at byte %llu",
+				  (unsigned long long)rec->header_offset);
 	uint16_t flags = le16(hdr + 6), method = le16(hdr + 8);
 	if ((flags & (FLAG_ENCRYPTED | FLAG_STRONG_ENCRYPTION)) || method != METHOD_STORED)
-		return CB_FAIL(err, CB_EUNSUPPORTED, path, where,
-			       "the local header says the record is %s",
-			       method != METHOD_STORED ? "compressed" : "encrypted");
+		return LOCAL_FAIL(CB_EUNSUPPORTED, "the local header says the record is %s",
+				  method != METHOD_STORED ? "compressed" : "encrypted");
 	uint16_t local_name = le16(hdr + 26), local_extra = le16(hdr + 28);
 	if (local_name != name_len || memcmp(hdr + LOCAL_HEADER_SIZE, rec->name, name_len))
-		return CB_FAIL(err, CB_EFORMAT, path, where,
-			       "the local header names a different record");
+		return LOCAL_FAIL(CB_EFORMAT, "the local header names a different record");
 	rec->data_offset = rec->header_offset + LOCAL_HEADER_SIZE + name_len + local_extra;
 	if (__builtin_add_overflow(rec->data_offset, rec->size, &end) || end > cd_offset)
-		return CB_FAIL(err, CB_EFORMAT, path, where,
-			       "the record's data (bytes %llu..+%llu) runs past the records' area, "
-			       "which ends at byte %llu",
-			       (unsigned long long)rec->data_offset, (unsigned long long)rec->size,
-			       (unsigned long long)cd_offset);
+		return LOCAL_FAIL(CB_EFORMAT,
+				  "the record's data (bytes %llu..+%llu) runs past the records' "
+				  "area, which ends at byte %llu",
+				  (unsigned long long)rec->data_offset,
+				  (unsigned long long)rec->size, (unsigned long long)cd_offset);
 	return CB_OK;
+#undef LOCAL_FAIL
 }
 
 static int compare_by_header(const void *a, const void *b)
@@ -378,7 +391,8 @@ static int compare_by_header(const void *a, const void *b)
 /* Reads every local header, in file order, taking neighbours that lie
  * within HEADER_WINDOW bytes in one pread: a state dict of small tensors
  * has thousands of headers a few hundred bytes apart, while the headers of
- * big tensors are each read alone (nothing of their data is read). */
+ * big tensors are each read alone (nothing of their data is read). Leaves
+ * the records in file order, which check_overlaps relies on. */
 #define HEADER_WINDOW (64u << 10)
 
 static int read_local_headers(int fd, struct cb_ptzip *zip, uint64_t cd_offset,
@@ -418,10 +432,10 @@ static int compare_by_rel(const void *a, const void *b)
 
 /* Records must not share bytes: a record's header and data end before the
  * next record's header starts. (Two names for one storage would let a
- * crafted file alias tensors that torch would never alias.) */
+ * crafted file alias tensors that torch would never alias.) The records
+ * arrive in file order (read_local_headers) and leave sorted by name. */
 static int check_overlaps(struct cb_ptzip *zip, struct cb_error *err)
 {
-	qsort(zip->records, zip->n_records, sizeof *zip->records, compare_by_header);
 	for (size_t i = 1; i < zip->n_records; i++) {
 		const struct cb_ptzip_record *a = &zip->records[i - 1], *b = &zip->records[i];
 		if (a->data_offset + a->size > b->header_offset) {
@@ -445,6 +459,46 @@ static int check_overlaps(struct cb_ptzip *zip, struct cb_error *err)
 	return CB_OK;
 }
 
+/* ------------------------------------------------------------ storage index */
+
+/* A storage key as torch writes it: the decimal of an index below `max`,
+ * without sign or leading zeros (so that one key has one spelling). */
+static bool canonical_index(const char *s, size_t max, size_t *out)
+{
+	if (*s < '0' || *s > '9' || (s[0] == '0' && s[1] != '\0'))
+		return false;
+	size_t v = 0;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9')
+			return false;
+		v = v * 10 + (size_t)(*s - '0');
+		if (v >= max) /* max <= CB_PK_MAX_RECORDS: no overflow before this */
+			return false;
+	}
+	*out = v;
+	return true;
+}
+
+/* data_index[k] is the position (in the records, sorted by name) of the
+ * record "data/<k>", or UINT32_MAX: storage lookups by torch's keys
+ * "0".."n-1" then need neither a formatted name nor a binary search.
+ * Names are unique (check_overlaps), so each slot is written at most once. */
+static int index_storages(struct cb_ptzip *zip, struct cb_error *err)
+{
+	size_t n = zip->n_records;
+	zip->data_index = cb_bulk_malloc((n ? n : 1) * sizeof *zip->data_index);
+	if (!zip->data_index)
+		return CB_FAIL(err, CB_ENOMEM, zip->path, NULL, "out of memory");
+	memset(zip->data_index, 0xFF, n * sizeof *zip->data_index);
+	for (size_t i = 0; i < n; i++) {
+		size_t k;
+		const char *rel = zip->records[i].rel;
+		if (strncmp(rel, "data/", 5) == 0 && canonical_index(rel + 5, n, &k))
+			zip->data_index[k] = (uint32_t)i;
+	}
+	return CB_OK;
+}
+
 /* ------------------------------------------------------------ the archive */
 
 /* The prefix is the first entry's name up to its first '/' (as torch's
@@ -462,7 +516,16 @@ static int take_prefix(struct cb_ptzip *zip, const char *first, struct cb_error 
 	zip->prefix = strndup(first, (size_t)(slash - first));
 	if (!zip->prefix)
 		return CB_FAIL(err, CB_ENOMEM, zip->path, NULL, "out of memory");
+	zip->prefix_len = (size_t)(slash - first);
 	return CB_OK;
+}
+
+/* The part of `name` after "<prefix>/", or NULL when it is not under it. */
+static const char *under_prefix(const struct cb_ptzip *zip, const char *name)
+{
+	size_t plen = zip->prefix_len;
+	return strncmp(name, zip->prefix, plen) == 0 && name[plen] == '/' ? name + plen + 1
+									  : NULL;
 }
 
 /* Adds one entry (already checked) as a record; directory entries that
@@ -470,23 +533,24 @@ static int take_prefix(struct cb_ptzip *zip, const char *first, struct cb_error 
 static int add_record(struct cb_ptzip *zip, const struct cd_entry *e, char *name,
 		      struct cb_error *err)
 {
-	size_t plen = strlen(zip->prefix);
+	const char *rel = under_prefix(zip, name);
 	char where[256];
-	record_where(where, sizeof where, name);
-	if (strncmp(name, zip->prefix, plen) != 0 || name[plen] != '/')
+	if (!rel) {
+		record_where(where, sizeof where, name);
 		return CB_FAIL(err, CB_EFORMAT, zip->path, where,
 			       "the record is not under the archive prefix \"%.200s/\"",
 			       zip->prefix);
-	size_t len = strlen(name);
-	if (name[len - 1] == '/') {
-		if (e->usize != 0)
-			return CB_FAIL(err, CB_EFORMAT, zip->path, where,
-				       "a directory entry holds data");
-		return CB_OK;
+	}
+	if (name[e->name_len - 1] == '/') {
+		if (e->usize == 0)
+			return CB_OK;
+		record_where(where, sizeof where, name);
+		return CB_FAIL(err, CB_EFORMAT, zip->path, where, "a directory entry holds data");
 	}
 	zip->records[zip->n_records++] = (struct cb_ptzip_record){
 		.name = name,
-		.rel = name + plen + 1,
+		.rel = rel,
+		.name_len = e->name_len,
 		.header_offset = e->header_offset,
 		.size = e->usize,
 		.crc32 = e->crc32,
@@ -497,62 +561,75 @@ static int add_record(struct cb_ptzip *zip, const struct cd_entry *e, char *name
 /* torch.load(weights_only=True) refuses TorchScript archives, whose loading
  * runs the code they carry (CVE-2025-32434); they are recognised by name
  * before any record is judged, so the refusal says what the file is. */
-static int check_not_torchscript(const struct cb_ptzip *zip, char *const *names, size_t n,
-				 struct cb_error *err)
+static bool is_torchscript(const struct cb_ptzip *zip, const char *name)
 {
-	size_t plen = strlen(zip->prefix);
-	for (size_t i = 0; i < n; i++) {
-		const char *rel = strncmp(names[i], zip->prefix, plen) == 0 &&
-					  names[i][plen] == '/' ? names[i] + plen + 1 : "";
-		if (strcmp(rel, "constants.pkl") == 0 || strncmp(rel, "code/", 5) == 0) {
-			char where[256];
-			record_where(where, sizeof where, names[i]);
-			return CB_FAIL(err, CB_EUNSAFE, zip->path, where,
-				       "a TorchScript archive, not a torch.save checkpoint: refused "
-				       "(loading one runs the code it carries)");
-		}
-	}
-	return CB_OK;
+	const char *rel = under_prefix(zip, name);
+	return rel && (strcmp(rel, "constants.pkl") == 0 || strncmp(rel, "code/", 5) == 0);
 }
 
+static int refuse_torchscript(const struct cb_ptzip *zip, const char *name, struct cb_error *err)
+{
+	char where[256];
+	record_where(where, sizeof where, name);
+	return CB_FAIL(err, CB_EUNSAFE, zip->path, where,
+		       "a TorchScript archive, not a torch.save checkpoint: refused "
+		       "(loading one runs the code it carries)");
+}
+
+/* Two passes over the directory, keeping the order in which problems are
+ * reported: first every entry's layout (and the first TorchScript name,
+ * refused only once every entry parsed), then each entry's rules, in
+ * order. The second pass parses the entries again rather than keeping
+ * them: parsing is cheap, and an array of them was as big as the
+ * directory, all of it fresh memory to fault in. */
 static int parse_directory(int fd, struct cb_ptzip *zip, const uint8_t *cd,
 			   const struct cd_location *loc, struct cb_error *err)
 {
-	zip->records = calloc((size_t)loc->entries, sizeof *zip->records);
+	size_t n = (size_t)loc->entries;
+	zip->records = cb_bulk_malloc(n * sizeof *zip->records);
 	/* Names and their NULs fit in the directory's own size. */
-	zip->names = malloc((size_t)loc->size + 1);
-	struct cd_entry *entries = calloc((size_t)loc->entries, sizeof *entries);
-	char **names = calloc((size_t)loc->entries, sizeof *names);
-	int rc = CB_OK;
-	if (!zip->records || !zip->names || !entries || !names)
-		rc = CB_FAIL(err, CB_ENOMEM, zip->path, NULL, "out of memory");
+	zip->names = cb_bulk_malloc((size_t)loc->size + 1);
+	if (!zip->records || !zip->names)
+		return CB_FAIL(err, CB_ENOMEM, zip->path, NULL, "out of memory");
+	const char *torchscript = NULL;
 	size_t names_used = 0;
 	uint64_t pos = 0;
-	for (uint64_t i = 0; i < loc->entries && rc == CB_OK; i++) {
-		struct cd_entry *e = &entries[i];
-		if ((rc = parse_cd_entry(cd, loc->size, pos, loc->offset, e, zip->path, err)) !=
+	struct cd_entry e;
+	int rc = CB_OK;
+	for (size_t i = 0; i < n && rc == CB_OK; i++) {
+		if ((rc = parse_cd_entry(cd, loc->size, pos, loc->offset, &e, zip->path, err)) !=
 		    CB_OK)
 			break;
-		names[i] = zip->names + names_used;
-		memcpy(names[i], e->name, e->name_len);
-		names[i][e->name_len] = '\0';
-		names_used += (size_t)e->name_len + 1;
-		pos += e->entry_len;
+		char *name = zip->names + names_used;
+		memcpy(name, e.name, e.name_len);
+		name[e.name_len] = '\0';
+		names_used += (size_t)e.name_len + 1;
+		pos += e.entry_len;
 		if (i == 0)
-			rc = take_prefix(zip, names[0], err);
+			rc = take_prefix(zip, name, err);
+		if (rc == CB_OK && !torchscript && is_torchscript(zip, name))
+			torchscript = name;
+	}
+	if (rc == CB_OK && torchscript)
+		rc = refuse_torchscript(zip, torchscript, err);
+	names_used = 0;
+	pos = 0;
+	for (size_t i = 0; i < n && rc == CB_OK; i++) {
+		/* Parsed without error in the first pass, so again now. */
+		if ((rc = parse_cd_entry(cd, loc->size, pos, loc->offset, &e, zip->path, err)) !=
+		    CB_OK)
+			break;
+		char *name = zip->names + names_used;
+		names_used += (size_t)e.name_len + 1;
+		pos += e.entry_len;
+		if ((rc = check_entry(&e, name, zip->path, err)) == CB_OK)
+			rc = add_record(zip, &e, name, err);
 	}
 	if (rc == CB_OK)
-		rc = check_not_torchscript(zip, names, (size_t)loc->entries, err);
-	for (uint64_t i = 0; i < loc->entries && rc == CB_OK; i++) {
-		if ((rc = check_entry(&entries[i], names[i], zip->path, err)) == CB_OK)
-			rc = add_record(zip, &entries[i], names[i], err);
-	}
-	free(entries);
-	free(names);
-	if (rc != CB_OK)
-		return rc;
-	rc = read_local_headers(fd, zip, loc->offset, err);
-	return rc != CB_OK ? rc : check_overlaps(zip, err);
+		rc = read_local_headers(fd, zip, loc->offset, err);
+	if (rc == CB_OK)
+		rc = check_overlaps(zip, err);
+	return rc != CB_OK ? rc : index_storages(zip, err);
 }
 
 void cb_ptzip_free(struct cb_ptzip *zip)
@@ -563,6 +640,7 @@ void cb_ptzip_free(struct cb_ptzip *zip)
 	free(zip->prefix);
 	free(zip->records);
 	free(zip->names);
+	free(zip->data_index);
 	free(zip);
 }
 
@@ -585,7 +663,7 @@ int cb_ptzip_open_fd(int fd, const char *path, uint64_t file_size, struct cb_ptz
 	int rc = locate_central_directory(fd, path, file_size, &loc, err);
 	if (rc == CB_OK)
 		rc = check_cd_bounds(path, &loc, err);
-	if (rc == CB_OK && !(cd = malloc((size_t)loc.size)))
+	if (rc == CB_OK && !(cd = cb_bulk_malloc((size_t)loc.size)))
 		rc = CB_FAIL(err, CB_ENOMEM, path, NULL, "out of memory");
 	if (rc == CB_OK)
 		rc = cb_pread_full(fd, cd, (size_t)loc.size, loc.offset, path, err);
@@ -623,6 +701,25 @@ const struct cb_ptzip_record *cb_ptzip_find(const struct cb_ptzip *zip, const ch
 	return bsearch(&key, zip->records, zip->n_records, sizeof key, compare_by_rel);
 }
 
+/* "data/" + key against a record's rel, byte-wise, as strcmp would compare
+ * the joined name. */
+static int compare_data_key(const void *k, const void *r)
+{
+	const struct cb_ptzip_record *rec = r;
+	int c = strncmp("data/", rec->rel, 5);
+	return c ? c : strcmp(k, rec->rel + 5);
+}
+
+const struct cb_ptzip_record *cb_ptzip_find_data(const struct cb_ptzip *zip, const char *key)
+{
+	size_t k;
+	if (canonical_index(key, zip->n_records, &k))
+		return zip->data_index[k] == UINT32_MAX ? NULL
+							: &zip->records[zip->data_index[k]];
+	return bsearch(key, zip->records, zip->n_records, sizeof *zip->records,
+		       compare_data_key);
+}
+
 int cb_ptzip_read(int fd, const struct cb_ptzip *zip, const struct cb_ptzip_record *rec,
 		  size_t max_size, uint8_t **buf_out, struct cb_error *err)
 {
@@ -634,7 +731,7 @@ int cb_ptzip_read(int fd, const struct cb_ptzip *zip, const struct cb_ptzip_reco
 			       "the record is %llu bytes, over the limit of %zu",
 			       (unsigned long long)rec->size, max_size);
 	}
-	uint8_t *buf = malloc((size_t)rec->size + 1);
+	uint8_t *buf = cb_bulk_malloc((size_t)rec->size + 1);
 	if (!buf)
 		return CB_FAIL(err, CB_ENOMEM, zip->path, NULL, "out of memory");
 	int rc = cb_pread_full(fd, buf, (size_t)rec->size, rec->data_offset, zip->path, err);
@@ -645,4 +742,28 @@ int cb_ptzip_read(int fd, const struct cb_ptzip *zip, const struct cb_ptzip_reco
 	buf[rec->size] = '\0';
 	*buf_out = buf;
 	return CB_OK;
+}
+
+/* Rounds a big request up to whole huge pages, aligned to them, so that the
+ * kernel can back it with transparent huge pages: filling a fresh buffer of
+ * a few MiB otherwise takes a page fault per 4 KiB, and page faults were a
+ * fifth of a parse. Below BULK_MIN the rounding would waste more than the
+ * faults cost. The result is ordinary malloc memory: free() frees it. */
+#define BULK_HUGE ((size_t)2 << 20)
+#define BULK_MIN ((size_t)512 << 10)
+
+void *cb_bulk_malloc(size_t size)
+{
+	if (size < BULK_MIN)
+		return malloc(size ? size : 1);
+	if (size > SIZE_MAX - BULK_HUGE)
+		return NULL;
+	size_t rounded = (size + BULK_HUGE - 1) & ~(BULK_HUGE - 1);
+	void *p = NULL;
+	if (posix_memalign(&p, BULK_HUGE, rounded) != 0)
+		return NULL;
+#ifdef MADV_HUGEPAGE
+	(void)madvise(p, rounded, MADV_HUGEPAGE); /* a hint; fine to fail */
+#endif
+	return p;
 }

@@ -38,6 +38,7 @@
 struct cb_ptzip_record {
 	const char *name;       /* full name, "<prefix>/<record>"; owned by the archive */
 	const char *rel;        /* the part after "<prefix>/" (points into name) */
+	size_t name_len;        /* strlen(name) */
 	uint64_t header_offset; /* local header, from the start of the file */
 	uint64_t data_offset;   /* first data byte: header + 30 + local name + local extra */
 	uint64_t size;          /* bytes (stored, so compressed == uncompressed) */
@@ -48,10 +49,12 @@ struct cb_ptzip {
 	char *path;             /* owned */
 	uint64_t file_size;
 	char *prefix;           /* owned; without the '/' */
+	size_t prefix_len;      /* strlen(prefix) */
 	size_t n_records;
 	struct cb_ptzip_record *records; /* sorted by rel, byte-wise; no duplicates */
 	uint64_t cd_offset, cd_size;     /* the central directory */
 	char *names;            /* owned; storage of every record name */
+	uint32_t *data_index;   /* owned; private to cb_ptzip_find_data */
 };
 
 /* Reads the directory of the zip archive `path` (already open as `fd`, of
@@ -67,6 +70,11 @@ CB_NODISCARD int cb_ptzip_open(const char *path, struct cb_ptzip **out, struct c
 /* The record named `prefix/rel`, by binary search; NULL when absent. */
 const struct cb_ptzip_record *cb_ptzip_find(const struct cb_ptzip *zip, const char *rel);
 
+/* The record of storage `key`, "prefix/data/<key>": what
+ * cb_ptzip_find(zip, "data/<key>") finds, without building that name (for
+ * torch's keys, the decimals 0..n-1, by an index). NULL when absent. */
+const struct cb_ptzip_record *cb_ptzip_find_data(const struct cb_ptzip *zip, const char *key);
+
 /* Reads a whole record into a malloc'd buffer (NUL-terminated for
  * convenience; the terminator is not counted). Records over `max_size`
  * bytes are refused with CB_ELIMIT. The caller frees *buf_out. */
@@ -75,5 +83,10 @@ CB_NODISCARD int cb_ptzip_read(int fd, const struct cb_ptzip *zip,
 			       uint8_t **buf_out, struct cb_error *err);
 
 void cb_ptzip_free(struct cb_ptzip *zip);
+
+/* malloc for a big array or buffer that will be written whole: asks the
+ * kernel for huge pages (a page fault per 2 MiB instead of per 4 KiB).
+ * Free it with free(). */
+void *cb_bulk_malloc(size_t size);
 
 #endif
