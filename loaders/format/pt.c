@@ -19,6 +19,7 @@
 
 #define LEGACY_FIRST_CHUNK (64u << 10)
 #define MAX_WALK_NODES (1u << 24)
+#define MAX_STORAGE_KEY (320 - 5 - 1) /* bytes; see map_zip_storages */
 #define MAX_VERSION 10 /* kMaxSupportedFileFormatVersion of torch 1.13+ */
 
 /* 0x1950a86a20f9469cfc6c, torch's legacy MAGIC_NUMBER, little-endian. */
@@ -339,28 +340,33 @@ static int check_archive(int fd, const struct cb_ptzip *zip, struct cb_error *er
 
 /* Each storage's record "data/<key>" must exist and hold exactly the
  * bytes the pickle claims (CVE-2026-24747: torch before 2.10 trusted the
- * pickle's count and let tensors reach past the record). */
+ * pickle's count and let tensors reach past the record). The record is
+ * found by key (cb_ptzip_find_data), and its name formatted only for an
+ * error. */
 static int map_zip_storages(struct cb_pt_file *file, const struct cb_ptzip *zip,
 			    struct cb_error *err)
 {
-	char rel[320], where[400];
+	char where[400];
 	for (size_t i = 0; i < file->n_storages; i++) {
 		struct cb_pt_storage *s = &file->storages[i];
-		int n = snprintf(rel, sizeof rel, "data/%s", s->key);
+		/* Keys that "data/<key>" does not fit a 320-byte name for were
+		 * always refused as having no record; they still are. */
 		const struct cb_ptzip_record *rec =
-			n > 0 && (size_t)n < sizeof rel ? cb_ptzip_find(zip, rel) : NULL;
+			strlen(s->key) < MAX_STORAGE_KEY ? cb_ptzip_find_data(zip, s->key) : NULL;
+		if (rec && rec->size == s->nbytes) {
+			s->offset = rec->data_offset;
+			continue;
+		}
 		snprintf(where, sizeof where, "record \"%.200s/data/%.100s\"", zip->prefix,
 			 s->key);
 		if (!rec)
 			return CB_FAIL(err, CB_EFORMAT, file->path, where,
 				       "the pickle refers to storage \"%.100s\", which has no record",
 				       s->key);
-		if (rec->size != s->nbytes)
-			return CB_FAIL(err, CB_EFORMAT, file->path, where,
-				       "the record holds %llu bytes but the pickle says the storage "
-				       "has %llu; refusing the mismatch",
-				       (unsigned long long)rec->size, (unsigned long long)s->nbytes);
-		s->offset = rec->data_offset;
+		return CB_FAIL(err, CB_EFORMAT, file->path, where,
+			       "the record holds %llu bytes but the pickle says the storage "
+			       "has %llu; refusing the mismatch",
+			       (unsigned long long)rec->size, (unsigned long long)s->nbytes);
 	}
 	return CB_OK;
 }
