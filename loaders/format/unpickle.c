@@ -93,6 +93,27 @@ static void arena_free(struct arena *a)
 	free(a);
 }
 
+/* A lazily zeroed table of `*bytes` bytes (rounded up to whole huge pages
+ * when big, which *bytes then says, for munmap): anonymous memory reads as
+ * zero until written, so a sparse table costs only the pages it touches,
+ * and MAP_NORESERVE reserves no swap for the rest. NULL when it fails. */
+static void *zero_map(size_t *bytes)
+{
+	size_t size = *bytes;
+	if (size >= ARENA_HUGE_CHUNK)
+		size = (size + ARENA_HUGE_CHUNK - 1) & ~(size_t)(ARENA_HUGE_CHUNK - 1);
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+#ifdef MADV_HUGEPAGE
+	if (size >= ARENA_HUGE_CHUNK)
+		(void)madvise(p, size, MADV_HUGEPAGE); /* a hint; fine to fail */
+#endif
+	*bytes = size;
+	return p;
+}
+
 /* ------------------------------------------------------------ torch dtypes */
 
 /* Every dtype torch can save, with its storage class where it has one (the
@@ -297,11 +318,36 @@ static bool resolve_global(const char *module, const char *name, struct resolved
 /* ------------------------------------------------------------ storage keys */
 
 /* Persistent-id key -> storage, so every id naming a key yields the same
- * storage (shared weights stay shared). Open addressing, FNV-1a. */
+ * storage (shared weights stay shared). torch's keys are the decimals
+ * 0, 1, 2, ...: a key that spells a number below index_limit in that form
+ * (no sign, no leading zero) is looked up by its value in by_index, a
+ * zero_map made at the first such key; any other key goes through an open
+ * addressing table hashed with FNV-1a. Which of the two a key goes to
+ * depends on the key alone, so one key always finds one storage. */
 struct storage_table {
 	struct cb_pk_storage **slots;
 	size_t cap, n;
+	struct cb_pk_storage **by_index;
+	size_t index_limit, index_bytes;
 };
+
+/* The key's value when torch could have written it as an index below
+ * `limit`; false for anything else. */
+static bool key_index(const char *key, size_t limit, size_t *out)
+{
+	if (*key < '0' || *key > '9' || (key[0] == '0' && key[1] != '\0'))
+		return false;
+	size_t v = 0;
+	for (; *key; key++) {
+		if (*key < '0' || *key > '9')
+			return false;
+		v = v * 10 + (size_t)(*key - '0');
+		if (v >= limit) /* limit < SIZE_MAX / 10: cannot overflow first */
+			return false;
+	}
+	*out = v;
+	return true;
+}
 
 static uint64_t fnv1a(const char *s)
 {
@@ -339,8 +385,11 @@ static bool table_grow(struct storage_table *t)
 
 static void table_free(struct storage_table *t)
 {
-	if (t)
+	if (t) {
 		free(t->slots);
+		if (t->by_index)
+			munmap(t->by_index, t->index_bytes);
+	}
 	free(t);
 }
 
@@ -651,21 +700,13 @@ static int op_string(struct vm *vm, size_t len_bytes, enum cb_pk_type type)
 
 /* --- memo */
 
-/* Maps the memo: anonymous memory reads as zero (NULL) until written, and
- * MAP_NORESERVE reserves no swap for the slots a pickle never uses. A big
- * memo asks for huge pages: first touches of fresh pages dominate parsing. */
+/* Maps the memo (zero_map: slots read as NULL until written; a big memo
+ * gets huge pages, since first touches of fresh pages dominate parsing). */
 static int memo_map(struct vm *vm)
 {
 	size_t bytes = vm->memo_limit * sizeof *vm->memo;
-	void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (p == MAP_FAILED)
+	if (!(vm->memo = zero_map(&bytes)))
 		return vm_fail(vm, CB_ENOMEM, "out of memory");
-#ifdef MADV_HUGEPAGE
-	if (bytes >= ARENA_HUGE_CHUNK)
-		(void)madvise(p, bytes, MADV_HUGEPAGE); /* a hint; fine to fail */
-#endif
-	vm->memo = p;
 	vm->memo_bytes = bytes;
 	return CB_OK;
 }
@@ -802,9 +843,21 @@ static int add_storage(struct vm *vm, const char *key, struct cb_pk_storage **ou
 {
 	*created = false;
 	struct storage_table *t = vm->table;
-	if ((t->n + 1) * 2 > t->cap && !table_grow(t))
-		return vm_fail(vm, CB_ENOMEM, "out of memory");
-	struct cb_pk_storage **slot = table_slot(t, key);
+	struct cb_pk_storage **slot;
+	size_t index;
+	bool hashed = !key_index(key, t->index_limit, &index);
+	if (!hashed) {
+		if (!t->by_index) {
+			t->index_bytes = t->index_limit * sizeof *t->by_index;
+			if (!(t->by_index = zero_map(&t->index_bytes)))
+				return vm_fail(vm, CB_ENOMEM, "out of memory");
+		}
+		slot = &t->by_index[index];
+	} else {
+		if ((t->n + 1) * 2 > t->cap && !table_grow(t))
+			return vm_fail(vm, CB_ENOMEM, "out of memory");
+		slot = table_slot(t, key);
+	}
 	if (*slot) {
 		*out = *slot;
 		return CB_OK;
@@ -825,7 +878,7 @@ static int add_storage(struct vm *vm, const char *key, struct cb_pk_storage **ou
 				     .index = p->n_storages};
 	p->storages[p->n_storages++] = st;
 	*slot = st;
-	t->n++;
+	t->n += hashed; /* the hash table's load */
 	*out = st;
 	*created = true;
 	return CB_OK;
@@ -1639,6 +1692,8 @@ int cb_unpickle(const uint8_t *buf, size_t len, const struct cb_pk_options *opt,
 			.arena = arena, .table = table};
 	/* Sequential memo indices never exceed the number of PUT opcodes. */
 	vm.memo_limit = len < CB_PK_MAX_MEMO ? len + 1 : CB_PK_MAX_MEMO;
+	/* Nor do torch's storage keys 0..n-1 the number of persistent ids. */
+	table->index_limit = vm.memo_limit;
 	int rc = CB_OK;
 	vm.none = new_value(&vm, CB_PK_NONE);
 	vm.yes = new_value(&vm, CB_PK_BOOL);
