@@ -3,7 +3,12 @@
  * the cells it is held against are medians of their trials, and a median
  * set against a best would charge the machine's noise to the loader. The
  * best pass of each read is kept beside it (cold_read_best_gbps,
- * warm_read_best_gbps), so the stricter comparison can still be made. */
+ * warm_read_best_gbps), so the stricter comparison can still be made.
+ *
+ * The read ceilings read the file into memory of its size, as loading
+ * must (see struct read_dest), by one thread and by one per CPU, and take
+ * the faster; the classic reads into one small reused buffer are kept as
+ * cold/warm_read_reused_gbps. */
 #include "calibrate.h"
 #include "cuda/gpu_info.h"
 
@@ -15,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -25,6 +31,9 @@
 #include "sysinfo.h"
 
 #define CAL_RUNS 5
+
+/* Passes of the classic reused-buffer reads, which are only informative. */
+#define CLASSIC_RUNS 3
 
 /* Large preads, as a loader reading a tensor into place would issue. */
 #define READ_CHUNK (8u << 20)
@@ -106,42 +115,103 @@ static int write_scratch(const char *dir, uint64_t size, unsigned char *buf, cha
 	return rc;
 }
 
-/* One sequential pass over the file; *seconds_out is the time of the
- * reads. Returns -EINVAL-style refusal of O_DIRECT as CB_EUNAVAILABLE with
- * no message recorded, so the caller can record NAN and go on. */
-static int read_pass(const char *path, bool direct, void *buf, uint64_t expect,
-		     double *seconds_out, struct cb_error *err)
+/* Where a pass reads to, and how. A loader must write every byte of the
+ * model to memory once, so the ceilings read the file into memory of the
+ * file's size (`whole`: pre-faulted, huge pages as the loaders' models
+ * have), one contiguous share per thread. The classic fio-like pass reads
+ * into one reused READ_CHUNK buffer instead (`chunk`): that buffer stays in
+ * the CPU's caches, so it measures the page cache's copy-out rather than a
+ * load, and is kept as the *_reused_gbps figures (and for O_DIRECT). */
+struct read_dest {
+	unsigned char *whole; /* file-sized; NULL when it could not be had */
+	unsigned char *chunk; /* READ_CHUNK bytes, DIRECT_ALIGN-aligned */
+};
+
+/* One thread's contiguous share of a pass. */
+struct read_share {
+	int fd;
+	bool direct, reuse;
+	const char *path;
+	unsigned char *dst; /* the share's place in `whole`, or `chunk` */
+	uint64_t off, len;
+	int rc;
+	struct cb_error err;
+};
+
+static void *read_share(void *arg)
+{
+	struct read_share *s = arg;
+	for (uint64_t done = 0; done < s->len;) {
+		size_t n = (size_t)(s->len - done < READ_CHUNK ? s->len - done : READ_CHUNK);
+		ssize_t got = pread(s->fd, s->reuse ? s->dst : s->dst + done, n,
+				    (off_t)(s->off + done));
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0 && s->direct && errno == EINVAL) {
+			s->rc = CB_EUNAVAILABLE; /* refused mid-file: recorded as not measured */
+			return NULL;
+		}
+		if (got < 0) {
+			s->rc = CB_FAIL_ERRNO(&s->err, errno, s->path, "read failed");
+			return NULL;
+		}
+		if (got == 0) {
+			s->rc = CB_FAIL(&s->err, CB_EIO, s->path, NULL, "file shorter than %llu bytes",
+					(unsigned long long)(s->off + s->len));
+			return NULL;
+		}
+		done += (uint64_t)got;
+	}
+	return NULL;
+}
+
+#define MAX_READ_THREADS 64
+
+/* One pass over the `size`-byte file by `threads` threads (into `whole`),
+ * or by one into the reused chunk when `reuse`; *seconds_out is the time of
+ * the reads. O_DIRECT refused is CB_EUNAVAILABLE with no message recorded,
+ * so the caller can record NAN and go on. */
+static int read_pass(const char *path, bool direct, const struct read_dest *dest, bool reuse,
+		     unsigned threads, uint64_t size, double *seconds_out, struct cb_error *err)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC | (direct ? O_DIRECT : 0));
 	if (fd < 0 && direct && errno == EINVAL)
 		return CB_EUNAVAILABLE;
 	if (fd < 0)
 		return CB_FAIL_ERRNO(err, errno, path, "cannot open");
-	uint64_t off = 0;
-	int rc = CB_OK;
+	if (reuse || threads < 1)
+		threads = 1;
+	if (threads > MAX_READ_THREADS)
+		threads = MAX_READ_THREADS;
+	/* Shares of whole READ_CHUNKs; the last takes the remainder. */
+	uint64_t share = (size / threads + READ_CHUNK - 1) / READ_CHUNK * READ_CHUNK;
+	struct read_share shares[MAX_READ_THREADS];
+	pthread_t tids[MAX_READ_THREADS];
+	unsigned n = 0;
+	for (uint64_t off = 0; n < threads && (off < size || n == 0); off += share, n++)
+		shares[n] = (struct read_share){
+			.fd = fd, .direct = direct, .reuse = reuse, .path = path,
+			.dst = reuse ? dest->chunk : dest->whole + off, .off = off,
+			.len = size - off < share ? size - off : share, .err = CB_ERROR_INIT,
+		};
 	double t0 = now_s();
-	for (;;) {
-		ssize_t got = pread(fd, buf, READ_CHUNK, (off_t)off);
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got < 0 && direct && errno == EINVAL) {
-			rc = CB_EUNAVAILABLE;
-			break;
-		}
-		if (got < 0) {
-			rc = CB_FAIL_ERRNO(err, errno, path, "read failed");
-			break;
-		}
-		if (got == 0)
-			break;
-		off += (uint64_t)got;
-	}
+	unsigned started = 1;
+	while (started < n && pthread_create(&tids[started], NULL, read_share, &shares[started]) == 0)
+		started++;
+	read_share(&shares[0]);
+	for (unsigned i = 1; i < started; i++)
+		pthread_join(tids[i], NULL);
+	for (unsigned i = started; i < n; i++) /* threads that could not start: here */
+		read_share(&shares[i]);
 	*seconds_out = now_s() - t0;
 	close(fd);
-	if (rc == CB_OK && off != expect)
-		rc = CB_FAIL(err, CB_EIO, path, NULL, "read %llu bytes of %llu",
-			     (unsigned long long)off, (unsigned long long)expect);
-	return rc;
+	for (unsigned i = 0; i < n; i++)
+		if (shares[i].rc != CB_OK) {
+			if (shares[i].rc != CB_EUNAVAILABLE && err)
+				*err = shares[i].err;
+			return shares[i].rc;
+		}
+	return CB_OK;
 }
 
 static double gbps(uint64_t bytes, double seconds)
@@ -157,7 +227,7 @@ static double median_pass(double *v, size_t n, double *best_out)
 	for (size_t i = 0; i < n; i++)
 		if (isfinite(v[i]))
 			v[k++] = v[i];
-	for (size_t i = 1; i < k; i++) /* insertion sort: CAL_RUNS values */
+	for (size_t i = 1; i < k; i++) /* insertion sort: a handful of values */
 		for (size_t j = i; j > 0 && v[j - 1] > v[j]; j--) {
 			double t = v[j];
 			v[j] = v[j - 1];
@@ -170,28 +240,42 @@ static double median_pass(double *v, size_t n, double *best_out)
 	return k % 2 ? v[k / 2] : (v[k / 2 - 1] + v[k / 2]) / 2;
 }
 
-static int cold_reads(const char *path, uint64_t size, void *buf, bool direct,
-		      struct cb_calibration *cal, double *median_out, double *best_out,
-		      struct cb_error *err)
+/* How one series of passes is made. */
+struct read_method {
+	bool cold, direct, reuse;
+	unsigned threads;
+	int runs;
+};
+
+/* `runs` passes of one method: evicted before each when cold (and the
+ * eviction checked), the file cached by the caller when warm. The median
+ * goes to *median_out and the fastest pass to *best_out (either NAN when
+ * not measured, with the reason in the note). */
+static int measure(const char *path, uint64_t size, const struct read_dest *dest,
+		   const struct read_method *m, struct cb_calibration *cal, double *median_out,
+		   double *best_out, struct cb_error *err)
 {
 	const char *const paths[1] = {path};
 	double passes[CAL_RUNS];
-	*median_out = NAN;
-	if (best_out)
-		*best_out = NAN;
-	for (int run = 0; run < CAL_RUNS; run++) {
+	*median_out = *best_out = NAN;
+	if (!m->reuse && !dest->whole)
+		return CB_OK; /* no file-sized buffer: noted where it failed */
+	for (int run = 0; run < m->runs && run < CAL_RUNS; run++) {
 		double resident = 0, seconds;
-		int rc = cb_cache_evict(paths, 1, false, err);
-		if (rc == CB_OK)
-			rc = cb_cache_residency(paths, 1, &resident, err);
-		if (rc != CB_OK)
-			return rc;
-		if (!direct && resident > COLD_MAX_RESIDENT) {
-			add_note(cal, "eviction left %.0f%% of the file cached; cold_read_gbps "
-				      "not measured", resident * 100);
-			return CB_OK;
+		int rc = CB_OK;
+		if (m->cold) {
+			rc = cb_cache_evict(paths, 1, false, err);
+			if (rc == CB_OK)
+				rc = cb_cache_residency(paths, 1, &resident, err);
+			if (rc != CB_OK)
+				return rc;
+			if (!m->direct && resident > COLD_MAX_RESIDENT) {
+				add_note(cal, "eviction left %.0f%% of the file cached; cold reads "
+					      "not measured", resident * 100);
+				return CB_OK;
+			}
 		}
-		rc = read_pass(path, direct, buf, size, &seconds, err);
+		rc = read_pass(path, m->direct, dest, m->reuse, m->threads, size, &seconds, err);
 		if (rc == CB_EUNAVAILABLE) {
 			add_note(cal, "the filesystem refuses O_DIRECT; cold_read_direct_gbps "
 				      "not measured");
@@ -201,33 +285,32 @@ static int cold_reads(const char *path, uint64_t size, void *buf, bool direct,
 			return rc;
 		passes[run] = gbps(size, seconds);
 	}
-	*median_out = median_pass(passes, CAL_RUNS, best_out);
+	*median_out = median_pass(passes, (size_t)(m->runs < CAL_RUNS ? m->runs : CAL_RUNS),
+				  best_out);
 	return CB_OK;
 }
 
-static int warm_reads(const char *path, uint64_t size, void *buf, struct cb_calibration *cal,
-		      struct cb_error *err)
+/* A read ceiling: the file read into `whole` by one thread and by one per
+ * CPU, the faster method's median (the machine can do at least that), the
+ * fastest whole pass as *best; then the classic reused-buffer figure. */
+static int read_ceiling(const char *path, uint64_t size, const struct read_dest *dest,
+			bool cold, struct cb_calibration *cal, double *ceiling, double *best,
+			double *reused, struct cb_error *err)
 {
-	const char *const paths[1] = {path};
-	double resident = 0;
-	int rc = cb_cache_warm(paths, 1, err);
+	long online = sysconf(_SC_NPROCESSORS_ONLN);
+	unsigned all = online > 1 ? (unsigned)online : 1;
+	struct read_method one = {cold, false, false, 1, CAL_RUNS};
+	struct read_method every = {cold, false, false, all, CAL_RUNS};
+	struct read_method classic = {cold, false, true, 1, CLASSIC_RUNS};
+	double m1, b1, mn = NAN, bn = NAN, ignored;
+	int rc = measure(path, size, dest, &one, cal, &m1, &b1, err);
+	if (rc == CB_OK && all > 1)
+		rc = measure(path, size, dest, &every, cal, &mn, &bn, err);
 	if (rc == CB_OK)
-		rc = cb_cache_residency(paths, 1, &resident, err);
-	if (rc != CB_OK)
-		return rc;
-	if (resident < 1.0 - COLD_MAX_RESIDENT)
-		add_note(cal, "only %.0f%% of the file stayed cached for the warm read",
-			 resident * 100);
-	double passes[CAL_RUNS];
-	for (int run = 0; run < CAL_RUNS; run++) {
-		double seconds;
-		rc = read_pass(path, false, buf, size, &seconds, err);
-		if (rc != CB_OK)
-			return rc;
-		passes[run] = gbps(size, seconds);
-	}
-	cal->warm_read_gbps = median_pass(passes, CAL_RUNS, &cal->warm_read_best_gbps);
-	return CB_OK;
+		rc = measure(path, size, dest, &classic, cal, reused, &ignored, err);
+	*ceiling = fmax(m1, mn); /* fmax ignores a NAN */
+	*best = fmax(b1, bn);
+	return rc;
 }
 
 /* The start line the copy threads wait at: they are all created before the
@@ -362,23 +445,58 @@ static int size_from_env(uint64_t *size_out, struct cb_error *err)
 	return CB_OK;
 }
 
+/* The file-sized destination of the ceiling passes: mapped, huge pages
+ * asked for and every page written first, so no pass pays a first touch
+ * (the loaders' models are built before they read, too). NULL, with a
+ * note, where the memory is not there. */
+static unsigned char *whole_buffer(size_t len, struct cb_calibration *cal)
+{
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED) {
+		add_note(cal, "no memory for a file-sized read buffer; read ceilings not measured");
+		return NULL;
+	}
+	(void)madvise(p, len, MADV_HUGEPAGE); /* a hint */
+	memset(p, 0, len);
+	return p;
+}
+
 static int storage_ceilings(const char *data_dir, uint64_t size, struct cb_calibration *cal,
 			    struct cb_error *err)
 {
-	void *buf = NULL;
-	if (posix_memalign(&buf, DIRECT_ALIGN, READ_CHUNK) != 0)
+	struct read_dest dest = {NULL, NULL};
+	void *chunk = NULL;
+	if (size > SIZE_MAX || posix_memalign(&chunk, DIRECT_ALIGN, READ_CHUNK) != 0)
 		return CB_FAIL(err, CB_ENOMEM, NULL, NULL, "no memory for the read buffer");
+	dest.chunk = chunk;
 	char *path = NULL;
 	int rc = cb_mkdir_p(data_dir, err);
 	if (rc == CB_OK)
-		rc = write_scratch(data_dir, size, buf, &path, err);
+		rc = write_scratch(data_dir, size, dest.chunk, &path, err);
 	if (rc == CB_OK)
-		rc = cold_reads(path, size, buf, false, cal, &cal->cold_read_gbps,
-				&cal->cold_read_best_gbps, err);
+		dest.whole = whole_buffer((size_t)size, cal);
 	if (rc == CB_OK)
-		rc = cold_reads(path, size, buf, true, cal, &cal->cold_read_direct_gbps, NULL, err);
+		rc = read_ceiling(path, size, &dest, true, cal, &cal->cold_read_gbps,
+				  &cal->cold_read_best_gbps, &cal->cold_read_reused_gbps, err);
+	if (rc == CB_OK) {
+		struct read_method direct = {true, true, true, 1, CLASSIC_RUNS};
+		double ignored;
+		rc = measure(path, size, &dest, &direct, cal, &cal->cold_read_direct_gbps, &ignored,
+			     err);
+	}
+	if (rc == CB_OK) {
+		const char *const paths[1] = {path};
+		double resident = 0;
+		rc = cb_cache_warm(paths, 1, err);
+		if (rc == CB_OK)
+			rc = cb_cache_residency(paths, 1, &resident, err);
+		if (rc == CB_OK && resident < 1.0 - COLD_MAX_RESIDENT)
+			add_note(cal, "only %.0f%% of the file stayed cached for the warm read",
+				 resident * 100);
+	}
 	if (rc == CB_OK)
-		rc = warm_reads(path, size, buf, cal, err);
+		rc = read_ceiling(path, size, &dest, false, cal, &cal->warm_read_gbps,
+				  &cal->warm_read_best_gbps, &cal->warm_read_reused_gbps, err);
 	if (path) {
 		/* Leave nothing cached or on disk behind. */
 		const char *const paths[1] = {path};
@@ -386,15 +504,17 @@ static int storage_ceilings(const char *data_dir, uint64_t size, struct cb_calib
 		(void)cb_cache_evict(paths, 1, false, &ignored);
 		unlink(path);
 	}
+	if (dest.whole)
+		munmap(dest.whole, (size_t)size);
 	free(path);
-	free(buf);
+	free(chunk);
 	return rc;
 }
 
 int cb_calibrate_sized(const char *data_dir, uint64_t size, struct cb_calibration *out,
 		       struct cb_error *err)
 {
-	*out = (struct cb_calibration){NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN, 0, 0, ""};
+	*out = (struct cb_calibration){NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN, 0, 0, ""};
 	int rc = size ? CB_OK : size_from_env(&size, err);
 	if (rc != CB_OK)
 		return rc;
@@ -437,6 +557,10 @@ json_t *cb_calibration_json(const struct cb_calibration *cal)
 				   number_or_null(cal->cold_read_best_gbps));
 	bad |= json_object_set_new(o, "warm_read_best_gbps",
 				   number_or_null(cal->warm_read_best_gbps));
+	bad |= json_object_set_new(o, "cold_read_reused_gbps",
+				   number_or_null(cal->cold_read_reused_gbps));
+	bad |= json_object_set_new(o, "warm_read_reused_gbps",
+				   number_or_null(cal->warm_read_reused_gbps));
 	bad |= json_object_set_new(o, "memcpy_gbps", number_or_null(cal->memcpy_gbps));
 	bad |= json_object_set_new(o, "memcpy_all_gbps", number_or_null(cal->memcpy_all_gbps));
 	bad |= json_object_set_new(o, "h2d_gbps", number_or_null(cal->h2d_gbps));

@@ -1,8 +1,8 @@
 /* The machine's ceilings: what the storage and memory can do at best, so
  * every cell can be given as a fraction of the relevant one (issue 4 §5).
  *
- * GB/s here are 1e9 bytes per second. Each figure is the median of 5 passes;
- * the reads' best passes are kept too.
+ * GB/s here are 1e9 bytes per second. Each figure is the median of 5 passes
+ * (3 for the informative ones); the reads' best passes are kept too.
  */
 #ifndef CB_CALIBRATE_H
 #define CB_CALIBRATE_H
@@ -13,8 +13,10 @@
 #include "error.h"
 
 struct cb_calibration {
+	/* The read ceilings: the file read into memory of its size, by one
+	 * thread and by one per CPU, the faster method's median. */
 	double cold_read_gbps;        /* preads after eviction, page cache path */
-	double cold_read_direct_gbps; /* the same with O_DIRECT */
+	double cold_read_direct_gbps; /* O_DIRECT, one thread, reused buffer */
 	double warm_read_gbps;        /* preads of a fully cached file */
 	/* memcpy figures are bytes copied per second (the memory traffic is
 	 * twice that), with buffers far beyond the last-level caches. */
@@ -23,6 +25,11 @@ struct cb_calibration {
 	double h2d_gbps;              /* pinned host to device (the GPU issue) */
 	double cold_read_best_gbps;   /* the fastest cold and warm passes */
 	double warm_read_best_gbps;
+	/* One thread reading into one small reused buffer, as fio does: the
+	 * buffer stays in the caches, so these measure the page cache's
+	 * copy-out, not a load (informative). */
+	double cold_read_reused_gbps;
+	double warm_read_reused_gbps;
 	/* NAN when not measured. */
 	uint64_t file_bytes;          /* size of the scratch file used */
 	uint64_t memcpy_bytes;        /* size of each memcpy buffer */
@@ -45,7 +52,8 @@ int cb_calibrate(const char *data_dir, struct cb_calibration *out, struct cb_err
 
 /* The JSON object of DESIGN.md §6 ("calibration"): cold_read_gbps,
  * cold_read_direct_gbps, warm_read_gbps, memcpy_gbps, memcpy_all_gbps,
- * h2d_gbps (null where NAN), plus cold_read_best_gbps, warm_read_best_gbps, file_bytes, memcpy_bytes and note. New reference; the
+ * h2d_gbps (null where NAN), plus cold_read_best_gbps, warm_read_best_gbps,
+ * cold_read_reused_gbps, warm_read_reused_gbps, file_bytes, memcpy_bytes and note. New reference; the
  * caller owns it. NULL on allocation failure. */
 json_t *cb_calibration_json(const struct cb_calibration *cal);
 

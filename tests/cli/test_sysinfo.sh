@@ -51,6 +51,9 @@ assert c["file_bytes"] == 16 << 20
 # Medians of the passes, each read's fastest pass beside it.
 assert c["cold_read_best_gbps"] >= c["cold_read_gbps"], c
 assert c["warm_read_best_gbps"] >= c["warm_read_gbps"], c
+# The classic reused-buffer reads, kept beside the ceilings.
+for key in ["cold_read_reused_gbps", "warm_read_reused_gbps"]:
+    assert isinstance(c[key], float) and c[key] > 0, key
 PYEOF
 [ -z "$(ls -A "$CB_TMP/cal")" ] && pass || fail "calibrate left files behind: $(ls -A "$CB_TMP/cal")"
 
