@@ -20,8 +20,12 @@
  * Chunks grow geometrically and come straight from mmap; the large ones ask
  * for transparent huge pages. Parsing a big state dict is dominated by first
  * touches of fresh memory (page faults), and a 2 MiB page takes one fault
- * where 4 KiB pages take 512. */
+ * where 4 KiB pages take 512. A pickle big enough to need one starts with
+ * a huge-page chunk (ARENA_HUGE_FROM), instead of faulting in the small
+ * chunks page by page first; the value tree takes several times the
+ * pickle's bytes. */
 #define ARENA_FIRST_CHUNK (64u << 10)
+#define ARENA_HUGE_FROM (256u << 10) /* pickle bytes */
 #define ARENA_MAX_CHUNK (8u << 20)
 #define ARENA_HUGE_CHUNK (2u << 20)
 #define ARENA_BASE_LIMIT (64ull << 20)
@@ -1686,6 +1690,8 @@ int cb_unpickle(const uint8_t *buf, size_t len, const struct cb_pk_options *opt,
 		return CB_FAIL(err, CB_ENOMEM, opt->path, NULL, "out of memory");
 	}
 	arena->limit = ARENA_BASE_LIMIT + (uint64_t)len * ARENA_PER_INPUT_BYTE;
+	if (len >= ARENA_HUGE_FROM)
+		arena->next_chunk = ARENA_HUGE_CHUNK;
 	p->arena = arena;
 	p->storage_table = table;
 	struct vm vm = {.buf = buf, .len = len, .opt = opt, .err = err, .out = p,
