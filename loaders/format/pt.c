@@ -39,6 +39,17 @@ void cb_pt_free(struct cb_pt_file *file)
 	free(file);
 }
 
+/* An array of n (at least one) elements that the caller writes whole:
+ * cb_bulk_malloc (huge pages for big ones, no zeroing), with calloc's
+ * overflow check. Free with free(). */
+static void *bulk_array(size_t n, size_t size)
+{
+	size_t bytes;
+	if (__builtin_mul_overflow(n ? n : 1, size, &bytes))
+		return NULL;
+	return cb_bulk_malloc(bytes);
+}
+
 /* ------------------------------------------------------------ naming */
 
 /* Collects (name, tensor) pairs while walking the object tree. */
@@ -224,7 +235,7 @@ static bool is_contiguous(const struct cb_pk_tensor *t)
  * record's file offset and checked size. */
 static int build_tensors(struct cb_pt_file *file, const struct walk *w, struct cb_error *err)
 {
-	file->tensors = calloc(w->n_found ? w->n_found : 1, sizeof *file->tensors);
+	file->tensors = bulk_array(w->n_found, sizeof *file->tensors); /* written whole below */
 	if (!file->tensors)
 		return CB_FAIL(err, CB_ENOMEM, file->path, NULL, "out of memory");
 	for (size_t i = 0; i < w->n_found; i++) {
@@ -271,7 +282,7 @@ static int name_tensors(struct cb_pt_file *file, struct cb_error *err)
 static int alloc_storages(struct cb_pt_file *file, struct cb_error *err)
 {
 	size_t n = file->pickle->n_storages;
-	file->storages = calloc(n ? n : 1, sizeof *file->storages);
+	file->storages = bulk_array(n, sizeof *file->storages); /* written whole below */
 	if (!file->storages)
 		return CB_FAIL(err, CB_ENOMEM, file->path, NULL, "out of memory");
 	file->n_storages = n;
@@ -709,7 +720,8 @@ int cb_pt_populate(struct cb_ckpt *ckpt, struct cb_error *err)
 		ckpt->files[i].size = priv->files[i]->file_size;
 		total += priv->files[i]->n_tensors;
 	}
-	ckpt->tensors = calloc(total ? total : 1, sizeof *ckpt->tensors);
+	/* Written whole below; cb_ckpt_free frees it like any malloc'd array. */
+	ckpt->tensors = bulk_array(total, sizeof *ckpt->tensors);
 	if (!ckpt->tensors)
 		return CB_FAIL(err, CB_ENOMEM, ckpt->path, NULL, "out of memory");
 	for (size_t i = 0; i < ckpt->n_files; i++) {
