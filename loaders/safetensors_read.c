@@ -55,6 +55,7 @@ struct st_read_opts {
 	bool uring;       /* io_uring instead of pread threads */
 	uint64_t qd;      /* io_uring queue depth */
 	bool thp;         /* ask for transparent huge pages for the model */
+	bool shares;      /* each thread a contiguous share of the file, not a queue */
 };
 
 static const struct cb_loader_opt st_read_opts[] = {
@@ -70,6 +71,8 @@ static const struct cb_loader_opt st_read_opts[] = {
 	 "io_uring queue depth (reads in flight)"},
 	{"thp", CB_OPT_BOOL, offsetof(struct st_read_opts, thp), 0, 0, "1",
 	 "transparent huge pages for the model's large tensors (madvise)"},
+	{"shares", CB_OPT_BOOL, offsetof(struct st_read_opts, shares), 0, 0, "1",
+	 "each thread reads one contiguous share of the chunks (0: one shared queue)"},
 	{NULL, 0, 0, 0, 0, NULL, NULL},
 };
 
@@ -88,6 +91,7 @@ struct worker {
 	struct st_read *s;
 	uint8_t *bounce;
 	size_t bounce_len;
+	size_t first, end; /* its share of the chunks, [first, end), with shares */
 };
 
 /* Private state, allocated zeroed by the harness; everything in it is owned
@@ -100,7 +104,8 @@ struct st_read {
 	size_t n_fds;
 	struct chunk *chunks; /* in file order, then offset order */
 	size_t n_chunks;
-	atomic_size_t next;   /* the next chunk to read */
+	atomic_size_t next;   /* the next chunk to read (one shared queue) */
+	bool shares;          /* workers read their own [first, end) instead */
 	atomic_int failed;    /* set by the first failing worker */
 	atomic_int direct_fallbacks; /* direct reads refused mid-load (EINVAL) */
 	pthread_mutex_t err_lock;
@@ -132,7 +137,7 @@ static int st_read_open(void *priv, const struct cb_load_ctx *ctx, struct cb_err
 		if (p == MAP_FAILED)
 			return CB_FAIL(err, CB_ENOMEM, NULL, NULL, "no memory for bounce buffers");
 		memset(p, 0, len);
-		s->workers[i] = (struct worker){s, p, len};
+		s->workers[i] = (struct worker){.s = s, .bounce = p, .bounce_len = len};
 	}
 	for (unsigned i = 0; i < s->n_workers; i++)
 		s->workers[i].s = s;
@@ -296,9 +301,9 @@ static void *reader(void *arg)
 	struct worker *w = arg;
 	struct st_read *s = w->s;
 	struct cb_error local = CB_ERROR_INIT;
-	for (;;) {
-		size_t k = atomic_fetch_add(&s->next, 1);
-		if (k >= s->n_chunks || atomic_load(&s->failed))
+	for (size_t mine = w->first;; mine++) {
+		size_t k = s->shares ? mine : atomic_fetch_add(&s->next, 1);
+		if (k >= (s->shares ? w->end : s->n_chunks) || atomic_load(&s->failed))
 			break;
 		if (read_chunk(w, &s->chunks[k], &local) != CB_OK) {
 			record_failure(s, &local);
@@ -308,18 +313,42 @@ static void *reader(void *arg)
 	return NULL;
 }
 
+/* Contiguous shares of about equal bytes, one per worker, in file order:
+ * each thread then reads one run of the file front to back, as the read
+ * ceiling does (calibrate.c), rather than every other chunk. */
+static void split_shares(struct st_read *s, unsigned n)
+{
+	uint64_t total = 0, done = 0;
+	for (size_t k = 0; k < s->n_chunks; k++)
+		total += s->chunks[k].len;
+	size_t k = 0;
+	for (unsigned w = 0; w < n; w++) {
+		/* The bytes up to the end of share w; the last takes the rest. */
+		uint64_t goal = w + 1 == n ? total : total / n * (w + 1);
+		s->workers[w].first = k;
+		while (k < s->n_chunks && (done < goal || w + 1 == n))
+			done += s->chunks[k++].len;
+		s->workers[w].end = k;
+	}
+}
+
 /* Runs the chunk list on the workers, the calling thread as worker 0. */
 static int read_threads(struct st_read *s, struct cb_error *err)
 {
 	pthread_t tids[MAX_THREADS];
 	unsigned started = 0;
 	atomic_store(&s->next, 0);
+	if (s->shares)
+		split_shares(s, s->n_workers);
 	while (started + 1 < s->n_workers && started + 1 < s->n_chunks &&
 	       pthread_create(&tids[started], NULL, reader, &s->workers[started + 1]) == 0)
 		started++; /* fewer threads still load correctly */
 	reader(&s->workers[0]);
 	for (unsigned i = 0; i < started; i++)
 		pthread_join(tids[i], NULL);
+	/* Shares whose thread did not start: read here. */
+	for (unsigned w = started + 1; s->shares && w < s->n_workers; w++)
+		reader(&s->workers[w]);
 	if (atomic_load(&s->failed))
 		return err && err->code != CB_OK ? (int)err->code : CB_EIO;
 	return CB_OK;
@@ -473,6 +502,7 @@ static int st_read_load(void *priv, const struct cb_load_ctx *ctx, struct cb_mod
 		rc = open_files(s, o->direct, err);
 	if (rc == CB_OK)
 		rc = plan_chunks(s, ctx->arch, o->chunk, err);
+	s->shares = o->shares;
 	if (rc == CB_OK && o->uring) {
 #if CB_HAVE_URING
 		rc = read_uring(s, s->n_workers, err);
@@ -496,7 +526,8 @@ static void describe(const struct st_read *s, char *out, size_t size)
 	if (s->uring_ran)
 		snprintf(io, sizeof io, "io_uring qd %u", s->n_workers);
 	else
-		snprintf(io, sizeof io, "pread x%u threads%s%s%s", s->n_workers,
+		snprintf(io, sizeof io, "pread x%u threads (%s)%s%s%s", s->n_workers,
+			 s->shares ? "contiguous shares" : "shared queue",
 			 *s->uring_note ? " (" : "", s->uring_note,
 			 *s->uring_note ? ": pread instead)" : "");
 	bool asked = s->workers[0].bounce != NULL;

@@ -25,7 +25,7 @@ mkdir -p "$scratch"
 out=$(mktemp -d "$scratch/cpu.XXXXXX")
 trap 'rm -rf "$out"' EXIT
 loaders="safetensors-read safetensors-mmap pickle pickle-mmap"
-variants="safetensors-read,safetensors-read:uring=1,safetensors-read:direct=1:chunk=64K"
+variants="safetensors-read,safetensors-read:shares=0,safetensors-read:threads=3:chunk=64K,safetensors-read:uring=1,safetensors-read:direct=1:chunk=64K"
 variants="$variants,safetensors-read:uring=1:direct=1:qd=3:chunk=64K,safetensors-mmap"
 variants="$variants,safetensors-mmap:populate=1:populate-read=0,safetensors-mmap:populate-read=0:willneed=1:sequential=1,pickle,pickle:threads=1,pickle-mmap"
 
