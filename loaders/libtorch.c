@@ -39,7 +39,7 @@ static const struct cb_loader_opt read_opts[] = {
  * itself (PyTorch 2.x asks for huge pages only under THP_MEM_ALLOC_ENABLE=1). */
 #define THP_OPT                                                                             \
 	{"thp", CB_OPT_BOOL, offsetof(struct cb_torch_read_opts, thp), 0, 0, "1",            \
-	 "ask for transparent huge pages for the host model (madvise on ATen's storage)"}
+	 "host model in huge pages: at::empty 2 MiB-aligned + MADV_HUGEPAGE (PyTorch 2.x's THP_MEM_ALLOC_ENABLE)"}
 
 static const struct cb_loader_opt cpu_read_opts[] = {
 	{"threads", CB_OPT_U64, offsetof(struct cb_torch_read_opts, threads), 0, 64, "0",

@@ -9,6 +9,7 @@
 // Headers: the narrow ATen ones rather than <torch/torch.h>, which takes
 // minutes to compile on a small machine.
 #include <ATen/core/Tensor.h>
+#include <c10/core/CPUAllocator.h>
 #include <ATen/ops/empty.h>
 #include <ATen/ops/empty_strided.h>
 #include <ATen/ops/from_blob.h>
@@ -17,13 +18,16 @@
 #include <torch/cuda.h>
 #include <torch/version.h>
 
+#include <atomic>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <new>
 #include <string>
 #include <vector>
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -137,6 +141,41 @@ struct cb_aten_tensor *wrap(at::Tensor t)
 	return new cb_aten_tensor{std::move(t)};
 }
 
+// PyTorch 2.x's CPU allocator under THP_MEM_ALLOC_ENABLE=1, which libtorch
+// 1.13 lacks: while switched on, storages of 2 MiB or more are 2 MiB-aligned
+// and advised MADV_HUGEPAGE, so at::empty's memory can be backed by huge
+// pages (c10's own 64-byte-aligned chunks never hold a whole aligned 2 MiB
+// block, so advice after the fact does nothing for them). Everything else,
+// and everything while off, goes to the allocator that was there before.
+class HugePageAllocator final : public c10::Allocator {
+public:
+	explicit HugePageAllocator(c10::Allocator *base) : base_(base) {}
+
+	c10::DataPtr allocate(size_t n) const override
+	{
+		if (!on.load(std::memory_order_relaxed) || n < kHuge)
+			return base_->allocate(n);
+		void *p = nullptr;
+		if (posix_memalign(&p, kHuge, n) != 0)
+			throw std::bad_alloc();
+		(void)madvise(p, n, MADV_HUGEPAGE); // a hint: refused changes nothing
+		return {p, p, &std::free, c10::Device(c10::DeviceType::CPU)};
+	}
+
+#if CB_TORCH_AT_LEAST(2, 3)
+	void copy_data(void *dest, const void *src, std::size_t count) const override
+	{
+		std::memcpy(dest, src, count);
+	}
+#endif
+
+	std::atomic<bool> on{false};
+
+private:
+	static constexpr size_t kHuge = size_t{2} << 20;
+	c10::Allocator *base_; // c10's, never freed
+};
+
 } // namespace
 
 // The firewall around every body. `code` is what a libtorch exception means
@@ -214,6 +253,22 @@ int cb_aten_empty(int32_t dtype, size_t rank, const int64_t *sizes, const int64_
 	at::Tensor t = strides ? at::empty_strided(size_ref, at::IntArrayRef(strides, rank), opts)
 			       : at::empty(size_ref, opts);
 	*out = wrap(std::move(t));
+	return CB_OK;
+	CB_ATEN_CATCH(err, CB_EENV)
+}
+
+int cb_aten_host_huge_pages(int on, struct cb_error *err)
+{
+	CB_ATEN_TRY
+	// c10 keeps a raw pointer to the CPU allocator for the life of the
+	// process, so ours is installed once and never freed: the one piece of
+	// state here that outlives a call. Priority 1 outranks c10's default.
+	static HugePageAllocator *installed = nullptr;
+	if (!installed) {
+		installed = new HugePageAllocator(c10::GetCPUAllocator());
+		c10::SetCPUAllocator(installed, 1);
+	}
+	installed->on.store(on != 0, std::memory_order_relaxed);
 	return CB_OK;
 	CB_ATEN_CATCH(err, CB_EENV)
 }

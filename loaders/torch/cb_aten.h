@@ -78,6 +78,11 @@ int cb_aten_empty(int32_t dtype, size_t rank, const int64_t *sizes, const int64_
 		  int32_t device_kind, int32_t device_index, int pinned,
 		  struct cb_aten_tensor **out, struct cb_error *err);
 
+/* Switches, for the CPU tensors created after it until switched off, the
+ * allocation PyTorch 2.x makes under THP_MEM_ALLOC_ENABLE=1: storages of
+ * 2 MiB or more 2 MiB-aligned and advised MADV_HUGEPAGE. Process-wide. */
+int cb_aten_host_huge_pages(int on, struct cb_error *err);
+
 /* t.zero_(): ATen's fill, parallel over its intra-op threads (OpenMP), as
  * a module's initialiser writes its parameters. */
 int cb_aten_zero(struct cb_aten_tensor *t, struct cb_error *err);

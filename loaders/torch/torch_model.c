@@ -16,8 +16,7 @@
 
 #define MAX_THREADS 64
 
-/* Storages smaller than one huge page are not worth advising. */
-#define HUGE_MIN ((size_t)2 << 20)
+
 
 bool cb_torch_shape(uint32_t rank, const uint64_t *shape, int64_t out[CB_ATEN_MAX_RANK])
 {
@@ -47,21 +46,9 @@ bool cb_torch_opt_thp(const struct cb_load_ctx *ctx)
 	return o && o->thp;
 }
 
-/* Huge pages for the whole pages inside [data, data + len): c10's allocator
- * gives 64-byte alignment, so the first and last partial pages stay small. A
- * hint: where the kernel refuses it nothing changes but the speed. */
-static void advise_huge(void *data, size_t len)
-{
-	long page = sysconf(_SC_PAGESIZE);
-	uintptr_t p = (uintptr_t)data, mask = (uintptr_t)page - 1;
-	uintptr_t start = (p + mask) & ~mask, end = (p + len) & ~mask;
-	if (len >= HUGE_MIN && end > start)
-		(void)madvise((void *)start, end - start, MADV_HUGEPAGE);
-}
-
-int cb_torch_model_init(struct cb_torch_model *m, const struct cb_manifest *arch,
-			int32_t device_kind, int32_t device_index, bool thp,
-			struct cb_model *model, struct cb_error *err)
+static int create_tensors(struct cb_torch_model *m, const struct cb_manifest *arch,
+			  int32_t device_kind, int32_t device_index, struct cb_model *model,
+			  struct cb_error *err)
 {
 	m->device_kind = device_kind;
 	m->device_index = device_index;
@@ -88,8 +75,6 @@ int cb_torch_model_init(struct cb_torch_model *m, const struct cb_manifest *arch
 		 * "not loaded", so give it the table's address (0 bytes are read). */
 		if (!data)
 			data = &m->t[i];
-		if (thp && device_kind == CB_ATEN_CPU && a->nbytes <= SIZE_MAX)
-			advise_huge(data, (size_t)a->nbytes);
 		if (rc == CB_OK && device_kind == CB_ATEN_CPU)
 			rc = cb_aten_zero(m->t[i], err);
 		if (rc != CB_OK)
@@ -98,6 +83,21 @@ int cb_torch_model_init(struct cb_torch_model *m, const struct cb_manifest *arch
 		model->tensors[i].location = device_kind == CB_ATEN_CPU ? CB_LOC_HOST : CB_LOC_DEVICE;
 	}
 	return CB_OK;
+}
+
+int cb_torch_model_init(struct cb_torch_model *m, const struct cb_manifest *arch,
+			int32_t device_kind, int32_t device_index, bool thp,
+			struct cb_model *model, struct cb_error *err)
+{
+	bool huge = thp && device_kind == CB_ATEN_CPU;
+	int rc = huge ? cb_aten_host_huge_pages(1, err) : CB_OK;
+	if (rc == CB_OK)
+		rc = create_tensors(m, arch, device_kind, device_index, model, err);
+	/* Only the model: the storages a load reads later are ATen's own. */
+	struct cb_error ignored = CB_ERROR_INIT;
+	if (huge)
+		(void)cb_aten_host_huge_pages(0, rc == CB_OK ? err : &ignored);
+	return rc;
 }
 
 void cb_torch_model_free(struct cb_torch_model *m)

@@ -23,8 +23,9 @@ struct cb_torch_model {
 
 /* M(): every architecture tensor created by at::empty on the device; on the
  * host zeroed by ATen's zero_ (parallel), as an initialiser touches them, and
- * with `thp` each large storage advised MADV_HUGEPAGE before that first touch
- * (what PyTorch 2.x's allocator does under THP_MEM_ALLOC_ENABLE=1). Sets each
+ * with `thp` each storage of 2 MiB or more 2 MiB-aligned and advised
+ * MADV_HUGEPAGE before that first touch, as PyTorch 2.x's CPU allocator does
+ * under THP_MEM_ALLOC_ENABLE=1 (cb_aten_host_huge_pages). Sets each
  * model->tensors[i].data and location. Free with cb_torch_model_free, also
  * after a failure. */
 int cb_torch_model_init(struct cb_torch_model *m, const struct cb_manifest *arch,
