@@ -78,10 +78,14 @@ int cb_aten_empty(int32_t dtype, size_t rank, const int64_t *sizes, const int64_
 		  int32_t device_kind, int32_t device_index, int pinned,
 		  struct cb_aten_tensor **out, struct cb_error *err);
 
-/* Switches, for the CPU tensors created after it until switched off, the
- * allocation PyTorch 2.x makes under THP_MEM_ALLOC_ENABLE=1: storages of
- * 2 MiB or more 2 MiB-aligned and advised MADV_HUGEPAGE. Process-wide. */
-int cb_aten_host_huge_pages(int on, struct cb_error *err);
+/* With arena_bytes > 0: maps one arena of that many bytes (2 MiB-aligned,
+ * MADV_HUGEPAGE) and carves from it every CPU storage ATen allocates until
+ * called again with 0, which switches back to libtorch's own allocator (the
+ * arena stays). Process-wide; for building one host model. */
+int cb_aten_host_huge_pages(size_t arena_bytes, struct cb_error *err);
+
+/* Unmaps the arena; only after every tensor carved from it is freed. */
+void cb_aten_host_arena_release(void);
 
 /* t.zero_(): ATen's fill, parallel over its intra-op threads (OpenMP), as
  * a module's initialiser writes its parameters. */

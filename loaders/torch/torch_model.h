@@ -19,13 +19,13 @@ struct cb_torch_model {
 	struct cb_aten_tensor **t; /* owned; entries may be NULL after a failure */
 	int32_t device_kind;       /* CB_ATEN_CPU or CB_ATEN_CUDA */
 	int32_t device_index;
+	bool arena;                /* its host storages are cb_aten's huge-page arena */
 };
 
 /* M(): every architecture tensor created by at::empty on the device; on the
  * host zeroed by ATen's zero_ (parallel), as an initialiser touches them, and
- * with `thp` each storage of 2 MiB or more 2 MiB-aligned and advised
- * MADV_HUGEPAGE before that first touch, as PyTorch 2.x's CPU allocator does
- * under THP_MEM_ALLOC_ENABLE=1 (cb_aten_host_huge_pages). Sets each
+ * with `thp` every storage carved from one huge-page arena mapped for the
+ * model (cb_aten_host_huge_pages), the layout safetensors-read's model has. Sets each
  * model->tensors[i].data and location. Free with cb_torch_model_free, also
  * after a failure. */
 int cb_torch_model_init(struct cb_torch_model *m, const struct cb_manifest *arch,
@@ -64,9 +64,10 @@ struct cb_torch_chunk {
 	const char *path;
 };
 
-/* Runs the chunks on `threads` threads (the caller's included); the first
- * failure wins and stops the rest. */
-int cb_torch_pread_chunks(const struct cb_torch_chunk *chunks, size_t n, unsigned threads,
+/* Runs the chunks on `threads` threads (the caller's included), after
+ * sorting them into file order (descriptor, then offset): each thread reads
+ * one contiguous share. The first failure wins and stops the rest. */
+int cb_torch_pread_chunks(struct cb_torch_chunk *chunks, size_t n, unsigned threads,
 			  struct cb_error *err);
 
 /* 0 → one per online CPU, at most 8 (safetensors-read's rule). */
