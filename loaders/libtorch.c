@@ -35,11 +35,11 @@ static const struct cb_loader_opt read_opts[] = {
 
 /* The host model's page size, for the CPU loaders. Default on, as for
  * safetensors-read and pickle, so that each pair compares ATen with plain
- * memory and not 4 KiB pages with 2 MiB ones; thp=0 is what libtorch does by
- * itself (PyTorch 2.x asks for huge pages only under THP_MEM_ALLOC_ENABLE=1). */
+ * memory and not 4 KiB pages with 2 MiB ones (torch_model.h); thp=0 is what
+ * libtorch does by itself. */
 #define THP_OPT                                                                             \
 	{"thp", CB_OPT_BOOL, offsetof(struct cb_torch_read_opts, thp), 0, 0, "1",            \
-	 "host model in huge pages: at::empty 2 MiB-aligned + MADV_HUGEPAGE (PyTorch 2.x's THP_MEM_ALLOC_ENABLE)"}
+	 "host model in huge pages: at::empty's storages carved from one MADV_HUGEPAGE arena"}
 
 static const struct cb_loader_opt cpu_read_opts[] = {
 	{"threads", CB_OPT_U64, offsetof(struct cb_torch_read_opts, threads), 0, 64, "0",
