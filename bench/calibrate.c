@@ -138,9 +138,32 @@ struct read_share {
 	struct cb_error err;
 };
 
+static void read_share_range(struct read_share *s);
+
 static void *read_share(void *arg)
 {
 	struct read_share *s = arg;
+	/* Every share but the first reads through its own open file: threads
+	 * sharing one look like random access to the kernel's read-ahead. */
+	int own = -1;
+	if (s->off > 0) {
+		own = open(s->path, O_RDONLY | O_CLOEXEC | (s->direct ? O_DIRECT : 0));
+		if (own < 0) {
+			s->rc = CB_FAIL_ERRNO(&s->err, errno, s->path, "cannot open");
+			return NULL;
+		}
+		s->fd = own;
+	}
+	(void)posix_fadvise(s->fd, 0, 0, POSIX_FADV_SEQUENTIAL); /* as the loaders ask */
+	read_share_range(s);
+	if (own >= 0)
+		close(own);
+	return NULL;
+}
+
+/* The share's preads, into its place or the reused chunk. */
+static void read_share_range(struct read_share *s)
+{
 	for (uint64_t done = 0; done < s->len;) {
 		size_t n = (size_t)(s->len - done < READ_CHUNK ? s->len - done : READ_CHUNK);
 		ssize_t got = pread(s->fd, s->reuse ? s->dst : s->dst + done, n,
@@ -149,20 +172,20 @@ static void *read_share(void *arg)
 			continue;
 		if (got < 0 && s->direct && errno == EINVAL) {
 			s->rc = CB_EUNAVAILABLE; /* refused mid-file: recorded as not measured */
-			return NULL;
+			return;
 		}
 		if (got < 0) {
 			s->rc = CB_FAIL_ERRNO(&s->err, errno, s->path, "read failed");
-			return NULL;
+			return;
 		}
 		if (got == 0) {
 			s->rc = CB_FAIL(&s->err, CB_EIO, s->path, NULL, "file shorter than %llu bytes",
 					(unsigned long long)(s->off + s->len));
-			return NULL;
+			return;
 		}
 		done += (uint64_t)got;
 	}
-	return NULL;
+	return;
 }
 
 #define MAX_READ_THREADS 64

@@ -92,6 +92,11 @@ struct worker {
 	uint8_t *bounce;
 	size_t bounce_len;
 	size_t first, end; /* its share of the chunks, [first, end), with shares */
+	/* With shares: its own buffered descriptor per file, opened on first
+	 * use, so each thread's run of the file has its own read-ahead state
+	 * (threads sharing one open file look like random access to the
+	 * kernel's read-ahead, which then shrinks its window). */
+	int *own_fds;
 };
 
 /* Private state, allocated zeroed by the harness; everything in it is owned
@@ -284,7 +289,17 @@ static int read_chunk(struct worker *w, const struct chunk *c, struct cb_error *
 		/* The filesystem took O_DIRECT at open but refuses the read. */
 		atomic_fetch_add(&s->direct_fallbacks, 1);
 	}
-	return cb_pread_full(s->fds[c->file], c->dest, c->len, c->offset, path, err);
+	int fd = s->fds[c->file];
+	if (s->shares && w->own_fds) {
+		if (w->own_fds[c->file] < 0) {
+			w->own_fds[c->file] = open(path, O_RDONLY | O_CLOEXEC);
+			if (w->own_fds[c->file] < 0)
+				return CB_FAIL_ERRNO(err, errno, path, "open");
+			(void)posix_fadvise(w->own_fds[c->file], 0, 0, POSIX_FADV_SEQUENTIAL);
+		}
+		fd = w->own_fds[c->file];
+	}
+	return cb_pread_full(fd, c->dest, c->len, c->offset, path, err);
 }
 
 static void record_failure(struct st_read *s, const struct cb_error *local)
@@ -340,6 +355,13 @@ static int read_threads(struct st_read *s, struct cb_error *err)
 	atomic_store(&s->next, 0);
 	if (s->shares)
 		split_shares(s, s->n_workers);
+	/* Worker 0 reads through the load's own descriptors; the others open
+	 * their own (struct worker). Without the memory they share them. */
+	for (unsigned w = 1; s->shares && w < s->n_workers; w++) {
+		s->workers[w].own_fds = malloc(s->n_fds * sizeof *s->workers[w].own_fds);
+		for (size_t f = 0; s->workers[w].own_fds && f < s->n_fds; f++)
+			s->workers[w].own_fds[f] = -1;
+	}
 	while (started + 1 < s->n_workers && started + 1 < s->n_chunks &&
 	       pthread_create(&tids[started], NULL, reader, &s->workers[started + 1]) == 0)
 		started++; /* fewer threads still load correctly */
@@ -568,9 +590,14 @@ static void st_read_close(void *priv)
 	free(s->fds);
 	free(s->dfds);
 	free(s->chunks);
-	for (unsigned i = 0; i < MAX_THREADS; i++)
+	for (unsigned i = 0; i < MAX_THREADS; i++) {
 		if (s->workers[i].bounce)
 			munmap(s->workers[i].bounce, s->workers[i].bounce_len);
+		for (size_t f = 0; s->workers[i].own_fds && f < s->n_fds; f++)
+			if (s->workers[i].own_fds[f] >= 0)
+				close(s->workers[i].own_fds[f]);
+		free(s->workers[i].own_fds);
+	}
 	cb_ckpt_free(s->ckpt);
 	if (s->lock_ready)
 		pthread_mutex_destroy(&s->err_lock);
