@@ -176,16 +176,41 @@ struct reader {
 struct share {
 	struct reader *r;
 	size_t first, end;
+	bool own_files; /* read through its own open files (all but the first) */
 };
+
+/* The descriptor a share reads chunk c through: the caller's, or (with
+ * own_files) its own open of the same file, since threads sharing one open
+ * file look like random access to the kernel's read-ahead. Chunks come in
+ * descriptor order, so one open file at a time. */
+static int share_fd(const struct share *sh, const struct cb_torch_chunk *c, int *own,
+		    int *own_of, struct cb_error *err)
+{
+	if (!sh->own_files)
+		return c->fd;
+	if (*own_of != c->fd) {
+		if (*own >= 0)
+			close(*own);
+		*own_of = c->fd;
+		*own = open(c->path, O_RDONLY | O_CLOEXEC);
+		if (*own < 0)
+			return CB_FAIL_ERRNO(err, errno, c->path, "open"), -1;
+		(void)posix_fadvise(*own, 0, 0, POSIX_FADV_SEQUENTIAL);
+	}
+	return *own;
+}
 
 static void *read_worker(void *arg)
 {
 	const struct share *sh = arg;
 	struct reader *r = sh->r;
 	struct cb_error local = CB_ERROR_INIT;
+	int own = -1, own_of = -1;
 	for (size_t k = sh->first; k < sh->end && !atomic_load(&r->failed); k++) {
 		const struct cb_torch_chunk *c = &r->chunks[k];
-		if (cb_pread_full(c->fd, c->dest, c->len, c->offset, c->path, &local) != CB_OK) {
+		int fd = share_fd(sh, c, &own, &own_of, &local);
+		if (fd < 0 ||
+		    cb_pread_full(fd, c->dest, c->len, c->offset, c->path, &local) != CB_OK) {
 			atomic_store(&r->failed, 1);
 			pthread_mutex_lock(&r->lock);
 			if (r->err && r->err->code == CB_OK)
@@ -194,6 +219,8 @@ static void *read_worker(void *arg)
 			break;
 		}
 	}
+	if (own >= 0)
+		close(own);
 	return NULL;
 }
 
@@ -226,7 +253,7 @@ int cb_torch_pread_chunks(struct cb_torch_chunk *chunks, size_t n, unsigned thre
 	size_t k = 0;
 	for (unsigned w = 0; w < threads; w++) {
 		uint64_t goal = w + 1 == threads ? total : total / threads * (w + 1);
-		shares[w] = (struct share){&r, k, k};
+		shares[w] = (struct share){&r, k, k, w > 0};
 		while (k < n && (done < goal || w + 1 == threads))
 			done += chunks[k++].len;
 		shares[w].end = k;
