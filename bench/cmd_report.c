@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cb_commit.h"
 #include "cb_config.h"
 #include "cli.h"
 #include "fileio.h"

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cb_commit.h"
 #include "cb_config.h"
 #include "cli.h"
 

@@ -1,4 +1,5 @@
 /* The results file and its CSV mirror (see results.h). */
+#include "cb_commit.h"
 #include "results.h"
 
 #include <errno.h>
