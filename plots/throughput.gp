@@ -35,7 +35,7 @@ do for [FMT in "png svg"] {
 	eval "set xtics ".XTICS
 	set format y "%g"
 	set xlabel "model size"
-	set key at screen 0.5, screen 0.035 center bottom horizontal maxrows 2 width 1.5 reverse Left
+	set key at screen 0.5, screen 0.03 center bottom vertical maxrows 3 width 1.5 reverse Left
 	do for [i=1:4] {
 		if (CEIL(i) == CEIL(i)) {
 			set arrow 10 + i from graph 0, first CEIL(i) to graph 1, first CEIL(i) nohead dt 3 lw 1.6 lc rgb "#777777" back

@@ -32,7 +32,7 @@ do for [FMT in "png svg"] {
 	set mxtics default
 	set format y "%g"
 	set xlabel "model size"
-	set key at screen 0.5, screen 0.035 center bottom horizontal maxrows 2 width 1.5 reverse Left
+	set key at screen 0.5, screen 0.03 center bottom vertical maxrows 3 width 1.5 reverse Left
 	do for [p=1:2] {
 		C = word(CACHES, p)
 		S = SERIES(C)
