@@ -34,9 +34,10 @@ done
 
 # The default benchmark: every loader (--device cpu skips the GPU ones, and
 # loaders that cannot run here are recorded as skipped with their reason),
-# cold and warm. 3 trials per cell and no warm-up keep it within about five
-# minutes on a 2-core machine; a trial is a fresh process either way, and
-# the harness prepares the cache state before each one.
+# cold and warm. 3 trials per cell and no warm-up: about 8 minutes on the
+# 2-core development VM with libtorch and torch installed (README, "Results");
+# a trial is a fresh process either way, and the harness prepares the cache
+# state before each one.
 stamp=$(date -u +%Y%m%d-%H%M%S)
 results=results/default-$stamp.json
 mkdir -p results
