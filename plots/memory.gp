@@ -25,7 +25,7 @@ do for [FMT in "png svg"] {
 	set label 90 "{/:Bold Peak memory during one load, above the process's baseline}" at screen 0.5, screen 0.955 center font fsz(FMT, 1.25)
 	set label 91 SUBTITLE." · ".MEM_CACHE." cache" at screen 0.5, screen 0.912 center noenhanced font fsz(FMT, 0.8) tc rgb "#555555"
 	set tmargin 6
-	set bmargin 7.5
+	set bmargin 9
 	set rmargin 2
 	set xrange [-0.55:XR]
 	set yrange [0:MEM_YMAX]
