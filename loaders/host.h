@@ -29,16 +29,20 @@ typedef int (*cb_host_item_fn)(void *arg, size_t i, struct cb_error *err);
 CB_NODISCARD int cb_host_parallel(unsigned threads, size_t n, cb_host_item_fn fn, void *arg,
 				  struct cb_error *err);
 
-/* The model's host memory: one allocation per tensor, as a framework's
- * allocator makes them (64-byte aligned; large tensors in their own
- * anonymous mapping, with transparent huge pages requested when `thp`). */
+/* The model's host memory: small tensors malloc'd one by one (64-byte
+ * aligned) as a framework's allocator makes them, large ones carved from one
+ * anonymous mapping for the model (cb_host_model_alloc says why). */
 struct cb_host_model {
 	size_t n;
-	void **data;    /* per architecture tensor; owned */
-	size_t *mapped; /* bytes mapped when data[i] is an mmap, else 0 */
+	void **data;    /* per architecture tensor; owned (malloc'd), or in the arena */
+	bool *in_arena; /* data[i] is carved from `arena`, not malloc'd */
+	void *arena;    /* one mapping holding every large tensor; NULL when none */
+	size_t arena_len;
 };
 
-/* Allocates every tensor of `arch` and points model->tensors[i].data at it.
+/* Allocates every tensor of `arch` and points model->tensors[i].data at it:
+ * tensors of 1 MiB or more page-aligned in one mapping for the model (whole
+ * huge pages, advised MADV_HUGEPAGE, when `thp`), smaller ones malloc'd.
  * When `touch`, writes every byte (zeros) on `threads` threads, as a
  * model's initialiser does, so the pages are resident before any load.
  * Free with cb_host_model_free, also after a failure. */
