@@ -26,6 +26,7 @@
 
 #include "ckpt.h"
 #include "fileio.h"
+#include "host.h"
 #include "manifest.h"
 #include "torch_loaders.h"
 #include "torch_model.h"
@@ -154,7 +155,7 @@ static int make_views(struct pk *s, const struct cb_manifest *arch, struct cb_er
 		const struct cb_ckpt_tensor *have = cb_ckpt_find(s->ckpt, want->name);
 		struct storage key;
 		int64_t shape[CB_ATEN_MAX_RANK], stride[CB_ATEN_MAX_RANK];
-		int rc = cb_torch_match(want, have, s->ckpt->path, err);
+		int rc = cb_host_match(want, have, true, s->ckpt->path, err);
 		if (rc == CB_OK)
 			rc = storage_of(have, &key, err);
 		if (rc != CB_OK)

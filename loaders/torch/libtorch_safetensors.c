@@ -24,6 +24,7 @@
 
 #include "ckpt.h"
 #include "fileio.h"
+#include "host.h"
 #include "torch_model.h"
 #include "torch_module.h"
 #include "torch_loaders.h"
@@ -81,7 +82,7 @@ static int plan(struct st *s, const struct cb_manifest *arch, struct cb_model *m
 	for (size_t i = 0; i < arch->n_tensors; i++) {
 		const struct cb_manifest_tensor *want = &arch->tensors[i];
 		const struct cb_ckpt_tensor *have = cb_ckpt_find(s->ckpt, want->name);
-		int rc = cb_torch_match(want, have, s->ckpt->path, err);
+		int rc = cb_host_match(want, have, true, s->ckpt->path, err);
 		if (rc != CB_OK)
 			return rc;
 		for (uint64_t done = 0; done < want->nbytes; done += chunk) {
@@ -157,7 +158,7 @@ static int st_load(void *priv, const struct cb_load_ctx *ctx, struct cb_model *m
 	if (rc == CB_OK)
 		rc = plan(s, ctx->arch, model, chunk, err);
 	if (rc == CB_OK && !s->gpu)
-		rc = cb_torch_pread_chunks(s->chunks, s->n_chunks, cb_torch_thread_count(o->threads),
+		rc = cb_torch_pread_chunks(s->chunks, s->n_chunks, cb_host_threads(o->threads),
 					   err);
 	else if (rc == CB_OK)
 		rc = read_staged(s, ctx, chunk, err);
@@ -210,7 +211,7 @@ static int wrap_tensors(struct st *s, const struct cb_manifest *arch, struct cb_
 		const struct cb_manifest_tensor *want = &arch->tensors[i];
 		const struct cb_ckpt_tensor *have = cb_ckpt_find(s->ckpt, want->name);
 		int64_t shape[CB_ATEN_MAX_RANK];
-		int rc = cb_torch_match(want, have, s->ckpt->path, err);
+		int rc = cb_host_match(want, have, true, s->ckpt->path, err);
 		if (rc != CB_OK)
 			return rc;
 		if (!cb_torch_shape(want->rank, want->shape, shape))

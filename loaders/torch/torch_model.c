@@ -140,30 +140,6 @@ int cb_torch_model_fetch(struct cb_torch_model *m, const struct cb_manifest *arc
 	return rc;
 }
 
-int cb_torch_match(const struct cb_manifest_tensor *want, const struct cb_ckpt_tensor *have,
-		   const char *path, struct cb_error *err)
-{
-	if (!have)
-		return CB_FAIL(err, CB_EMISMATCH, path, want->name,
-			       "the checkpoint lacks a tensor of the model");
-	bool same = have->dtype == want->dtype && have->rank == want->rank &&
-		    have->nbytes == want->nbytes;
-	for (uint32_t d = 0; same && d < want->rank; d++)
-		same = have->shape[d] == want->shape[d];
-	if (!same)
-		return CB_FAIL(err, CB_EMISMATCH, path, want->name,
-			       "the checkpoint's tensor differs in dtype or shape from the model");
-	return CB_OK;
-}
-
-unsigned cb_torch_thread_count(uint64_t requested)
-{
-	if (requested)
-		return requested > MAX_THREADS ? MAX_THREADS : (unsigned)requested;
-	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-	return cpus < 1 ? 1 : cpus > 8 ? 8 : (unsigned)cpus;
-}
-
 /* The shared state of one cb_torch_pread_chunks call. */
 struct reader {
 	const struct cb_torch_chunk *chunks;

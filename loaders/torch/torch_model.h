@@ -50,11 +50,6 @@ bool cb_torch_shape(uint32_t rank, const uint64_t *shape, int64_t out[CB_ATEN_MA
 void cb_torch_contiguous_strides(uint32_t rank, const int64_t *shape,
 				 int64_t out[CB_ATEN_MAX_RANK]);
 
-/* The load_state_dict strict check: the checkpoint holds the tensor with
- * the architecture's dtype and shape. */
-int cb_torch_match(const struct cb_manifest_tensor *want, const struct cb_ckpt_tensor *have,
-		   const char *path, struct cb_error *err);
-
 /* One pread of part of a tensor into memory the model owns. */
 struct cb_torch_chunk {
 	int fd;
@@ -69,9 +64,6 @@ struct cb_torch_chunk {
  * one contiguous share. The first failure wins and stops the rest. */
 int cb_torch_pread_chunks(struct cb_torch_chunk *chunks, size_t n, unsigned threads,
 			  struct cb_error *err);
-
-/* 0 → one per online CPU, at most 8 (safetensors-read's rule). */
-unsigned cb_torch_thread_count(uint64_t requested);
 
 /* Opens every file of the checkpoint read-only; fds_out[i] is -1 until
  * opened. The caller closes and frees them (cb_torch_close_files). */
