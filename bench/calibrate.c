@@ -28,6 +28,7 @@
 #include "cache.h"
 #include "cli.h"
 #include "fileio.h"
+#include "stats.h"
 #include "sysinfo.h"
 
 #define CAL_RUNS 5
@@ -242,25 +243,21 @@ static double gbps(uint64_t bytes, double seconds)
 	return seconds > 0 ? (double)bytes / seconds / 1e9 : NAN;
 }
 
-/* The median of the finite figures of v[0..n) (sorted in place); NAN when
- * there are none. *best_out, when given, gets the largest. */
-static double median_pass(double *v, size_t n, double *best_out)
+/* The median of the finite figures of v[0..n) (a pass whose threads could
+ * not start is NAN); NAN when there are none. *best_out, when given, gets
+ * the largest. */
+static double median_pass(const double *v, size_t n, double *best_out)
 {
+	double finite[CAL_RUNS];
 	size_t k = 0;
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n && k < CAL_RUNS; i++)
 		if (isfinite(v[i]))
-			v[k++] = v[i];
-	for (size_t i = 1; i < k; i++) /* insertion sort: a handful of values */
-		for (size_t j = i; j > 0 && v[j - 1] > v[j]; j--) {
-			double t = v[j];
-			v[j] = v[j - 1];
-			v[j - 1] = t;
-		}
+			finite[k++] = v[i];
+	struct cb_stats st;
+	cb_stats_compute(finite, k, &st);
 	if (best_out)
-		*best_out = k ? v[k - 1] : NAN;
-	if (!k)
-		return NAN;
-	return k % 2 ? v[k / 2] : (v[k / 2 - 1] + v[k / 2]) / 2;
+		*best_out = st.max;
+	return st.median;
 }
 
 /* How one series of passes is made. */
