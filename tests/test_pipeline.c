@@ -2,7 +2,9 @@
  * the planner's chunks, and runs through the host copy engine (copies
  * deferred until a slot is waited on, as a DMA would be) checked byte for
  * byte: chunks across tensor boundaries, ring reuse, short reads, EINTR,
- * failures in the middle, a file that ends early. Also: the cuFile and NVML
+ * failures in the middle, a file that ends early; the same with the map
+ * source (chunks mapped and pinned instead of read), its pin rules checked
+ * by a wrapping engine. Also: the cuFile and NVML
  * wrappers fail cleanly when their library is absent or not the right one.
  */
 #include <errno.h>
@@ -256,6 +258,150 @@ static void test_failures(struct scenario *sc, const struct cb_pipe_file *files,
 	cb_host_engine_free(&eng);
 }
 
+/* The map source through the host engine, wrapped to check the rules a
+ * CUDA engine relies on: each chunk is pinned once and unpinned once, only
+ * after its slot's copies were waited on; copies read only from the slot's
+ * pinned range. */
+struct pin_check {
+	struct cb_copy_engine host;
+	void *addr[64];
+	size_t len[64];
+	unsigned queued[64];
+	atomic_uint tries, pins, unpins, bad;
+	unsigned fail_pin_at; /* refuse this pin (1-based); 0: none */
+};
+
+static int pc_slot_init(void *impl, size_t slot, size_t bytes, void **buf, struct cb_error *err)
+{
+	struct pin_check *pc = impl;
+	if (bytes != 0) /* the map source asks for no buffers */
+		atomic_fetch_add(&pc->bad, 1);
+	return pc->host.ops->slot_init(pc->host.impl, slot, bytes, buf, err);
+}
+
+static int pc_copy(void *impl, size_t slot, void *dst, const void *src, size_t len,
+		   struct cb_error *err)
+{
+	struct pin_check *pc = impl;
+	const char *a = pc->addr[slot];
+	if (!a || (const char *)src < a || (const char *)src + len > a + pc->len[slot])
+		atomic_fetch_add(&pc->bad, 1);
+	pc->queued[slot]++;
+	return pc->host.ops->copy(pc->host.impl, slot, dst, src, len, err);
+}
+
+static int pc_wait(void *impl, size_t slot, struct cb_error *err)
+{
+	struct pin_check *pc = impl;
+	pc->queued[slot] = 0;
+	return pc->host.ops->wait(pc->host.impl, slot, err);
+}
+
+static void pc_slot_fini(void *impl, size_t slot, void *buf)
+{
+	struct pin_check *pc = impl;
+	pc->host.ops->slot_fini(pc->host.impl, slot, buf);
+}
+
+static int pc_pin(void *impl, size_t slot, void *addr, size_t len, struct cb_error *err)
+{
+	struct pin_check *pc = impl;
+	unsigned n = atomic_fetch_add(&pc->tries, 1) + 1;
+	if (pc->fail_pin_at && n == pc->fail_pin_at)
+		return CB_FAIL(err, CB_EENV, NULL, NULL, "pin refused");
+	if (pc->addr[slot] || ((uintptr_t)addr & (K4 - 1)))
+		atomic_fetch_add(&pc->bad, 1);
+	pc->addr[slot] = addr;
+	pc->len[slot] = len;
+	atomic_fetch_add(&pc->pins, 1);
+	return CB_OK;
+}
+
+static void pc_unpin(void *impl, size_t slot, void *addr)
+{
+	struct pin_check *pc = impl;
+	if (pc->queued[slot] || pc->addr[slot] != addr)
+		atomic_fetch_add(&pc->bad, 1);
+	pc->addr[slot] = NULL;
+	atomic_fetch_add(&pc->unpins, 1);
+}
+
+static const struct cb_copy_engine_ops pin_check_ops = {
+	.name = "pin-check",
+	.slot_init = pc_slot_init,
+	.copy = pc_copy,
+	.wait = pc_wait,
+	.slot_fini = pc_slot_fini,
+	.pin = pc_pin,
+	.unpin = pc_unpin,
+};
+
+static int map_once(struct scenario *sc, const struct cb_pipe_file *files, unsigned threads,
+		    unsigned depth, uint64_t chunk, struct pin_check *pc, struct cb_pipe *pipe_out,
+		    struct cb_error *err)
+{
+	struct cb_pipe_plan plan;
+	int rc = cb_pipe_plan_make(sc->ranges, sc->n, chunk, &plan, err);
+	if (rc != CB_OK)
+		return rc;
+	if (cb_host_engine_new((size_t)threads * depth, &pc->host, err) != CB_OK)
+		abort();
+	struct cb_copy_engine eng = {.ops = &pin_check_ops, .impl = pc};
+	struct cb_pipe_config cfg = {.threads = threads, .slots_per_thread = depth,
+				     .slot_bytes = chunk, .map = true};
+	struct cb_pipe pipe;
+	rc = cb_pipe_setup(&pipe, eng, &cfg, err);
+	if (rc == CB_OK)
+		rc = cb_pipe_run(&pipe, &plan, files, 2, err);
+	cb_pipe_teardown(&pipe);
+	cb_host_engine_free(&pc->host);
+	cb_pipe_plan_free(&plan);
+	if (pipe_out)
+		*pipe_out = pipe;
+	return rc;
+}
+
+static void test_map_runs(struct scenario *sc, const struct cb_pipe_file *files)
+{
+	static const unsigned threads[] = {1, 2, 4, 7};
+	static const unsigned depths[] = {1, 2, 3};
+	static const uint64_t chunks[] = {K4, 4 * K4, 16 * K4, 1024 * K4};
+	for (size_t a = 0; a < 4; a++)
+		for (size_t b = 0; b < 3; b++)
+			for (size_t c = 0; c < 4; c++) {
+				struct cb_error err = CB_ERROR_INIT;
+				struct pin_check pc = {0};
+				struct cb_pipe p;
+				reset(sc);
+				CHECK(map_once(sc, files, threads[a], depths[b], chunks[c], &pc, &p,
+					       &err) == CB_OK);
+				CHECK(exact(sc));
+				CHECK(atomic_load(&pc.bad) == 0);
+				CHECK(atomic_load(&pc.pins) > 0);
+				CHECK(atomic_load(&pc.pins) == atomic_load(&pc.unpins));
+				CHECK(p.preads == 0);
+			}
+	/* A refused pin stops the run; every pin made is undone. */
+	struct cb_error err = CB_ERROR_INIT;
+	struct pin_check pc = {.fail_pin_at = 3};
+	CHECK(map_once(sc, files, 2, 2, K4, &pc, NULL, &err) == CB_EENV);
+	CHECK(strstr(err.msg, "pin refused") != NULL);
+	CHECK(atomic_load(&pc.pins) == atomic_load(&pc.unpins));
+	CHECK(atomic_load(&pc.bad) == 0);
+}
+
+/* After test_failures cut f1 short: the map source refuses the chunk past
+ * the end (no SIGBUS), naming the file. */
+static void test_map_short_file(struct scenario *sc, const struct cb_pipe_file *files)
+{
+	struct cb_error err = CB_ERROR_INIT;
+	struct pin_check pc = {0};
+	CHECK(map_once(sc, files, 2, 2, 16 * K4, &pc, NULL, &err) == CB_EFORMAT);
+	CHECK(strstr(err.msg, "ends before") != NULL);
+	CHECK(strstr(err.path, "f1") != NULL);
+	CHECK(atomic_load(&pc.pins) == atomic_load(&pc.unpins));
+}
+
 static void test_dynlib(void)
 {
 	struct cb_error err = CB_ERROR_INIT;
@@ -302,7 +448,9 @@ int main(void)
 	test_plan(&sc);
 	test_runs(&sc, files);
 	test_short_reads(&sc, files);
+	test_map_runs(&sc, files);
 	test_failures(&sc, files, fd1);
+	test_map_short_file(&sc, files);
 	test_dynlib();
 	for (size_t i = 0; i < sc.n; i++)
 		free(sc.ranges[i].dst);

@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "pipeline.h"
@@ -148,6 +150,12 @@ int cb_pipe_setup(struct cb_pipe *pipe, struct cb_copy_engine engine,
 			       "pipeline needs 1 to %d threads, 1 to %d slots each, and slots "
 			       "a multiple of %llu bytes", MAX_THREADS, MAX_DEPTH,
 			       (unsigned long long)CB_PIPE_ALIGN);
+	/* Chunks start at CB_PIPE_ALIGN boundaries; mmap needs page ones. */
+	long page = sysconf(_SC_PAGESIZE);
+	if (cfg->map && (page <= 0 || CB_PIPE_ALIGN % (uint64_t)page))
+		return CB_FAIL(err, CB_EUNAVAILABLE, NULL, NULL,
+			       "mapping chunks needs pages of at most %llu bytes (this kernel's are %ld)",
+			       (unsigned long long)CB_PIPE_ALIGN, page);
 	size_t n = (size_t)cfg->threads * cfg->slots_per_thread;
 	pipe->slots = calloc(n, sizeof *pipe->slots);
 	if (!pipe->slots)
@@ -155,7 +163,7 @@ int cb_pipe_setup(struct cb_pipe *pipe, struct cb_copy_engine engine,
 	for (size_t i = 0; i < n; i++) {
 		/* Counted first: a half-made slot is the engine's to undo. */
 		pipe->n_slots = i + 1;
-		int rc = engine.ops->slot_init(engine.impl, i, (size_t)cfg->slot_bytes,
+		int rc = engine.ops->slot_init(engine.impl, i, cfg->map ? 0 : (size_t)cfg->slot_bytes,
 					       &pipe->slots[i], err);
 		if (rc != CB_OK)
 			return rc;
@@ -178,6 +186,7 @@ struct run {
 	const struct cb_pipe_plan *plan;
 	const struct cb_pipe_file *files;
 	size_t n_files;
+	uint64_t *file_sizes; /* the map source: each file's size, checked before mapping */
 	atomic_size_t next;
 	atomic_int failed;
 	atomic_uint_fast64_t bytes_read, preads, reuses;
@@ -236,6 +245,56 @@ static int read_chunk(struct run *r, const struct cb_pipe_chunk *c, char *buf,
 	return CB_OK;
 }
 
+/* The map source: a slot's current mapping, pinned or not. */
+struct mapping {
+	void *addr;
+	size_t len;
+	bool pinned;
+};
+
+/* Maps a chunk's range read-only and has the engine pin it. A chunk whose
+ * bytes lie past the end of its file is refused before anything is mapped:
+ * touching such a page would be SIGBUS, not an error. */
+static int map_chunk(struct run *r, size_t slot, const struct cb_pipe_chunk *c,
+		     struct mapping *m, struct cb_error *err)
+{
+	const struct cb_copy_engine_ops *ops = r->pipe->engine.ops;
+	if (c->file >= r->n_files)
+		return CB_FAIL(err, CB_EINTERNAL, NULL, NULL, "chunk names file %u of %zu",
+			       c->file, r->n_files);
+	const struct cb_pipe_file *f = &r->files[c->file];
+	uint64_t size = r->file_sizes[c->file];
+	if (c->offset > size || c->need > size - c->offset) {
+		char where[64];
+		snprintf(where, sizeof where, "byte %llu", (unsigned long long)size);
+		return CB_FAIL(err, CB_EFORMAT, f->path, where,
+			       "the file ends before the tensor data does");
+	}
+	void *addr = mmap(NULL, (size_t)c->len, PROT_READ, MAP_SHARED, f->fd, (off_t)c->offset);
+	if (addr == MAP_FAILED)
+		return CB_FAIL_ERRNO(err, errno, f->path, "mmap of a chunk");
+	*m = (struct mapping){.addr = addr, .len = (size_t)c->len};
+	atomic_fetch_add(&r->bytes_read, c->need);
+	if (ops->pin) {
+		int rc = ops->pin(r->pipe->engine.impl, slot, addr, (size_t)c->len, err);
+		if (rc != CB_OK)
+			return rc;
+		m->pinned = true;
+	}
+	return CB_OK;
+}
+
+/* After the slot's copies are done (or were never queued). */
+static void unmap_chunk(struct run *r, size_t slot, struct mapping *m)
+{
+	if (!m->addr)
+		return;
+	if (m->pinned)
+		r->pipe->engine.ops->unpin(r->pipe->engine.impl, slot, m->addr);
+	munmap(m->addr, m->len);
+	*m = (struct mapping){0};
+}
+
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
@@ -246,6 +305,8 @@ static void *worker_main(void *arg)
 	unsigned depth = p->cfg.slots_per_thread;
 	size_t base = (size_t)w->index * depth;
 	bool busy[MAX_DEPTH] = {false};
+	struct mapping maps[MAX_DEPTH] = {{0}};
+	bool map = p->cfg.map;
 	struct cb_error e = CB_ERROR_INIT;
 	int rc = CB_OK;
 	if (p->cfg.on_thread)
@@ -265,9 +326,15 @@ static void *worker_main(void *arg)
 			if (rc != CB_OK)
 				break;
 		}
+		unmap_chunk(r, base + s, &maps[s]);
 		const struct cb_pipe_chunk *c = &r->plan->chunks[k];
 		char *buf = p->slots[base + s];
-		rc = read_chunk(r, c, buf, &e);
+		if (map) {
+			rc = map_chunk(r, base + s, c, &maps[s], &e);
+			buf = maps[s].addr;
+		} else {
+			rc = read_chunk(r, c, buf, &e);
+		}
 		for (size_t i = 0; rc == CB_OK && i < c->n_pieces; i++) {
 			const struct cb_pipe_piece *pc = &r->plan->pieces[c->first_piece + i];
 			busy[s] = true;
@@ -279,12 +346,13 @@ static void *worker_main(void *arg)
 	}
 	/* Drain: no copy may still read a slot when the run returns. */
 	for (unsigned s = 0; s < depth; s++) {
-		if (!busy[s])
-			continue;
-		struct cb_error e2 = CB_ERROR_INIT;
-		int rc2 = ops->wait(impl, base + s, &e2);
-		if (rc == CB_OK && rc2 != CB_OK)
-			rc = rc2, e = e2;
+		if (busy[s]) {
+			struct cb_error e2 = CB_ERROR_INIT;
+			int rc2 = ops->wait(impl, base + s, &e2);
+			if (rc == CB_OK && rc2 != CB_OK)
+				rc = rc2, e = e2;
+		}
+		unmap_chunk(r, base + s, &maps[s]);
 	}
 	if (rc != CB_OK)
 		record_error(r, &e);
@@ -298,9 +366,27 @@ int cb_pipe_run(struct cb_pipe *pipe, const struct cb_pipe_plan *plan,
 	    pipe->n_slots != (size_t)pipe->cfg.threads * pipe->cfg.slots_per_thread)
 		return CB_FAIL(err, CB_EINTERNAL, NULL, NULL,
 			       "the plan's chunks are larger than the slots, or no slots");
+	if (pipe->cfg.map && !pipe->engine.ops->unpin && pipe->engine.ops->pin)
+		return CB_FAIL(err, CB_EINTERNAL, NULL, NULL, "an engine that pins must unpin");
 	struct run r = {.pipe = pipe, .plan = plan, .files = files, .n_files = n_files, .err = err};
-	if (pthread_mutex_init(&r.lock, NULL) != 0)
+	if (pipe->cfg.map) {
+		r.file_sizes = calloc(n_files ? n_files : 1, sizeof *r.file_sizes);
+		if (!r.file_sizes)
+			return CB_FAIL(err, CB_ENOMEM, NULL, NULL, "out of memory");
+		for (size_t i = 0; i < n_files; i++) {
+			struct stat st;
+			if (fstat(files[i].fd, &st) != 0) {
+				int rc = CB_FAIL_ERRNO(err, errno, files[i].path, "stat");
+				free(r.file_sizes);
+				return rc;
+			}
+			r.file_sizes[i] = (uint64_t)st.st_size;
+		}
+	}
+	if (pthread_mutex_init(&r.lock, NULL) != 0) {
+		free(r.file_sizes);
 		return CB_FAIL(err, CB_ENOMEM, NULL, NULL, "cannot create a mutex");
+	}
 	unsigned n = pipe->cfg.threads;
 	if (n > plan->n_chunks)
 		n = plan->n_chunks ? (unsigned)plan->n_chunks : 1;
@@ -317,6 +403,7 @@ int cb_pipe_run(struct cb_pipe *pipe, const struct cb_pipe_plan *plan,
 	for (unsigned i = 1; i < started; i++)
 		pthread_join(tids[i], NULL);
 	pthread_mutex_destroy(&r.lock);
+	free(r.file_sizes);
 	pipe->bytes_read = atomic_load(&r.bytes_read);
 	pipe->preads = atomic_load(&r.preads);
 	pipe->slot_reuses = atomic_load(&r.reuses);
@@ -351,6 +438,9 @@ static int host_slot_init(void *impl, size_t slot, size_t bytes, void **buf,
 	if (slot >= h->n_slots)
 		return CB_FAIL(err, CB_EINTERNAL, NULL, NULL, "host engine: slot %zu of %zu", slot,
 			       h->n_slots);
+	*buf = NULL;
+	if (!bytes) /* the map source: no buffer */
+		return CB_OK;
 	*buf = aligned_alloc(CB_PIPE_ALIGN, bytes);
 	if (!*buf)
 		return CB_FAIL(err, CB_ENOMEM, NULL, NULL, "cannot allocate a %zu-byte slot", bytes);

@@ -15,6 +15,15 @@
  * aligned_alloc slots and memcpy deferred until wait(), so a runner that
  * reused a slot too early would be caught by byte-exact tests.
  *
+ * The runner has a second source, `map`: no staging buffers at all. Each
+ * chunk's file range is mapped (read-only, shared: the page cache itself),
+ * the engine pins it (cudaHostRegister, read-only), the pieces are copied
+ * straight from the mapping, and once the slot is waited on the range is
+ * unpinned and unmapped. A warm load then crosses memory once (the DMA),
+ * not three times (page cache to slot, slot to the link). The host engine
+ * pins nothing, and its deferred copies read the mapping at wait(): a
+ * runner that unmapped too early would crash the tests.
+ *
  * Nothing here needs CUDA; it is compiled in every build.
  */
 #ifndef CB_PIPELINE_H
@@ -98,6 +107,12 @@ struct cb_copy_engine_ops {
 	/* Returns once every copy queued on the slot has finished. */
 	int (*wait)(void *impl, size_t slot, struct cb_error *err);
 	void (*slot_fini)(void *impl, size_t slot, void *buf);
+	/* The map source only: makes [addr, addr + len) (a fresh read-only
+	 * mapping of the file) a valid copy source for the slot, and undoes
+	 * that after wait(). pin may be NULL (nothing to do); unpin is called
+	 * only after a successful pin. */
+	int (*pin)(void *impl, size_t slot, void *addr, size_t len, struct cb_error *err);
+	void (*unpin)(void *impl, size_t slot, void *addr);
 };
 
 struct cb_copy_engine {
@@ -113,6 +128,10 @@ struct cb_pipe_config {
 	unsigned threads;          /* reader threads, the calling one included (>= 1) */
 	unsigned slots_per_thread; /* >= 1; 2 is double buffering */
 	uint64_t slot_bytes;       /* a multiple of CB_PIPE_ALIGN */
+	/* true: the map source (see above); slots get no buffers (slot_init
+	 * is called with bytes 0), chunks are mapped instead of read, and
+	 * pread is not used. Needs the page size to divide CB_PIPE_ALIGN. */
+	bool map;
 	cb_pipe_pread_fn pread;    /* NULL: pread(2) */
 	void *pread_ctx;
 	/* Called first on each reader thread (NUMA binding); may be NULL. */
@@ -128,12 +147,13 @@ struct cb_pipe {
 	void **slots;
 	size_t n_slots;
 	/* Statistics of the last run. */
-	uint64_t bytes_read;       /* bytes pread returned */
-	uint64_t preads;           /* pread calls */
+	uint64_t bytes_read;       /* bytes pread returned, or mapped */
+	uint64_t preads;           /* pread calls (0 with the map source) */
 	uint64_t slot_reuses;      /* refills of a slot after a wait */
 };
 
-/* Allocates threads × slots_per_thread slots through the engine. On failure
+/* Allocates threads × slots_per_thread slots through the engine (buffers
+ * of slot_bytes, or none with the map source). On failure
  * the pipe is still safe to tear down. */
 CB_NODISCARD int cb_pipe_setup(struct cb_pipe *pipe, struct cb_copy_engine engine,
 			       const struct cb_pipe_config *cfg, struct cb_error *err);
