@@ -14,7 +14,14 @@
  *                   that span tensor boundaries into a small ring of pinned
  *                   slots, each slot's cudaMemcpyAsync on its own stream with
  *                   an event before the slot is refilled (pipeline.h), so
- *                   disk, PCIe and CPU overlap.
+ *                   disk, PCIe and CPU overlap;
+ *         register  the same threads and chunks without the ring: each chunk
+ *                   of the file is mapped, its page-cache pages registered
+ *                   read-only with CUDA (cudaHostRegister) and copied to the
+ *                   device straight from there, then unregistered and
+ *                   unmapped. No host copy at all; meant for warm loads,
+ *                   where the pipeline's copy out of the page cache, not the
+ *                   link, is what limits it.
  * mode=auto takes cuFile when the library loads and the files open with
  * O_DIRECT, else the pipeline. Reader threads are bound to the GPU's
  * NUMA-local CPUs, and the pinned slots are allocated from there.
@@ -49,7 +56,7 @@
 #define CUFILE_MAX_IO (UINT64_C(16) << 20)
 
 struct st_gpu_opts {
-	const char *mode;   /* auto | cufile | pipeline */
+	const char *mode;   /* auto | cufile | pipeline | register */
 	const char *alloc;  /* model | tensor */
 	const char *direct; /* auto | on | off */
 	uint64_t threads;   /* 0: one per CPU, at most 8 */
@@ -60,7 +67,8 @@ struct st_gpu_opts {
 
 static const struct cb_loader_opt st_gpu_opts[] = {
 	{"mode", CB_OPT_STRING, offsetof(struct st_gpu_opts, mode), 0, 0, "auto",
-	 "auto (cuFile where usable, else pipeline), cufile, or pipeline"},
+	 "auto (cuFile where usable, else pipeline), cufile, pipeline, or register (map the page "
+	 "cache and DMA from it)"},
 	{"alloc", CB_OPT_STRING, offsetof(struct st_gpu_opts, alloc), 0, 0, "model",
 	 "model: one cudaMalloc carved into tensors; tensor: one cudaMalloc each"},
 	{"direct", CB_OPT_STRING, offsetof(struct st_gpu_opts, direct), 0, 0, "auto",
@@ -116,8 +124,10 @@ static int st_gpu_open(void *priv, const struct cb_load_ctx *ctx, struct cb_erro
 {
 	struct st_gpu *s = priv;
 	const struct st_gpu_opts *o = ctx->opts;
-	if (!is(o->mode, "auto") && !is(o->mode, "cufile") && !is(o->mode, "pipeline"))
-		return CB_FAIL(err, CB_EUSAGE, NULL, NULL, "mode takes auto, cufile or pipeline");
+	if (!is(o->mode, "auto") && !is(o->mode, "cufile") && !is(o->mode, "pipeline") &&
+	    !is(o->mode, "register"))
+		return CB_FAIL(err, CB_EUSAGE, NULL, NULL,
+			       "mode takes auto, cufile, pipeline or register");
 	if (!is(o->alloc, "model") && !is(o->alloc, "tensor"))
 		return CB_FAIL(err, CB_EUSAGE, NULL, NULL, "alloc takes model or tensor");
 	if (!is(o->direct, "auto") && !is(o->direct, "on") && !is(o->direct, "off"))
@@ -126,6 +136,16 @@ static int st_gpu_open(void *priv, const struct cb_load_ctx *ctx, struct cb_erro
 	int rc = cb_gpu_open(&s->gpu, ctx->device_index, err);
 	if (rc != CB_OK)
 		return rc;
+	if (is(o->mode, "register")) {
+		int ro = 0;
+		CB_CUDA_TRY(err, cudaDeviceGetAttribute(&ro, cudaDevAttrHostRegisterReadOnlySupported,
+							s->gpu.device));
+		if (!ro)
+			return CB_FAIL(err, CB_EUNAVAILABLE, NULL, NULL,
+				       "mode=register: this GPU cannot register read-only host "
+				       "memory (cudaDevAttrHostRegisterReadOnlySupported is 0)");
+		return CB_OK;
+	}
 	/* The cuFile driver is set-up too: opened here, outside the load. */
 	if (!is(o->mode, "pipeline")) {
 		struct cb_error e = CB_ERROR_INIT;
@@ -317,12 +337,21 @@ static int open_for_pipeline(struct st_gpu *s, const struct st_gpu_opts *o, bool
 	return rc;
 }
 
-static int run_pipeline(struct st_gpu *s, const struct cb_load_ctx *ctx, struct cb_error *err)
+/* The pipeline, or with `map` the register path: the same plan, threads and
+ * slots, chunks mapped and registered instead of read into a pinned ring. */
+static int run_pipeline(struct st_gpu *s, const struct cb_load_ctx *ctx, bool map,
+			struct cb_error *err)
 {
 	const struct st_gpu_opts *o = ctx->opts;
-	bool direct;
+	bool direct = false;
 	char why[64];
-	int rc = open_for_pipeline(s, o, &direct, why, sizeof why, err);
+	int rc;
+	if (map) {
+		snprintf(why, sizeof why, "%.0f%% cached", cached_fraction(s->ckpt) * 100);
+		rc = open_files(s, false, err);
+	} else {
+		rc = open_for_pipeline(s, o, &direct, why, sizeof why, err);
+	}
 	if (rc != CB_OK)
 		return rc;
 	struct cb_pipe_file *files = calloc(s->n_fds ? s->n_fds : 1, sizeof *files);
@@ -340,7 +369,7 @@ static int run_pipeline(struct st_gpu *s, const struct cb_load_ctx *ctx, struct 
 		threads = plan.n_chunks ? (unsigned)plan.n_chunks : 1;
 	struct cb_pipe_config cfg = {
 		.threads = threads, .slots_per_thread = (unsigned)o->slots, .slot_bytes = chunk,
-		.on_thread = o->numa ? cb_gpu_bind_thread : NULL, .thread_ctx = &s->gpu,
+		.map = map, .on_thread = o->numa ? cb_gpu_bind_thread : NULL, .thread_ctx = &s->gpu,
 	};
 	if (rc == CB_OK)
 		rc = cb_cuda_engine_new(&s->gpu, (size_t)threads * o->slots, &engine, err);
@@ -355,11 +384,19 @@ static int run_pipeline(struct st_gpu *s, const struct cb_load_ctx *ctx, struct 
 	cb_pipe_plan_free(&plan);
 	free(files);
 	size_t used = strlen(s->mode);
-	snprintf(s->mode + used, sizeof s->mode - used,
-		 "pipeline: %s (%s), %u threads x %llu pinned slots x %llu MiB, NUMA %s, "
-		 "alloc=%s", direct ? "O_DIRECT" : "buffered", why, threads,
-		 (unsigned long long)o->slots, (unsigned long long)o->chunk_mib,
-		 o->numa && s->gpu.have_local_cpus ? "bound" : "not bound", o->alloc);
+	if (map)
+		snprintf(s->mode + used, sizeof s->mode - used,
+			 "register: page cache mapped and cudaHostRegister'd read-only per chunk "
+			 "(%s), %u threads x %llu chunks in flight x %llu MiB, NUMA %s, alloc=%s",
+			 why, threads, (unsigned long long)o->slots,
+			 (unsigned long long)o->chunk_mib,
+			 o->numa && s->gpu.have_local_cpus ? "bound" : "not bound", o->alloc);
+	else
+		snprintf(s->mode + used, sizeof s->mode - used,
+			 "pipeline: %s (%s), %u threads x %llu pinned slots x %llu MiB, NUMA %s, "
+			 "alloc=%s", direct ? "O_DIRECT" : "buffered", why, threads,
+			 (unsigned long long)o->slots, (unsigned long long)o->chunk_mib,
+			 o->numa && s->gpu.have_local_cpus ? "bound" : "not bound", o->alloc);
 	return rc;
 }
 
@@ -549,7 +586,7 @@ static int st_gpu_load(void *priv, const struct cb_load_ctx *ctx, struct cb_mode
 		s->base_registered = false;
 		snprintf(s->mode, sizeof s->mode, "cuFile not usable (%.150s); ", why.msg);
 	}
-	rc = run_pipeline(s, ctx, err);
+	rc = run_pipeline(s, ctx, is(o->mode, "register"), err);
 	cb_loader_phase(ctx, CB_PHASE_NONE);
 	return rc;
 }

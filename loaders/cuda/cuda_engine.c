@@ -28,7 +28,8 @@ static int ce_slot_init(void *impl, size_t slot, size_t bytes, void **buf, struc
 	struct cuda_slot *s = &c->slots[slot];
 	*buf = NULL;
 	CB_CUDA_TRY(err, cudaSetDevice(c->gpu->device));
-	CB_CUDA_TRY(err, cudaHostAlloc(buf, bytes, cudaHostAllocPortable));
+	if (bytes) /* 0: the map source, which copies from pinned mappings */
+		CB_CUDA_TRY(err, cudaHostAlloc(buf, bytes, cudaHostAllocPortable));
 	CB_CUDA_TRY(err, cudaStreamCreateWithFlags(&s->stream, cudaStreamNonBlocking));
 	s->stream_ok = true;
 	/* No timing: a lighter event, and cudaEventSynchronize may yield. */
@@ -62,6 +63,22 @@ static int ce_wait(void *impl, size_t slot, struct cb_error *err)
 	return CB_OK;
 }
 
+/* The page cache, mapped read-only, is locked and mapped for the device's
+ * DMA. Read-only registration is what lets a PROT_READ mapping be pinned
+ * at all (the driver would otherwise ask for write access). */
+static int ce_pin(void *impl, size_t slot, void *addr, size_t len, struct cb_error *err)
+{
+	(void)impl, (void)slot;
+	CB_CUDA_TRY(err, cudaHostRegister(addr, len, cudaHostRegisterReadOnly));
+	return CB_OK;
+}
+
+static void ce_unpin(void *impl, size_t slot, void *addr)
+{
+	(void)impl, (void)slot;
+	cudaHostUnregister(addr);
+}
+
 static void ce_slot_fini(void *impl, size_t slot, void *buf)
 {
 	struct cuda_engine *c = impl;
@@ -85,6 +102,8 @@ static const struct cb_copy_engine_ops cuda_ops = {
 	.fence = ce_fence,
 	.wait = ce_wait,
 	.slot_fini = ce_slot_fini,
+	.pin = ce_pin,
+	.unpin = ce_unpin,
 };
 
 int cb_cuda_engine_new(struct cb_gpu *g, size_t n_slots, struct cb_copy_engine *out,

@@ -112,11 +112,12 @@ int cb_gpu_match(const struct cb_manifest_tensor *want, const struct cb_ckpt_ten
 double cb_gpu_now(void);
 
 /* The pipeline's CUDA copy engine (cuda_engine.c): per slot a cudaHostAlloc
- * buffer (portable, page-locked), a non-blocking stream and an event;
- * copy = cudaMemcpyAsync host to device on the slot's stream, fence =
- * cudaEventRecord, wait = cudaEventSynchronize. Reader threads get the
- * session's device made current. *out is freed with cb_cuda_engine_free
- * after the pipe's teardown. */
+ * buffer (portable, page-locked; none for the map source), a non-blocking
+ * stream and an event; copy = cudaMemcpyAsync host to device on the slot's
+ * stream, fence = cudaEventRecord, wait = cudaStreamSynchronize, pin =
+ * cudaHostRegister(read-only) of a mapped chunk, unpin = cudaHostUnregister.
+ * Reader threads get the session's device made current. *out is freed with
+ * cb_cuda_engine_free after the pipe's teardown. */
 int cb_cuda_engine_new(struct cb_gpu *g, size_t n_slots, struct cb_copy_engine *out,
 		       struct cb_error *err);
 void cb_cuda_engine_free(struct cb_copy_engine *engine);
