@@ -341,14 +341,26 @@ static void outcome_text(const json_t *cell, char *buf, size_t size)
 		snprintf(buf, size, "%s: %.90s", status ? status : "?", reason ? reason : "");
 }
 
+/* The loader as the user named it, with the options given
+ * ("safetensors-gpu:mode=register:threads=16"), so cells of one loader
+ * with different options can be told apart in the table. */
+static void cell_label(const struct cb_plan_cell *cell, char *buf, size_t size)
+{
+	size_t used = (size_t)snprintf(buf, size, "%s", cell->loader->name);
+	for (size_t k = 0; k < cell->opts.n && used < size; k++)
+		used += (size_t)snprintf(buf + used, size - used, ":%s", cell->opts.v[k]);
+}
+
 void cb_plan_print_table(const struct cb_run *run, FILE *out)
 {
 	/* Columns as wide as the longest loader and dataset names, so a long
 	 * name (libtorch-safetensors-mmap-gpu) does not shift its row. */
 	int loader_w = 6, dataset_w = 7;
+	char label[256];
 	for (size_t i = 0; i < run->plan.n_cells; i++) {
 		const json_t *c = run->plan.cells[i].json;
-		int l = (int)strlen(json_string_value(json_object_get(c, "loader")));
+		cell_label(&run->plan.cells[i], label, sizeof label);
+		int l = (int)strlen(label);
 		int d = (int)strlen(json_string_value(json_object_get(c, "dataset")));
 		loader_w = l > loader_w ? l : loader_w;
 		dataset_w = d > dataset_w ? d : dataset_w;
@@ -367,8 +379,9 @@ void cb_plan_print_table(const struct cb_run *run, FILE *out)
 		fmt_num(pct_all, sizeof pct_all, num(s, "ceiling_fraction") * 100, "%.0f%%");
 		fmt_num(rss, sizeof rss, num(s, "peak_rss_over_model"), "%.2f");
 		outcome_text(c, outcome, sizeof outcome);
+		cell_label(&run->plan.cells[i], label, sizeof label);
 		fprintf(out, "%-*s %-*s %-5s %10s %8s %8s %6s %9s %9s  %s\n", loader_w,
-			json_string_value(json_object_get(c, "loader")), dataset_w,
+			label, dataset_w,
 			json_string_value(json_object_get(c, "dataset")),
 			json_string_value(json_object_get(c, "cache")), med, init, gbps, pct, pct_all,
 			rss, outcome);

@@ -206,30 +206,39 @@ static int setup(struct trial *t, struct cb_error *err)
 	return CB_OK;
 }
 
-/* XXH3 of one model tensor, fetched from the device when it lives there. */
-static int hash_tensor(struct trial *t, size_t i, uint64_t *out, struct cb_error *err)
+/* XXH3 of one model tensor, fetched from the device into `buf` (at least
+ * the tensor's size) when it lives there. */
+static int hash_tensor(struct trial *t, size_t i, void *buf, uint64_t *out, struct cb_error *err)
 {
 	const struct cb_model_tensor *mt = &t->model.tensors[i];
 	if (mt->location == CB_LOC_HOST) {
 		*out = XXH3_64bits(mt->data, (size_t)mt->nbytes);
 		return CB_OK;
 	}
-	void *buf = malloc(mt->nbytes ? (size_t)mt->nbytes : 1);
-	if (!buf)
-		return CB_FAIL(err, CB_ENOMEM, NULL, mt->name, "no host memory to verify");
 	struct cb_loader_fetch fetch = {.index = i, .host_buf = buf, .nbytes = mt->nbytes};
 	int rc = t->loader->control(t->priv, CB_LOADER_CTL_FETCH, &fetch, err);
 	if (rc == CB_OK)
 		*out = XXH3_64bits(buf, (size_t)mt->nbytes);
-	free(buf);
 	return rc;
 }
 
-/* Every tensor against the manifest; the first mismatch is the message. */
+/* Every tensor against the manifest; the first mismatch is the message.
+ * Device tensors are fetched through one host buffer, the size of the
+ * largest: a fresh buffer per tensor would fault in the model's size of
+ * new pages again, seconds per trial on a large model. */
 static int verify(struct trial *t, size_t *bad_out, struct cb_error *err)
 {
 	*bad_out = 0;
-	for (size_t i = 0; i < t->model.n; i++) {
+	uint64_t largest = 0;
+	for (size_t i = 0; i < t->model.n; i++)
+		if (t->model.tensors[i].location != CB_LOC_HOST &&
+		    t->model.tensors[i].nbytes > largest)
+			largest = t->model.tensors[i].nbytes;
+	void *buf = NULL;
+	if (largest && !(buf = malloc((size_t)largest)))
+		return CB_FAIL(err, CB_ENOMEM, NULL, NULL, "no host memory to verify");
+	int rc = CB_OK;
+	for (size_t i = 0; i < t->model.n && rc == CB_OK; i++) {
 		const struct cb_manifest_tensor *want = &t->arch->tensors[i];
 		const struct cb_model_tensor *mt = &t->model.tensors[i];
 		if (!mt->data || mt->nbytes != want->nbytes) {
@@ -241,14 +250,15 @@ static int verify(struct trial *t, size_t *bad_out, struct cb_error *err)
 		if (!want->has_hash)
 			continue;
 		uint64_t h = 0;
-		int rc = hash_tensor(t, i, &h, err);
-		if (rc != CB_OK)
-			return rc;
-		if (h != want->xxh3 && (*bad_out)++ == 0)
+		rc = hash_tensor(t, i, buf, &h, err);
+		if (rc == CB_OK && h != want->xxh3 && (*bad_out)++ == 0)
 			CB_FAIL(err, CB_EMISMATCH, t->path, want->name,
 				"loaded bytes have XXH3 %016llx, the manifest says %016llx",
 				(unsigned long long)h, (unsigned long long)want->xxh3);
 	}
+	free(buf);
+	if (rc != CB_OK)
+		return rc;
 	return *bad_out ? CB_EMISMATCH : CB_OK;
 }
 
