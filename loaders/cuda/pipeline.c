@@ -139,6 +139,32 @@ void cb_pipe_plan_free(struct cb_pipe_plan *plan)
 
 /* --- the runner ------------------------------------------------------------ */
 
+/* One reader thread's share of the setup: its own slots, allocated on the
+ * thread (and so the NUMA node) that will use them. */
+struct setup_group {
+	struct cb_pipe *pipe;
+	unsigned thread;
+	int rc;
+	struct cb_error err;
+};
+
+static void *setup_group_main(void *arg)
+{
+	struct setup_group *g = arg;
+	struct cb_pipe *p = g->pipe;
+	unsigned depth = p->cfg.slots_per_thread;
+	if (p->cfg.on_thread)
+		p->cfg.on_thread(p->cfg.thread_ctx);
+	g->rc = CB_OK;
+	for (unsigned k = 0; k < depth && g->rc == CB_OK; k++) {
+		size_t i = (size_t)g->thread * depth + k;
+		g->rc = p->engine.ops->slot_init(p->engine.impl, i,
+						 p->cfg.map ? 0 : (size_t)p->cfg.slot_bytes,
+						 &p->slots[i], &g->err);
+	}
+	return NULL;
+}
+
 int cb_pipe_setup(struct cb_pipe *pipe, struct cb_copy_engine engine,
 		  const struct cb_pipe_config *cfg, struct cb_error *err)
 {
@@ -158,17 +184,49 @@ int cb_pipe_setup(struct cb_pipe *pipe, struct cb_copy_engine engine,
 			       (unsigned long long)CB_PIPE_ALIGN, page);
 	size_t n = (size_t)cfg->threads * cfg->slots_per_thread;
 	pipe->slots = calloc(n, sizeof *pipe->slots);
-	if (!pipe->slots)
+	struct setup_group *groups = calloc(cfg->threads, sizeof *groups);
+	pthread_t *tids = calloc(cfg->threads, sizeof *tids);
+	if (!pipe->slots || !groups || !tids) {
+		free(groups);
+		free(tids);
 		return CB_FAIL(err, CB_ENOMEM, NULL, NULL, "out of memory");
-	for (size_t i = 0; i < n; i++) {
-		/* Counted first: a half-made slot is the engine's to undo. */
-		pipe->n_slots = i + 1;
-		int rc = engine.ops->slot_init(engine.impl, i, cfg->map ? 0 : (size_t)cfg->slot_bytes,
-					       &pipe->slots[i], err);
-		if (rc != CB_OK)
-			return rc;
 	}
-	return CB_OK;
+	/* Counted first: every slot is handed to slot_fini at teardown, made
+	 * or not (its buffer then NULL); a half-made slot is the engine's to
+	 * undo. */
+	pipe->n_slots = n;
+	/* Page-locking is most of the cost (zeroed pages, pinned one by one),
+	 * so each reader thread's slots are made on a thread of their own, in
+	 * parallel, unless the caller asks for one thread. A group whose
+	 * thread cannot start is made here. */
+	bool *started = calloc(cfg->threads, sizeof *started);
+	if (!started) {
+		free(groups);
+		free(tids);
+		return CB_FAIL(err, CB_ENOMEM, NULL, NULL, "out of memory");
+	}
+	for (unsigned t = 0; t < cfg->threads; t++) {
+		groups[t] = (struct setup_group){.pipe = pipe, .thread = t, .err = CB_ERROR_INIT};
+		if (!cfg->serial_setup && t > 0)
+			started[t] = pthread_create(&tids[t], NULL, setup_group_main, &groups[t]) == 0;
+	}
+	for (unsigned t = 0; t < cfg->threads; t++)
+		if (!started[t])
+			setup_group_main(&groups[t]);
+	int rc = CB_OK;
+	for (unsigned t = 0; t < cfg->threads; t++) {
+		if (started[t])
+			pthread_join(tids[t], NULL);
+		if (rc == CB_OK && groups[t].rc != CB_OK) {
+			rc = groups[t].rc;
+			if (err)
+				*err = groups[t].err;
+		}
+	}
+	free(started);
+	free(groups);
+	free(tids);
+	return rc;
 }
 
 void cb_pipe_teardown(struct cb_pipe *pipe)

@@ -132,6 +132,10 @@ struct cb_pipe_config {
 	 * is called with bytes 0), chunks are mapped instead of read, and
 	 * pread is not used. Needs the page size to divide CB_PIPE_ALIGN. */
 	bool map;
+	/* false: each reader thread's slots are allocated on a thread of its
+	 * own, in parallel (after on_thread, so on its NUMA node); true: all
+	 * of them on the calling thread. */
+	bool serial_setup;
 	cb_pipe_pread_fn pread;    /* NULL: pread(2) */
 	void *pread_ctx;
 	/* Called first on each reader thread (NUMA binding); may be NULL. */
@@ -153,7 +157,8 @@ struct cb_pipe {
 };
 
 /* Allocates threads × slots_per_thread slots through the engine (buffers
- * of slot_bytes, or none with the map source). On failure
+ * of slot_bytes, or none with the map source), in parallel unless
+ * cfg->serial_setup; the first error wins. On failure
  * the pipe is still safe to tear down. */
 CB_NODISCARD int cb_pipe_setup(struct cb_pipe *pipe, struct cb_copy_engine engine,
 			       const struct cb_pipe_config *cfg, struct cb_error *err);
