@@ -76,7 +76,7 @@ static const struct cb_loader_opt st_gpu_opts[] = {
 	 "O_DIRECT reads: auto (unless the files are mostly cached), on, off"},
 	{"threads", CB_OPT_U64, offsetof(struct st_gpu_opts, threads), 0, MAX_THREADS, "0",
 	 "reader threads (0: one per CPU, at most 16)"},
-	{"chunk-mib", CB_OPT_U64, offsetof(struct st_gpu_opts, chunk_mib), 1, 256, "8",
+	{"chunk-mib", CB_OPT_U64, offsetof(struct st_gpu_opts, chunk_mib), 1, 256, "4",
 	 "MiB per read (pipeline slot size; cuFile requests are at most 16 MiB)"},
 	{"slots", CB_OPT_U64, offsetof(struct st_gpu_opts, slots), 1, 16, "2",
 	 "pinned slots per reader thread (2: double buffering)"},
