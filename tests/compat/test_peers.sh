@@ -58,6 +58,31 @@ for l in peers.values():
 PYEOF
 fi
 
+# Which Python: without CKPTBENCH_PYTHON, the first python3 in PATH that has
+# torch (a venv), else Debian's. A logging python3 first in PATH is used when
+# it finds torch, passed over when it does not.
+mkdir -p "$T/venv-torch" "$T/venv-none"
+cat >"$T/venv-torch/python3" <<EOF
+#!/bin/sh
+echo "\$*" >>"$T/venv-torch.log"
+exec $PY "\$@"
+EOF
+cat >"$T/venv-none/python3" <<EOF
+#!/bin/sh
+echo "\$*" >>"$T/venv-none.log"
+case "\$*" in *find_spec*) exit 1 ;; esac
+exec $PY "\$@"
+EOF
+chmod +x "$T/venv-torch/python3" "$T/venv-none/python3"
+if expect_status 0 env -u CKPTBENCH_PYTHON PATH="$T/venv-torch:$PATH" "$CKPTBENCH" loaders; then
+	grep -q 'peer.py --probe' "$T/venv-torch.log" && pass ||
+		fail "a python3 with torch first in PATH was not used: $(cat "$T/venv-torch.log" 2>&1)"
+fi
+if expect_status 0 env -u CKPTBENCH_PYTHON PATH="$T/venv-none:$PATH" "$CKPTBENCH" loaders; then
+	! grep -q 'peer.py' "$T/venv-none.log" && grep -q '^torch-load  *pytorch  *cpu  *available' "$T/out" &&
+		pass || fail "a python3 without torch should be passed over for Debian's: $(cat "$T/venv-none.log")"
+fi
+
 # --- torch-load on a 128 MiB model: verified, memory doubled -------------------
 "$CKPTBENCH" gen --preset llama --size 128M --dtype F16 --formats safetensors,pytorch \
 	-o "$T" --quiet >/dev/null || fail "gen 128M"
