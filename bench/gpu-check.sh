@@ -15,6 +15,9 @@
 #   results-pipeline.json mode=pipeline, when the default ran cuFile
 #   summary.md            the tables, the targets, the compat checks
 #   compat.txt            newer torch/safetensors files vs ckptbench
+#   all.tar.gz            every file above but the log (the device tool
+#                         brings back only a few files); summary.md and
+#                         gpu-check.log are also left beside it
 #
 # The binary: $CKPTBENCH_BIN, else build-gpu-static/ckptbench (made by
 # bench/gpu-build.sh on the build machine and carried here), else a build
@@ -181,10 +184,10 @@ if [ "$NOGPU" = 1 ]; then
 	run 8g "safetensors-gpu,safetensors-gpu-naive,safetensors-read" "$D8" cold 30 --no-calibrate --warmup 0 --repeat 2
 else
 	# The fast path's variants, side by side on the same files: the pinned
-	# pipeline at 8 and 16 threads, and the register path (no host copy).
-	VARIANTS=safetensors-gpu:mode=register,safetensors-gpu:mode=register:threads=16
-	VARIANTS8=safetensors-gpu:threads=16,safetensors-gpu:threads=16:chunk-mib=8:slots=3
-	VARIANTS8=$VARIANTS8,$VARIANTS,safetensors-gpu:mode=register:threads=16:chunk-mib=64
+	# pipeline's slot size and thread count around the defaults (16 threads
+	# x 2 slots x 4 MiB), and the register path (no host copy).
+	VARIANTS=safetensors-gpu:chunk-mib=2,safetensors-gpu:mode=register
+	VARIANTS8=$VARIANTS,safetensors-gpu:chunk-mib=8,safetensors-gpu:threads=8:chunk-mib=16
 	run 1g "$GPU_RUN,$VARIANTS" "$D1" cold,warm 120
 	run 8g-warm "safetensors-gpu,$VARIANTS8,safetensors-gpu-naive${GPU_ST:+,$GPU_ST}" "$D8" warm 100 \
 		--no-calibrate --warmup 0
@@ -403,4 +406,14 @@ for (l, ds, cache) in sorted(cells):
 PYEOF
 }
 summarize
+# One archive of everything but the log (still being written), then only
+# it, the summary and the log left.
+packed=$(cd "$OUT" && find . -maxdepth 1 -type f ! -name gpu-check.log ! -name 'all.tar.gz*' |
+	sort)
+if [ -n "$packed" ] && (cd "$OUT" && tar -czf all.tar.gz.part $packed); then
+	mv "$OUT/all.tar.gz.part" "$OUT/all.tar.gz"
+	(cd "$OUT" && rm -f $(echo "$packed" | grep -v -x ./summary.md))
+else
+	rm -f "$OUT/all.tar.gz.part"
+fi
 say "done in $(elapsed)s; results in $OUT"
