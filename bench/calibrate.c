@@ -11,6 +11,7 @@
  * cold/warm_read_reused_gbps. */
 #include "calibrate.h"
 #include "cuda/gpu_info.h"
+#include "loader.h" /* CB_DEFAULT_THREADS_MAX */
 
 #include <errno.h>
 #include <fcntl.h>
@@ -317,8 +318,11 @@ static int read_ceiling(const char *path, uint64_t size, const struct read_dest 
 			bool cold, struct cb_calibration *cal, double *ceiling, double *best,
 			double *reused, struct cb_error *err)
 {
+	/* "Every CPU" is capped as the loaders' default thread count is. */
 	long online = sysconf(_SC_NPROCESSORS_ONLN);
 	unsigned all = online > 1 ? (unsigned)online : 1;
+	if (all > CB_DEFAULT_THREADS_MAX)
+		all = CB_DEFAULT_THREADS_MAX;
 	struct read_method one = {cold, false, false, 1, CAL_RUNS};
 	struct read_method every = {cold, false, false, all, CAL_RUNS};
 	struct read_method classic = {cold, false, true, 1, CLASSIC_RUNS};

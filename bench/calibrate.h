@@ -14,7 +14,7 @@
 
 struct cb_calibration {
 	/* The read ceilings: the file read into memory of its size, by one
-	 * thread and by one per CPU, the faster method's median. */
+	 * thread and by one per CPU (at most 16), the faster method's median. */
 	double cold_read_gbps;        /* preads after eviction, page cache path */
 	double cold_read_direct_gbps; /* O_DIRECT, one thread, reused buffer */
 	double warm_read_gbps;        /* preads of a fully cached file */

@@ -24,7 +24,7 @@ unsigned cb_host_threads(uint64_t opt)
 	if (opt)
 		return opt > MAX_THREADS ? MAX_THREADS : (unsigned)opt;
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-	return cpus < 1 ? 1 : cpus > 8 ? 8 : (unsigned)cpus;
+	return cpus < 1 ? 1 : cpus > CB_DEFAULT_THREADS_MAX ? CB_DEFAULT_THREADS_MAX : (unsigned)cpus;
 }
 
 /* ------------------------------------------------------------ parallel */

@@ -18,7 +18,7 @@
 #include "manifest.h"
 
 /* Worker threads for a thread option: `opt` when non-zero, else one per
- * online CPU, at most 8. */
+ * online CPU, at most CB_DEFAULT_THREADS_MAX (16). */
 unsigned cb_host_threads(uint64_t opt);
 
 /* Runs fn(arg, i, err) for every i in [0, n) on up to `threads` threads (the

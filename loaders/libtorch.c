@@ -27,7 +27,7 @@
 
 static const struct cb_loader_opt read_opts[] = {
 	{"threads", CB_OPT_U64, offsetof(struct cb_torch_read_opts, threads), 0, 64, "0",
-	 "reader threads (0: one per CPU, at most 8)"},
+	 "reader threads (0: one per CPU, at most 16)"},
 	{"chunk-mib", CB_OPT_U64, offsetof(struct cb_torch_read_opts, chunk_mib), 1, 1024, "16",
 	 "MiB per pread (and per pinned staging buffer on a GPU)"},
 	{NULL, 0, 0, 0, 0, NULL, NULL},
@@ -43,7 +43,7 @@ static const struct cb_loader_opt read_opts[] = {
 
 static const struct cb_loader_opt cpu_read_opts[] = {
 	{"threads", CB_OPT_U64, offsetof(struct cb_torch_read_opts, threads), 0, 64, "0",
-	 "reader threads (0: one per CPU, at most 8)"},
+	 "reader threads (0: one per CPU, at most 16)"},
 	{"chunk-mib", CB_OPT_U64, offsetof(struct cb_torch_read_opts, chunk_mib), 1, 1024, "16",
 	 "MiB per pread"},
 	THP_OPT,

@@ -32,6 +32,13 @@
 /* Bump when struct cb_loader or the structs it takes change incompatibly. */
 #define CB_LOADER_ABI 1
 
+/* The most threads a loader takes by default (one per online CPU up to
+ * this), and the most the calibration reads with: a loader's figure and
+ * the ceiling it is read against then come from the same number of
+ * threads. (With a cap of 8 against a 16-thread ceiling, the 16-core H100
+ * machine charged safetensors-read for threads it was not given.) */
+#define CB_DEFAULT_THREADS_MAX 16
+
 enum cb_device_kind {
 	CB_DEVICE_CPU = 0,
 	CB_DEVICE_CUDA,

@@ -43,7 +43,7 @@ struct pickle_opts {
 
 static const struct cb_loader_opt pickle_opts[] = {
 	{"threads", CB_OPT_U64, offsetof(struct pickle_opts, threads), 0, 64, "0",
-	 "threads of the initialiser and of copy_ (0: one per CPU, at most 8); "
+	 "threads of the initialiser and of copy_ (0: one per CPU, at most 16); "
 	 "records are read on one, as torch.load does"},
 	{"thp", CB_OPT_BOOL, offsetof(struct pickle_opts, thp), 0, 0, "1",
 	 "transparent huge pages for the model's large tensors (madvise)"},

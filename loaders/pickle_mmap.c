@@ -41,7 +41,7 @@ struct pmmap_opts {
 
 static const struct cb_loader_opt pmmap_opts[] = {
 	{"threads", CB_OPT_U64, offsetof(struct pmmap_opts, threads), 0, 64, "0",
-	 "threads touching the pages (0: one per CPU, at most 8)"},
+	 "threads touching the pages (0: one per CPU, at most 16)"},
 	{"willneed", CB_OPT_BOOL, offsetof(struct pmmap_opts, willneed), 0, 0, "1",
 	 "madvise(MADV_WILLNEED | MADV_SEQUENTIAL) on each mapping"},
 	{NULL, 0, 0, 0, 0, NULL, NULL},

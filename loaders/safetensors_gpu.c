@@ -121,9 +121,10 @@ static unsigned thread_count(const struct st_gpu_opts *o)
 	if (o->threads)
 		return (unsigned)o->threads;
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-	/* 16: on the H100 machine (16 CPUs) 16 readers moved a warm 8 GiB
-	 * load from 26 to 28-31 GB/s over 8 (results/reference/gpu-h100). */
-	return cpus < 1 ? 1 : cpus > 16 ? 16 : (unsigned)cpus;
+	/* On the H100 machine (16 CPUs) 16 readers moved a warm 8 GiB load
+	 * from 26 to 28-31 GB/s over 8 (results/reference/gpu-h100-tuned). */
+	return cpus < 1 ? 1 : cpus > CB_DEFAULT_THREADS_MAX ? CB_DEFAULT_THREADS_MAX
+							     : (unsigned)cpus;
 }
 
 static int st_gpu_open(void *priv, const struct cb_load_ctx *ctx, struct cb_error *err)

@@ -40,7 +40,7 @@
 #include "loader.h"
 
 struct st_mmap_opts {
-	uint64_t threads; /* touching threads; 0: one per CPU, at most 8 */
+	uint64_t threads; /* touching threads; 0: one per CPU, at most 16 */
 	bool populate;    /* MAP_POPULATE */
 	bool willneed;    /* madvise(MADV_WILLNEED) */
 	bool sequential;  /* madvise(MADV_SEQUENTIAL) */
@@ -49,7 +49,7 @@ struct st_mmap_opts {
 
 static const struct cb_loader_opt st_mmap_opts[] = {
 	{"threads", CB_OPT_U64, offsetof(struct st_mmap_opts, threads), 0, 64, "0",
-	 "threads touching the pages (0: one per CPU, at most 8)"},
+	 "threads touching the pages (0: one per CPU, at most 16)"},
 	{"populate", CB_OPT_BOOL, offsetof(struct st_mmap_opts, populate), 0, 0, "0",
 	 "map with MAP_POPULATE (mmap faults every page in)"},
 	{"willneed", CB_OPT_BOOL, offsetof(struct st_mmap_opts, willneed), 0, 0, "0",

@@ -49,7 +49,7 @@
 #define DIRECT_ALIGN ((uint64_t)4096) /* covers every logical block size */
 
 struct st_read_opts {
-	uint64_t threads; /* 0: one per online CPU, at most 8 */
+	uint64_t threads; /* 0: one per online CPU, at most 16 */
 	uint64_t chunk;   /* bytes each read moves at most */
 	bool direct;      /* O_DIRECT where the filesystem allows */
 	bool uring;       /* io_uring instead of pread threads */
@@ -60,7 +60,7 @@ struct st_read_opts {
 
 static const struct cb_loader_opt st_read_opts[] = {
 	{"threads", CB_OPT_U64, offsetof(struct st_read_opts, threads), 0, MAX_THREADS, "0",
-	 "reader (and initialiser) threads (0: one per CPU, at most 8)"},
+	 "reader (and initialiser) threads (0: one per CPU, at most 16)"},
 	{"chunk", CB_OPT_U64, offsetof(struct st_read_opts, chunk), 64 << 10, 1 << 30, "4M",
 	 "bytes per read; larger tensors are split into chunks shared by the threads"},
 	{"direct", CB_OPT_BOOL, offsetof(struct st_read_opts, direct), 0, 0, "0",

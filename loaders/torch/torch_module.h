@@ -58,7 +58,7 @@ struct cb_torch_module {
  * loaders/libtorch.c points into the same struct, so every hook reads its
  * options one way). */
 struct cb_torch_read_opts {
-	uint64_t threads;   /* 0: one per online CPU, at most 8 */
+	uint64_t threads;   /* 0: one per online CPU, at most 16 */
 	uint64_t chunk_mib; /* bytes per pread (and per pinned staging buffer) */
 	bool thp;           /* host model: transparent huge pages, as safetensors-read */
 };
