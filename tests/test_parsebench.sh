@@ -61,11 +61,12 @@ parse)
 	expect_refused 1 "no end-of-central-directory" "$bad/zip-truncated-half.pt"
 	expect_refused 1 "refused global os.system" "$bad/pk-os-system.pt"
 	expect_refused 1 "cannot open" "$CB_TMP/missing.pt"
-	# Not a PyTorch checkpoint at all: the loader's path (cb_ckpt_open with
-	# CB_FORMAT_PYTORCH) calls it another format, a usage error (status 2).
+	# A checkpoint of the other format: the loader's path (cb_ckpt_open with
+	# CB_FORMAT_PYTORCH) says which it is, a usage error (status 2). Text
+	# under a torch name is a bad input (status 1), named as not PyTorch.
 	expect_refused 2 "not pytorch" "$CKPTBENCH_FIXTURES/safetensors-official/jl_model.safetensors"
 	printf 'hello, world\n' >"$CB_TMP/text.pt"
-	expect_refused 2 "not pytorch" "$CB_TMP/text.pt"
+	expect_refused 1 "not a PyTorch checkpoint" "$CB_TMP/text.pt"
 
 	expect_status 2 "$pb" --repeat 0 "$pt" && expect_stderr_line "^ckptbench-parsebench: "
 	expect_status 2 "$pb" && expect_stderr_line "^ckptbench-parsebench: "

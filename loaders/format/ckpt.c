@@ -57,9 +57,15 @@ static enum cb_format sniff_file(const char *path)
 	if ((got >= 8 && memcmp(head, "PYTORCH1", 8) == 0) ||
 	    (got >= 262 && memcmp(head + 257, "ustar", 5) == 0))
 		return CB_FORMAT_PYTORCH;
+	bool torch_name = has_suffix(path, ".pt") || has_suffix(path, ".bin") ||
+			  has_suffix(path, ".pth");
 	if (got >= 2 && head[0] == 0x80 && head[1] >= 2 && head[1] <= 5 &&
-	    (has_suffix(path, ".pt") || has_suffix(path, ".bin") || has_suffix(path, ".pth") ||
-	     head[2] == 0x8a))
+	    (torch_name || head[2] == 0x8a))
+		return CB_FORMAT_PYTORCH;
+	/* A torch file name on bytes that do not begin a safetensors header
+	 * (length, then '{'): the PyTorch reader says what it is not, rather
+	 * than the safetensors parser misreading text as a header length. */
+	if (torch_name && !(got >= 9 && head[8] == '{'))
 		return CB_FORMAT_PYTORCH;
 	return CB_FORMAT_SAFETENSORS;
 }

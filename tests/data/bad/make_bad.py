@@ -358,6 +358,9 @@ def legacy_files():
           good[:-16] + struct.pack("<Q", 1 << 40) + F32x2)
     write("other-tar.pt", b"model/" + b"\0" * 251 + b"ustar\x0000" + b"\0" * 243)
     write("other-pytorch1.pt", b"PYTORCH1" + b"\0" * 32)
+    # Text under a torch name: refused as PyTorch, not misread as a
+    # safetensors header length.
+    write("other-text.pt", b"hello, this is not a checkpoint\n")
 
 
 def main():
