@@ -330,7 +330,7 @@ static int read_ceiling(const char *path, uint64_t size, const struct read_dest 
 	int rc = measure(path, size, dest, &one, cal, &m1, &b1, err);
 	if (rc == CB_OK && all > 1)
 		rc = measure(path, size, dest, &every, cal, &mn, &bn, err);
-	if (rc == CB_OK)
+	if (rc == CB_OK && reused) /* NULL: the size-matched ceilings skip it */
 		rc = measure(path, size, dest, &classic, cal, reused, &ignored, err);
 	*ceiling = fmax(m1, mn); /* fmax ignores a NAN */
 	*best = fmax(b1, bn);
@@ -485,8 +485,10 @@ static unsigned char *whole_buffer(size_t len, struct cb_calibration *cal)
 	return p;
 }
 
-static int storage_ceilings(const char *data_dir, uint64_t size, struct cb_calibration *cal,
-			    struct cb_error *err)
+/* The read ceilings for a scratch file of `size` bytes. `full`: also the
+ * informative figures (the classic reused-buffer reads, O_DIRECT). */
+static int storage_ceilings(const char *data_dir, uint64_t size, bool full,
+			    struct cb_calibration *cal, struct cb_error *err)
 {
 	struct read_dest dest = {NULL, NULL};
 	void *chunk = NULL;
@@ -501,8 +503,9 @@ static int storage_ceilings(const char *data_dir, uint64_t size, struct cb_calib
 		dest.whole = whole_buffer((size_t)size, cal);
 	if (rc == CB_OK)
 		rc = read_ceiling(path, size, &dest, true, cal, &cal->cold_read_gbps,
-				  &cal->cold_read_best_gbps, &cal->cold_read_reused_gbps, err);
-	if (rc == CB_OK) {
+				  &cal->cold_read_best_gbps,
+				  full ? &cal->cold_read_reused_gbps : NULL, err);
+	if (rc == CB_OK && full) {
 		struct read_method direct = {true, true, true, 1, CLASSIC_RUNS};
 		double ignored;
 		rc = measure(path, size, &dest, &direct, cal, &cal->cold_read_direct_gbps, &ignored,
@@ -520,7 +523,8 @@ static int storage_ceilings(const char *data_dir, uint64_t size, struct cb_calib
 	}
 	if (rc == CB_OK)
 		rc = read_ceiling(path, size, &dest, false, cal, &cal->warm_read_gbps,
-				  &cal->warm_read_best_gbps, &cal->warm_read_reused_gbps, err);
+				  &cal->warm_read_best_gbps,
+				  full ? &cal->warm_read_reused_gbps : NULL, err);
 	if (path) {
 		/* Leave nothing cached or on disk behind. */
 		const char *const paths[1] = {path};
@@ -545,7 +549,7 @@ int cb_calibrate_sized(const char *data_dir, uint64_t size, struct cb_calibratio
 	if (size > UINT64_MAX - SIZE_QUANTUM)
 		return CB_FAIL(err, CB_EUSAGE, NULL, NULL, "calibration size too large");
 	out->file_bytes = (size + SIZE_QUANTUM - 1) / SIZE_QUANTUM * SIZE_QUANTUM;
-	rc = storage_ceilings(data_dir, out->file_bytes, out, err);
+	rc = storage_ceilings(data_dir, out->file_bytes, true, out, err);
 	if (rc == CB_OK)
 		rc = memcpy_ceilings(out, err);
 	if (rc == CB_OK) {
@@ -557,14 +561,50 @@ int cb_calibrate_sized(const char *data_dir, uint64_t size, struct cb_calibratio
 	return rc;
 }
 
+static json_t *number_or_null(double v)
+{
+	return isfinite(v) ? json_real(v) : json_null();
+}
+
 int cb_calibrate(const char *data_dir, struct cb_calibration *out, struct cb_error *err)
 {
 	return cb_calibrate_sized(data_dir, 0, out, err);
 }
 
-static json_t *number_or_null(double v)
+int cb_calibrate_reads(const char *data_dir, uint64_t size, struct cb_read_ceiling *out,
+		       struct cb_error *err)
 {
-	return isfinite(v) ? json_real(v) : json_null();
+	struct cb_calibration cal = {NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN, 0, 0, ""};
+	*out = (struct cb_read_ceiling){0, NAN, NAN, NAN, NAN, ""};
+	if (!size || size > UINT64_MAX - SIZE_QUANTUM)
+		return CB_FAIL(err, CB_EUSAGE, NULL, NULL, "calibration size out of range");
+	out->file_bytes = (size + SIZE_QUANTUM - 1) / SIZE_QUANTUM * SIZE_QUANTUM;
+	int rc = storage_ceilings(data_dir, out->file_bytes, false, &cal, err);
+	out->cold_read_gbps = cal.cold_read_gbps;
+	out->warm_read_gbps = cal.warm_read_gbps;
+	out->cold_read_best_gbps = cal.cold_read_best_gbps;
+	out->warm_read_best_gbps = cal.warm_read_best_gbps;
+	snprintf(out->note, sizeof out->note, "%s", cal.note);
+	return rc;
+}
+
+json_t *cb_read_ceiling_json(const struct cb_read_ceiling *c)
+{
+	json_t *o = json_object();
+	if (!o)
+		return NULL;
+	int bad = 0;
+	bad |= json_object_set_new(o, "file_bytes", json_integer((json_int_t)c->file_bytes));
+	bad |= json_object_set_new(o, "cold_read_gbps", number_or_null(c->cold_read_gbps));
+	bad |= json_object_set_new(o, "warm_read_gbps", number_or_null(c->warm_read_gbps));
+	bad |= json_object_set_new(o, "cold_read_best_gbps", number_or_null(c->cold_read_best_gbps));
+	bad |= json_object_set_new(o, "warm_read_best_gbps", number_or_null(c->warm_read_best_gbps));
+	bad |= json_object_set_new(o, "note", c->note[0] ? json_string(c->note) : json_null());
+	if (bad) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
 }
 
 json_t *cb_calibration_json(const struct cb_calibration *cal)

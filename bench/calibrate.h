@@ -50,6 +50,27 @@ int cb_calibrate_sized(const char *data_dir, uint64_t size, struct cb_calibratio
 /* cb_calibrate_sized(data_dir, 0, out, err). */
 int cb_calibrate(const char *data_dir, struct cb_calibration *out, struct cb_error *err);
 
+/* A read ceiling matched to one file size: the cold and warm reads of a
+ * scratch file of that size, as cb_calibration's (the informative figures
+ * left out). Reading a file has costs that do not shrink with it (the
+ * first reads' latency, read-ahead ramping up, threads and opens), so a
+ * 256 MiB load is held against a 256 MiB read, not a 1 GiB one. */
+struct cb_read_ceiling {
+	uint64_t file_bytes;
+	double cold_read_gbps, warm_read_gbps;
+	double cold_read_best_gbps, warm_read_best_gbps;
+	char note[256];
+};
+
+/* Measures the read ceiling for files of `size` bytes (rounded up to 1 MiB)
+ * in data_dir; the scratch file is removed on success and failure alike. */
+int cb_calibrate_reads(const char *data_dir, uint64_t size, struct cb_read_ceiling *out,
+		       struct cb_error *err);
+
+/* {"file_bytes", "cold_read_gbps", "warm_read_gbps", "cold_read_best_gbps",
+ * "warm_read_best_gbps", "note"}; new reference, NULL on allocation failure. */
+json_t *cb_read_ceiling_json(const struct cb_read_ceiling *c);
+
 /* The JSON object of DESIGN.md §6 ("calibration"): cold_read_gbps,
  * cold_read_direct_gbps, warm_read_gbps, memcpy_gbps, memcpy_all_gbps,
  * h2d_gbps (null where NAN), plus cold_read_best_gbps, warm_read_best_gbps,

@@ -324,13 +324,32 @@ static void section_calibration(struct doc *d, const struct cb_plotset *set)
 		para(d, "The results hold no calibration.");
 		return;
 	}
-	para(d, "The machine's ceilings, measured before the run (GB/s are 10^9 bytes/s):");
+	double file = num(set->calibration, "file_bytes");
+	para(d, fmt("The machine's ceilings, measured before the run%s (GB/s are 10^9 "
+		    "bytes/s)%s:", isfinite(file) && file > 0 ? fmt(" with a %s scratch file",
+								   size_text(file)) : "",
+		    json_array_size(json_object_get(set->calibration, "by_size"))
+			    ? "; each cell is held against the read ceiling measured nearest its "
+			      "model's size"
+			    : ""));
 	static const char *const head[] = {"ceiling", "GB/s"};
 	table_begin(d, head, 2);
 	for (size_t i = 0; i < 5; i++) {
 		double v = num(set->calibration, keys[i]);
 		const char *cells[] = {names[i], isfinite(v) ? fmt("%.2f", v) : "not measured"};
 		row(d, cells, 2, false);
+	}
+	/* The read ceilings measured at the datasets' own sizes. */
+	const json_t *by_size = json_object_get(set->calibration, "by_size");
+	for (size_t i = 0; i < json_array_size(by_size); i++) {
+		const json_t *e = json_array_get(by_size, i);
+		double bytes = num(e, "file_bytes");
+		for (size_t k = 0; k < 2; k++) {
+			double v = num(e, keys[k]);
+			const char *cells[] = {fmt("%s, a %s file", names[k], size_text(bytes)),
+					       isfinite(v) ? fmt("%.2f", v) : "not measured"};
+			row(d, cells, 2, false);
+		}
 	}
 	table_end(d);
 }
@@ -345,6 +364,13 @@ static const char *outcome_text(const struct cb_pcell *c)
 	if (strcmp(c->status, "ok") == 0)
 		return fmt("ok (%zu/%zu trials)", ok, n);
 	return fmt("%s%s%.180s", c->status, *c->reason ? ": " : "", c->reason);
+}
+
+/* " at 257 MiB" where the cell's ceiling is a size-matched one. */
+static const char *ceiling_size_text(const json_t *summary)
+{
+	double bytes = num(summary, "ceiling_file_bytes");
+	return isfinite(bytes) && bytes > 0 ? fmt(" at %s", size_text(bytes)) : "";
 }
 
 static void cell_row(struct doc *d, const struct cb_pcell *c, bool devices)
@@ -377,7 +403,8 @@ static void cell_row(struct doc *d, const struct cb_pcell *c, bool devices)
 		ok ? secs(num(s, "median_s")) : "–",
 		ci_text,
 		isfinite(gbps) ? fmt("%.2f", gbps) : "–",
-		isfinite(frac) ? fmt("%.0f%% of %s%s", frac * 100, ceiling_name(text(s, "ceiling")),
+		isfinite(frac) ? fmt("%.0f%% of %s%s%s", frac * 100, ceiling_name(text(s, "ceiling")),
+				     ceiling_size_text(s),
 				     isfinite(frac_all) ? fmt(" (whole time: %.0f%%)", frac_all * 100)
 							: "")
 			       : "–",

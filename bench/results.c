@@ -183,6 +183,34 @@ static void summary_outliers(json_t *s, const double *t, size_t n)
 						"consider more --warmup"));
 }
 
+/* The read ceiling `key` for a model of `model` bytes: the calibration's
+ * own, or the size-matched one ("by_size", calibrate.h) whose file is
+ * nearest the model's size (by ratio). *file_bytes is that file's size. */
+static double ceiling_for(const json_t *calibration, const char *key, double model,
+			  double *file_bytes)
+{
+	*file_bytes = NAN;
+	if (!calibration || !json_is_object(calibration))
+		return NAN;
+	double cap = num(calibration, key);
+	double bytes = num(calibration, "file_bytes");
+	*file_bytes = bytes;
+	if (!(model > 0))
+		return cap;
+	double best = isfinite(bytes) && bytes > 0 ? fabs(log(bytes / model)) : INFINITY;
+	const json_t *by_size = json_object_get(calibration, "by_size");
+	for (size_t i = 0; i < json_array_size(by_size); i++) {
+		const json_t *e = json_array_get(by_size, i);
+		double b = num(e, "file_bytes"), v = num(e, key);
+		if (b > 0 && isfinite(v) && fabs(log(b / model)) < best) {
+			best = fabs(log(b / model));
+			cap = v;
+			*file_bytes = b;
+		}
+	}
+	return cap;
+}
+
 void cb_results_summarize(json_t *cell, const json_t *calibration)
 {
 	json_t *trials = json_object_get(cell, "trials");
@@ -204,7 +232,8 @@ void cb_results_summarize(json_t *cell, const json_t *calibration)
 	const char *ceiling = cache && strcmp(cache, "warm") == 0 ? "warm_read_gbps"
 								  : "cold_read_gbps";
 	double gbps = n && st.median > 0 ? model / st.median / 1e9 : NAN;
-	double cap = calibration ? num(calibration, ceiling) : NAN;
+	double ceiling_bytes = NAN;
+	double cap = ceiling_for(calibration, ceiling, model, &ceiling_bytes);
 	json_t *s = json_pack("{s:I}", "n", (json_int_t)n);
 	json_object_set_new(s, "median_s", real_or_null(st.median));
 	json_object_set_new(s, "min_s", real_or_null(st.min));
@@ -219,6 +248,9 @@ void cb_results_summarize(json_t *cell, const json_t *calibration)
 	json_object_set_new(s, "ci95_is_range", json_boolean(n < CB_STATS_MIN_CI_N));
 	json_object_set_new(s, "gbps", real_or_null(gbps));
 	json_object_set_new(s, "ceiling", json_string(ceiling));
+	json_object_set_new(s, "ceiling_file_bytes",
+			    isfinite(ceiling_bytes) ? json_integer((json_int_t)ceiling_bytes)
+						    : json_null());
 	json_object_set_new(s, "ceiling_fraction",
 			    real_or_null(cap > 0 ? gbps / cap : NAN));
 	summary_load(s, ok, n, model, cap);

@@ -64,6 +64,8 @@ static const char run_help[] =
 	"  --timeline        keep each trial's memory timeline and phase spans\n"
 	"  --sample-ms N     memory sampling period (default 10; 0: off)\n"
 	"  --no-calibrate    skip measuring the machine's ceilings\n"
+	"  --one-ceiling     hold every cell against the one calibration file, not\n"
+	"                    also a read ceiling measured at each dataset's size\n"
 	"  -o FILE           results file (default results/run-<time>.json)\n"
 	"  --force           overwrite an existing results file\n"
 	"  --quiet           no progress line\n";
@@ -130,6 +132,7 @@ static int parse_args(struct cb_run_config *cfg, int argc, char **argv)
 		{"bind", required_argument, NULL, 'b'},    {"timeline", no_argument, NULL, 't'},
 		{"timeout", required_argument, NULL, 'O'}, {"sample-ms", required_argument, NULL, 's'},
 		{"no-calibrate", no_argument, NULL, 'n'},  {"drop-caches", no_argument, NULL, 'X'},
+		{"one-ceiling", no_argument, NULL, '1'},
 		{"force", no_argument, NULL, 'F'},         {"quiet", no_argument, NULL, 'q'},
 		{"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
 	};
@@ -168,6 +171,7 @@ static int parse_args(struct cb_run_config *cfg, int argc, char **argv)
 			cfg->sample_ms = (unsigned)v;
 			break;
 		case 'n': cfg->calibrate = false; break;
+		case '1': cfg->matched_ceilings = false; break;
 		case 'X': cfg->drop_caches = true; break;
 		case 'o': cfg->out = optarg; break;
 		case 'F': cfg->force = true; break;
@@ -418,6 +422,39 @@ static char *default_out(void)
 	return asprintf(&out, "results/run-%s.json", stamp) < 0 ? NULL : out;
 }
 
+/* Read ceilings matched to the datasets' sizes (calibrate.h), as the
+ * calibration's "by_size": one per distinct size, none where the main
+ * calibration's file is within a quarter of it. */
+static int matched_ceilings(struct cb_run *rc, json_t *cal, uint64_t main_bytes,
+			    struct cb_error *err)
+{
+	json_t *list = json_array();
+	if (!list || json_object_set_new(cal, "by_size", list) != 0)
+		return CB_FAIL(err, CB_ENOMEM, NULL, NULL, "out of memory");
+	for (size_t i = 0; i < rc->plan.n_datasets; i++) {
+		double size = (double)rc->plan.datasets[i].model_bytes;
+		bool covered = !(size > 0) || (main_bytes && fabs(log(main_bytes / size)) < log(1.25));
+		for (size_t k = 0; !covered && k < json_array_size(list); k++) {
+			double b = json_number_value(
+				json_object_get(json_array_get(list, k), "file_bytes"));
+			covered = fabs(log(b / size)) < log(1.1);
+		}
+		if (covered)
+			continue;
+		if (rc->cfg->progress)
+			fprintf(stderr, "calibrating the read ceilings for %s (%.0f MiB) ...\n",
+				rc->plan.datasets[i].name, size / (1 << 20));
+		struct cb_read_ceiling c;
+		int status = cb_calibrate_reads(rc->plan.data_dir, (uint64_t)size, &c, err);
+		if (status != CB_OK)
+			return status;
+		json_t *entry = cb_read_ceiling_json(&c);
+		if (!entry || json_array_append_new(list, entry) != 0)
+			return CB_FAIL(err, CB_ENOMEM, NULL, NULL, "out of memory");
+	}
+	return CB_OK;
+}
+
 static int start_results(struct cb_run *rc, struct cb_error *err)
 {
 	int status = cb_results_open(&rc->results, rc->cfg->out, rc->cfg->force, err);
@@ -432,6 +469,13 @@ static int start_results(struct cb_run *rc, struct cb_error *err)
 		if (cb_calibrate(rc->plan.data_dir, &c, err) != CB_OK)
 			return err->code;
 		cal = cb_calibration_json(&c);
+		if (!cal)
+			return CB_FAIL(err, CB_ENOMEM, NULL, NULL, "out of memory");
+		if (rc->cfg->matched_ceilings &&
+		    matched_ceilings(rc, cal, c.file_bytes, err) != CB_OK) {
+			json_decref(cal);
+			return err->code;
+		}
 	}
 	rc->calibration = cal;
 	json_incref(cal);
@@ -445,7 +489,7 @@ int cb_cmd_run(int argc, char **argv)
 {
 	struct cb_run_config cfg = {
 		.cold = true, .warm = true, .repeat = 10, .warmup = 1, .timeout_s = 600,
-		.sample_ms = 10, .calibrate = true, .progress = isatty(STDERR_FILENO),
+		.sample_ms = 10, .calibrate = true, .matched_ceilings = true, .progress = isatty(STDERR_FILENO),
 	};
 	int status = parse_args(&cfg, argc, argv);
 	char *out = NULL;

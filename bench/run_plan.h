@@ -43,6 +43,7 @@ struct cb_run_config {
 	double timeout_s;
 	unsigned sample_ms;
 	bool calibrate;
+	bool matched_ceilings;          /* read ceilings per dataset size too */
 	const char *out;
 	bool force;
 	bool progress;

@@ -387,5 +387,6 @@ void cb_plan_print_table(const struct cb_run *run, FILE *out)
 			rss, outcome);
 	}
 	fprintf(out, "GB/s and %%ceil: the load after the model is built (median_s - init_s) "
-		     "against the calibrated read ceiling; %%ceil_all: median_s against it.\n");
+		     "against the calibrated read ceiling (of a file the dataset's size); "
+		     "%%ceil_all: median_s against it.\n");
 }

@@ -6,6 +6,7 @@ usage: harness_check.py memory|outcomes|cache|interrupt|loaders FILE [ARGS]
 Exits 1 with the reason on the first failed check.
 """
 import json
+import math
 import sys
 
 MIB = 1 << 20
@@ -42,6 +43,26 @@ def check_load_figures(cell):
         fail("%s: load_gbps %r does not match load_median_s" % (cell["loader"], gbps))
 
 
+def check_ceiling(cell, cal):
+    """The cell is held against the read ceiling measured nearest its model's
+    size (by ratio): the calibration's own file, or one of "by_size"; its
+    load_ceiling_fraction is load_gbps over that ceiling."""
+    s = cell["summary"]
+    if not isinstance(cal, dict) or s.get("load_gbps") is None:
+        return
+    key = s["ceiling"]
+    model = cell["model_bytes"]
+    options = [(cal.get("file_bytes"), cal.get(key))] + \
+        [(e["file_bytes"], e[key]) for e in cal.get("by_size") or [] if e.get(key) is not None]
+    size, cap = min((o for o in options if o[0]), key=lambda o: abs(math.log(o[0] / model)))
+    if s.get("ceiling_file_bytes") != size:
+        fail("%s %s: ceiling_file_bytes %r, want the nearest size %r"
+             % (cell["loader"], cell["dataset"], s.get("ceiling_file_bytes"), size))
+    if cap and abs(s["load_ceiling_fraction"] * cap / s["load_gbps"] - 1) > 1e-6:
+        fail("%s %s: load_ceiling_fraction %r is not load_gbps over %r"
+             % (cell["loader"], cell["dataset"], s["load_ceiling_fraction"], cap))
+
+
 def fail(msg):
     print("harness_check: " + msg, file=sys.stderr)
     sys.exit(1)
@@ -69,6 +90,7 @@ def validate(doc):
             if key not in cell["summary"]:
                 fail("summary key %r missing" % key)
         check_load_figures(cell)
+        check_ceiling(cell, doc["calibration"])
         for trial in cell["trials"] + cell.get("warmup", []):
             for key, kind in TRIAL_KEYS.items():
                 if not isinstance(trial.get(key), kind):
@@ -228,6 +250,31 @@ def loaders(path):
         fail("safetensors-read unavailable: %s" % names["safetensors-read"]["reason"])
 
 
+def ceilings(doc, matched):
+    """With matched ceilings, the calibration has one read ceiling at the
+    dataset's size (the main file being twice as large) and the cells use it
+    (validate checked that the nearest was taken); with --one-ceiling,
+    none."""
+    by_size = doc["calibration"].get("by_size")
+    if not matched:
+        if by_size:
+            fail("--one-ceiling still measured %r" % by_size)
+        return
+    cell = cell_of(doc, "safetensors-read", "warm")
+    if not by_size or len(by_size) != 1:
+        fail("by_size is %r, want one entry" % by_size)
+    entry = by_size[0]
+    if abs(entry["file_bytes"] - cell["model_bytes"]) > (1 << 20):
+        fail("by_size's file (%d bytes) is not the dataset's size (%d)"
+             % (entry["file_bytes"], cell["model_bytes"]))
+    for key in ("cold_read_gbps", "warm_read_gbps"):
+        if not (isinstance(entry.get(key), float) and entry[key] > 0):
+            fail("by_size %s is %r" % (key, entry.get(key)))
+    if cell["summary"]["ceiling_file_bytes"] != entry["file_bytes"]:
+        fail("the cell was held against the %r-byte ceiling, not the matched one"
+             % cell["summary"]["ceiling_file_bytes"])
+
+
 def main():
     part, path = sys.argv[1], sys.argv[2]
     if part == "loaders":
@@ -246,6 +293,8 @@ def main():
         cache(doc)
     elif part == "interrupt":
         interrupt(doc)
+    elif part == "ceilings":
+        ceilings(doc, sys.argv[3] == "matched")
     else:
         fail("unknown part " + part)
 

@@ -9,10 +9,12 @@
 #   interrupt  SIGINT kills the running child and leaves a valid results
 #              file with every finished trial
 #   loaders    `loaders --json` and option errors
+#   ceilings   the calibration's read ceilings matched to the dataset's size,
+#              the cells held against them; none with --one-ceiling
 # Datasets live under the build directory (a real disk, not tmpfs), in
 # CKPTBENCH_SCRATCH.
 set -u
-part=${1:?usage: test_harness.sh memory|outcomes|cache|interrupt|loaders}
+part=${1:?usage: test_harness.sh memory|outcomes|cache|interrupt|loaders|ceilings}
 bin=${CKPTBENCH_TEST:?CKPTBENCH_TEST unset}
 scratch=${CKPTBENCH_SCRATCH:?CKPTBENCH_SCRATCH unset}
 check=${CKPTBENCH_SOURCE:?}/tests/harness_check.py
@@ -30,6 +32,16 @@ dspath=$("$bin" gen --preset few-large --size 32M -o "$scratch/data" --quiet | s
 run() { "$bin" run --datasets "$dspath" --no-calibrate --quiet --warmup 0 "$@"; }
 
 case $part in
+ceilings)
+	# A 64 MiB main calibration file against the 32 MiB dataset.
+	for mode in matched one; do
+		flag=; [ $mode = one ] && flag=--one-ceiling
+		CKPTBENCH_CALIBRATE_SIZE=64M "$bin" run --datasets "$dspath" --quiet --warmup 0 \
+			--loaders safetensors-read --cache warm --repeat 2 $flag -o "$out/c-$mode.json" \
+			>/dev/null || fail "run ($mode) exited $?"
+		$py "$check" ceilings "$out/c-$mode.json" $mode || fail "ceilings ($mode)"
+	done
+	;;
 memory)
 	run --loaders test-anon:bytes=48M,test-mapfile --cache warm --repeat 3 \
 		-o "$out/mem.json" >/dev/null || fail "run exited $?"
