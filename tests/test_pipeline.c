@@ -157,105 +157,41 @@ static void test_plan(const struct scenario *sc)
 	cb_pipe_plan_free(&plan);
 }
 
-static int run_once(struct scenario *sc, const struct cb_pipe_file *files, unsigned threads,
-		    unsigned depth, uint64_t chunk, struct fake *fk, struct cb_pipe *pipe_out,
-		    struct cb_error *err)
+/* Plans the scenario for cfg's slot size, sets the pipe up on `eng`, runs
+ * it once and tears it down; *pipe_out (if given) keeps its statistics. */
+static int run_pipe(struct scenario *sc, const struct cb_pipe_file *files,
+		    const struct cb_pipe_config *cfg, struct cb_copy_engine eng,
+		    struct cb_pipe *pipe_out, struct cb_error *err)
 {
 	struct cb_pipe_plan plan;
-	struct cb_copy_engine eng;
-	int rc = cb_pipe_plan_make(sc->ranges, sc->n, chunk, &plan, err);
+	int rc = cb_pipe_plan_make(sc->ranges, sc->n, cfg->slot_bytes, &plan, err);
 	if (rc != CB_OK)
 		return rc;
-	if (cb_host_engine_new((size_t)threads * depth, &eng, err) != CB_OK)
-		abort();
-	struct cb_pipe_config cfg = {.threads = threads, .slots_per_thread = depth,
-				     .slot_bytes = chunk, .pread = fk ? fake_pread : NULL,
-				     .pread_ctx = fk};
 	struct cb_pipe pipe;
-	rc = cb_pipe_setup(&pipe, eng, &cfg, err);
+	rc = cb_pipe_setup(&pipe, eng, cfg, err);
 	if (rc == CB_OK)
 		rc = cb_pipe_run(&pipe, &plan, files, 2, err);
 	cb_pipe_teardown(&pipe);
-	cb_host_engine_free(&eng);
 	cb_pipe_plan_free(&plan);
 	if (pipe_out)
 		*pipe_out = pipe;
 	return rc;
 }
 
-static void test_runs(struct scenario *sc, const struct cb_pipe_file *files)
+/* The read source through the host engine, reads faked when fk is given. */
+static int run_once(struct scenario *sc, const struct cb_pipe_file *files, unsigned threads,
+		    unsigned depth, uint64_t chunk, struct fake *fk, struct cb_pipe *pipe_out,
+		    struct cb_error *err)
 {
-	static const unsigned threads[] = {1, 2, 4, 7};
-	static const unsigned depths[] = {1, 2, 3};
-	static const uint64_t chunks[] = {K4, 4 * K4, 16 * K4, 1024 * K4};
-	for (size_t a = 0; a < 4; a++)
-		for (size_t b = 0; b < 3; b++)
-			for (size_t c = 0; c < 4; c++) {
-				struct cb_error err = CB_ERROR_INIT;
-				struct cb_pipe p;
-				reset(sc);
-				int rc = run_once(sc, files, threads[a], depths[b], chunks[c], NULL,
-						  &p, &err);
-				CHECK(rc == CB_OK);
-				if (!exact(sc) || rc != CB_OK)
-					fprintf(stderr, "  threads %u depth %u chunk %llu: %s\n",
-						threads[a], depths[b], (unsigned long long)chunks[c],
-						err.msg);
-				CHECK(exact(sc));
-				/* Small chunks through few slots: slots are refilled. */
-				if (chunks[c] == K4 && threads[a] == 1)
-					CHECK(p.slot_reuses > 0);
-			}
-}
-
-static void test_short_reads(struct scenario *sc, const struct cb_pipe_file *files)
-{
-	struct fake fk = {.max = 777, .eintr = 5, .fail_fd = -1};
-	struct cb_error err = CB_ERROR_INIT;
-	struct cb_pipe p;
-	reset(sc);
-	CHECK(run_once(sc, files, 3, 2, 4 * K4, &fk, &p, &err) == CB_OK);
-	CHECK(exact(sc));
-	CHECK(p.preads > 100); /* they really were short */
-}
-
-static void test_failures(struct scenario *sc, const struct cb_pipe_file *files, int fd1)
-{
-	/* EIO in the middle of file 1: the run stops, every thread joins,
-	 * the first error names the file and the byte. */
-	for (unsigned threads = 1; threads <= 4; threads *= 2) {
-		struct fake fk = {.fail_fd = fd1, .fail_at = 60000};
-		struct cb_error err = CB_ERROR_INIT;
-		reset(sc);
-		CHECK(run_once(sc, files, threads, 2, 4 * K4, &fk, NULL, &err) == CB_EIO);
-		CHECK(strstr(err.path, "f1") != NULL);
-		CHECK(strncmp(err.where, "byte ", 5) == 0);
-		CHECK(strstr(err.msg, "Input/output error") != NULL);
-	}
-	/* A file that ends before its tensors do. */
-	CHECK(ftruncate(fd1, 50000) == 0);
-	struct cb_error err = CB_ERROR_INIT;
-	CHECK(run_once(sc, files, 2, 2, 16 * K4, NULL, NULL, &err) == CB_EFORMAT);
-	CHECK(strstr(err.msg, "ends before") != NULL);
-	/* A plan larger than the slots is refused, not overrun. */
-	struct cb_pipe_plan plan;
 	struct cb_copy_engine eng;
-	struct cb_pipe pipe;
-	struct cb_pipe_config cfg = {.threads = 1, .slots_per_thread = 1, .slot_bytes = K4};
-	CHECK(cb_pipe_plan_make(sc->ranges, sc->n, 2 * K4, &plan, &err) == CB_OK);
-	CHECK(cb_host_engine_new(1, &eng, &err) == CB_OK);
-	CHECK(cb_pipe_setup(&pipe, eng, &cfg, &err) == CB_OK);
-	cb_error_clear(&err);
-	CHECK(cb_pipe_run(&pipe, &plan, files, 2, &err) == CB_EINTERNAL);
-	cb_pipe_teardown(&pipe);
+	if (cb_host_engine_new((size_t)threads * depth, &eng, err) != CB_OK)
+		abort();
+	struct cb_pipe_config cfg = {.threads = threads, .slots_per_thread = depth,
+				     .slot_bytes = chunk, .pread = fk ? fake_pread : NULL,
+				     .pread_ctx = fk};
+	int rc = run_pipe(sc, files, &cfg, eng, pipe_out, err);
 	cb_host_engine_free(&eng);
-	cb_pipe_plan_free(&plan);
-	/* Bad configurations. */
-	cfg.slots_per_thread = 0;
-	CHECK(cb_host_engine_new(1, &eng, &err) == CB_OK);
-	CHECK(cb_pipe_setup(&pipe, eng, &cfg, &err) == CB_EUSAGE);
-	cb_pipe_teardown(&pipe);
-	cb_host_engine_free(&eng);
+	return rc;
 }
 
 /* The map source through the host engine, wrapped to check the rules a
@@ -336,32 +272,24 @@ static const struct cb_copy_engine_ops pin_check_ops = {
 	.unpin = pc_unpin,
 };
 
+/* The map source through the pin-checking host engine. */
 static int map_once(struct scenario *sc, const struct cb_pipe_file *files, unsigned threads,
 		    unsigned depth, uint64_t chunk, struct pin_check *pc, struct cb_pipe *pipe_out,
 		    struct cb_error *err)
 {
-	struct cb_pipe_plan plan;
-	int rc = cb_pipe_plan_make(sc->ranges, sc->n, chunk, &plan, err);
-	if (rc != CB_OK)
-		return rc;
 	if (cb_host_engine_new((size_t)threads * depth, &pc->host, err) != CB_OK)
 		abort();
 	struct cb_copy_engine eng = {.ops = &pin_check_ops, .impl = pc};
 	struct cb_pipe_config cfg = {.threads = threads, .slots_per_thread = depth,
 				     .slot_bytes = chunk, .map = true};
-	struct cb_pipe pipe;
-	rc = cb_pipe_setup(&pipe, eng, &cfg, err);
-	if (rc == CB_OK)
-		rc = cb_pipe_run(&pipe, &plan, files, 2, err);
-	cb_pipe_teardown(&pipe);
+	int rc = run_pipe(sc, files, &cfg, eng, pipe_out, err);
 	cb_host_engine_free(&pc->host);
-	cb_pipe_plan_free(&plan);
-	if (pipe_out)
-		*pipe_out = pipe;
 	return rc;
 }
 
-static void test_map_runs(struct scenario *sc, const struct cb_pipe_file *files)
+/* Every combination of threads, slots and chunk sizes, byte-exact; with
+ * `map`, the map source with its pin rules checked too. */
+static void test_runs(struct scenario *sc, const struct cb_pipe_file *files, bool map)
 {
 	static const unsigned threads[] = {1, 2, 4, 7};
 	static const unsigned depths[] = {1, 2, 3};
@@ -373,15 +301,81 @@ static void test_map_runs(struct scenario *sc, const struct cb_pipe_file *files)
 				struct pin_check pc = {0};
 				struct cb_pipe p;
 				reset(sc);
-				CHECK(map_once(sc, files, threads[a], depths[b], chunks[c], &pc, &p,
-					       &err) == CB_OK);
+				int rc = map ? map_once(sc, files, threads[a], depths[b], chunks[c],
+							&pc, &p, &err)
+					     : run_once(sc, files, threads[a], depths[b], chunks[c],
+							NULL, &p, &err);
+				CHECK(rc == CB_OK);
+				if (!exact(sc) || rc != CB_OK)
+					fprintf(stderr, "  %s: threads %u depth %u chunk %llu: %s\n",
+						map ? "map" : "read", threads[a], depths[b],
+						(unsigned long long)chunks[c], err.msg);
 				CHECK(exact(sc));
-				CHECK(atomic_load(&pc.bad) == 0);
-				CHECK(atomic_load(&pc.pins) > 0);
-				CHECK(atomic_load(&pc.pins) == atomic_load(&pc.unpins));
-				CHECK(p.preads == 0);
+				if (map) {
+					CHECK(atomic_load(&pc.bad) == 0);
+					CHECK(atomic_load(&pc.pins) > 0);
+					CHECK(atomic_load(&pc.pins) == atomic_load(&pc.unpins));
+					CHECK(p.preads == 0);
+				} else if (chunks[c] == K4 && threads[a] == 1) {
+					/* Small chunks through few slots: slots are refilled. */
+					CHECK(p.slot_reuses > 0);
+				}
 			}
-	/* A refused pin stops the run; every pin made is undone. */
+}
+
+static void test_short_reads(struct scenario *sc, const struct cb_pipe_file *files)
+{
+	struct fake fk = {.max = 777, .eintr = 5, .fail_fd = -1};
+	struct cb_error err = CB_ERROR_INIT;
+	struct cb_pipe p;
+	reset(sc);
+	CHECK(run_once(sc, files, 3, 2, 4 * K4, &fk, &p, &err) == CB_OK);
+	CHECK(exact(sc));
+	CHECK(p.preads > 100); /* they really were short */
+}
+
+static void test_failures(struct scenario *sc, const struct cb_pipe_file *files, int fd1)
+{
+	/* EIO in the middle of file 1: the run stops, every thread joins,
+	 * the first error names the file and the byte. */
+	for (unsigned threads = 1; threads <= 4; threads *= 2) {
+		struct fake fk = {.fail_fd = fd1, .fail_at = 60000};
+		struct cb_error err = CB_ERROR_INIT;
+		reset(sc);
+		CHECK(run_once(sc, files, threads, 2, 4 * K4, &fk, NULL, &err) == CB_EIO);
+		CHECK(strstr(err.path, "f1") != NULL);
+		CHECK(strncmp(err.where, "byte ", 5) == 0);
+		CHECK(strstr(err.msg, "Input/output error") != NULL);
+	}
+	/* A file that ends before its tensors do. */
+	CHECK(ftruncate(fd1, 50000) == 0);
+	struct cb_error err = CB_ERROR_INIT;
+	CHECK(run_once(sc, files, 2, 2, 16 * K4, NULL, NULL, &err) == CB_EFORMAT);
+	CHECK(strstr(err.msg, "ends before") != NULL);
+	/* A plan larger than the slots is refused, not overrun. */
+	struct cb_pipe_plan plan;
+	struct cb_copy_engine eng;
+	struct cb_pipe pipe;
+	struct cb_pipe_config cfg = {.threads = 1, .slots_per_thread = 1, .slot_bytes = K4};
+	CHECK(cb_pipe_plan_make(sc->ranges, sc->n, 2 * K4, &plan, &err) == CB_OK);
+	CHECK(cb_host_engine_new(1, &eng, &err) == CB_OK);
+	CHECK(cb_pipe_setup(&pipe, eng, &cfg, &err) == CB_OK);
+	cb_error_clear(&err);
+	CHECK(cb_pipe_run(&pipe, &plan, files, 2, &err) == CB_EINTERNAL);
+	cb_pipe_teardown(&pipe);
+	cb_host_engine_free(&eng);
+	cb_pipe_plan_free(&plan);
+	/* Bad configurations. */
+	cfg.slots_per_thread = 0;
+	CHECK(cb_host_engine_new(1, &eng, &err) == CB_OK);
+	CHECK(cb_pipe_setup(&pipe, eng, &cfg, &err) == CB_EUSAGE);
+	cb_pipe_teardown(&pipe);
+	cb_host_engine_free(&eng);
+}
+
+/* A refused pin stops the run; every pin made is undone. */
+static void test_refused_pin(struct scenario *sc, const struct cb_pipe_file *files)
+{
 	struct cb_error err = CB_ERROR_INIT;
 	struct pin_check pc = {.fail_pin_at = 3};
 	CHECK(map_once(sc, files, 2, 2, K4, &pc, NULL, &err) == CB_EENV);
@@ -446,9 +440,10 @@ int main(void)
 	struct scenario sc;
 	build(&sc, b0, b1);
 	test_plan(&sc);
-	test_runs(&sc, files);
+	test_runs(&sc, files, false);
+	test_runs(&sc, files, true);
+	test_refused_pin(&sc, files);
 	test_short_reads(&sc, files);
-	test_map_runs(&sc, files);
 	test_failures(&sc, files, fd1);
 	test_map_short_file(&sc, files);
 	test_dynlib();
