@@ -579,6 +579,53 @@ static void xy_range(const struct cb_plotset *set, bool time, double *lo, double
 	}
 }
 
+/* The read ceilings measured at several file sizes (the calibration's own
+ * file and its "by_size" entries), as a curve for the throughput panel of
+ * `cache`: throughput-ceil-CACHE.dat, rows "file_bytes gbps" by size (none
+ * unless there are two sizes or more), and VAR the number of rows. Widens
+ * [*lo, *hi] to them. */
+static int write_ceiling_curve(struct chart_ctx *x, const char *cache, const char *var,
+			       double *lo, double *hi, struct cb_error *err)
+{
+	const json_t *cal = x->set->calibration;
+	const char *key = strcmp(cache, "cold") == 0 ? "cold_read_gbps" : "warm_read_gbps";
+	double bytes[65], gbps[65];
+	size_t n = 0;
+	if (num(cal, "file_bytes") > 0 && num(cal, key) > 0)
+		bytes[n] = num(cal, "file_bytes"), gbps[n++] = num(cal, key);
+	const json_t *by_size = json_object_get(cal, "by_size");
+	for (size_t i = 0; i < json_array_size(by_size) && n < 65; i++) {
+		const json_t *e = json_array_get(by_size, i);
+		if (num(e, "file_bytes") > 0 && num(e, key) > 0)
+			bytes[n] = num(e, "file_bytes"), gbps[n++] = num(e, key);
+	}
+	for (size_t i = 1; i < n; i++) /* by size: a handful of rows */
+		for (size_t j = i; j > 0 && bytes[j - 1] > bytes[j]; j--) {
+			double b = bytes[j], g = gbps[j];
+			bytes[j] = bytes[j - 1], gbps[j] = gbps[j - 1];
+			bytes[j - 1] = b, gbps[j - 1] = g;
+		}
+	struct sink c;
+	int rc = sink_open(&c, err);
+	if (rc != CB_OK)
+		return rc;
+	fprintf(c.f, "# ckptbench plot: the %s read ceiling at each calibrated file size\n"
+		     "# file_bytes gbps\n", cache);
+	if (n < 2) /* one size: the horizontal line says it all */
+		n = 0;
+	for (size_t i = 0; i < n; i++) {
+		fprintf(c.f, "%.12g", bytes[i]);
+		put_num(c.f, gbps[i]);
+		fputc('\n', c.f);
+		*lo = fmin(*lo, gbps[i]);
+		*hi = fmax(*hi, gbps[i]);
+	}
+	fprintf(x->vars, "%s = %zu\n", var, n);
+	char name[64];
+	snprintf(name, sizeof name, "throughput-ceil-%s.dat", cache);
+	return sink_close(&c, x->dir, name, err);
+}
+
 static int write_time_and_throughput(struct chart_ctx *x, struct cb_error *err)
 {
 	double lo, hi;
@@ -597,6 +644,10 @@ static int write_time_and_throughput(struct chart_ctx *x, struct cb_error *err)
 			lo = fmin(lo, num(cal, ceilings[i]));
 			hi = fmax(hi, num(cal, ceilings[i]));
 		}
+	if (rc == CB_OK)
+		rc = write_ceiling_curve(x, "cold", "THR_CEIL_COLD", &lo, &hi, err);
+	if (rc == CB_OK)
+		rc = write_ceiling_curve(x, "warm", "THR_CEIL_WARM", &lo, &hi, err);
 	put_var(x->vars, "THR_YMIN", lo / 4);
 	put_var(x->vars, "THR_YMAX", hi * 2.5);
 	put_var(x->vars, "CEIL_COLD_READ", num(cal, "cold_read_gbps"));

@@ -2,6 +2,9 @@
 # against model size, one line per loader, under the machine's calibrated
 # ceilings drawn as labelled horizontal lines (cold read from the disk,
 # warm read from the page cache, one-thread memcpy, host-to-device copy).
+# Where the run also measured the read at the datasets' sizes, that panel's
+# read ceiling is drawn as a curve through them too (small files read
+# slower: the cells are held against the point at their size).
 # Cold cache left, warm cache right, on the same axes.
 #
 #   gnuplot -c throughput.gp DATADIR OUTBASE    (DATADIR from `ckptbench plot`)
@@ -20,6 +23,10 @@ PANEL(c) = c eq "cold" ? "{/:Bold cold cache} (page cache emptied first)" \
                        : "{/:Bold warm cache} (file already in the page cache)"
 SERIES(c) = c eq "cold" ? THR_COLD : THR_WARM
 NMARKS(c) = c eq "cold" ? THR_MARKS_COLD : THR_MARKS_WARM
+NCEIL(c) = c eq "cold" ? THR_CEIL_COLD : THR_CEIL_WARM
+# (gnuplot 5.4 runs an empty `for [j=1:0]` once when another iteration
+# precedes it in the same plot command: hence the titles' own tests, and
+# data files that are empty when there is nothing to draw.)
 # The ceilings, in the order they are drawn: value, label.
 CEIL(i) = i == 1 ? CEIL_COLD_READ : i == 2 ? CEIL_WARM_READ : i == 3 ? CEIL_MEMCPY : CEIL_H2D
 CEILNAME(i) = i == 1 ? "cold read" : i == 2 ? "warm read" : i == 3 ? "memcpy (1 thread)" : "host to device"
@@ -66,6 +73,9 @@ do for [FMT in "png svg"] {
 			  for [k=1:words(S)] D."/throughput-".C.".dat" index (k - 1) using 1:2 with linespoints \
 			      lc rgb lcol(int(word(S, k))) dt ldash(int(word(S, k))) pt lpt(int(word(S, k))) \
 			      ps 1.5 lw 1.6 title (p == 1 ? lname(int(word(S, k))) : ""), \
+			  for [j=1:(NCEIL(C) > 1)] D."/throughput-ceil-".C.".dat" using 1:2 with linespoints \
+			      dt 3 lw 1.6 pt 6 ps 1.3 lc rgb "#777777" \
+			      title (p == 1 && NCEIL(C) > 1 ? "read ceiling at each file size" : ""), \
 			  for [j=1:(NMARKS(C) > 0)] D."/throughput-marks-".C.".dat" using 1:2:3 with labels center \
 			      offset 0, 0.9 point pt 2 ps 1.2 lc rgb "#aa0000" tc rgb "#aa0000" \
 			      font fsz(FMT, 0.7) notitle, \

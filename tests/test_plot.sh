@@ -69,6 +69,32 @@ got = sorted(float(r[3]) for r in rows)
 assert got == sorted(want.values()), (got, sorted(want.values()))
 PYEOF
 
+# Read ceilings measured at more than one file size (the last file's
+# calibration is the one drawn): a curve, its points sorted by size; with
+# one size (above), no curve.
+grep -q 'read ceiling at each file size' "$CB_TMP/cpu/throughput.svg" &&
+	fail "a curve of one ceiling was drawn" || pass
+"$PY" - "$data/cpu-warm.json" "$CB_TMP/sized.json" <<'PYEOF'
+import json, sys
+d = json.load(open(sys.argv[1]))
+d["calibration"]["by_size"] = [
+    {"file_bytes": 512 << 20, "cold_read_gbps": 1.7, "warm_read_gbps": 15.5},
+    {"file_bytes": 64 << 20, "cold_read_gbps": 1.1, "warm_read_gbps": 9.25}]
+json.dump(d, open(sys.argv[2], "w"))
+PYEOF
+out=$CB_TMP/sized
+expect_status 0 "$CKPTBENCH" plot -o "$out" "$data/cpu-cold.json" "$CB_TMP/sized.json"
+expect_in "$out/throughput.svg" "read ceiling at each file size"
+"$PY" - "$out/data/throughput-ceil-warm.dat" <<'PYEOF' && pass || fail "the warm ceiling curve: $(cat "$out/data/throughput-ceil-warm.dat")"
+import sys
+rows = [l.split() for l in open(sys.argv[1]) if not l.startswith("#")]
+want = [[64 << 20, 9.25], [512 << 20, 15.5]]  # this file's calibration has no file_bytes
+assert len(rows) == 2, rows
+for (b, g), (wb, wg) in zip(rows, want):
+    assert wb is None or int(float(b)) == wb, rows
+    assert abs(float(g) - wg) < 1e-6, rows
+PYEOF
+
 # A GPU run: the VRAM chart, and VRAM in the timeline.
 out=$CB_TMP/gpu
 expect_status 0 "$CKPTBENCH" plot -o "$out" "$data/gpu.json"
