@@ -539,10 +539,16 @@ static int storage_ceilings(const char *data_dir, uint64_t size, bool full,
 	return rc;
 }
 
+/* Every figure NAN (not measured), no file, no note. */
+static struct cb_calibration unmeasured(void)
+{
+	return (struct cb_calibration){NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN, 0, 0, ""};
+}
+
 int cb_calibrate_sized(const char *data_dir, uint64_t size, struct cb_calibration *out,
 		       struct cb_error *err)
 {
-	*out = (struct cb_calibration){NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN, 0, 0, ""};
+	*out = unmeasured();
 	int rc = size ? CB_OK : size_from_env(&size, err);
 	if (rc != CB_OK)
 		return rc;
@@ -574,7 +580,7 @@ int cb_calibrate(const char *data_dir, struct cb_calibration *out, struct cb_err
 int cb_calibrate_reads(const char *data_dir, uint64_t size, struct cb_read_ceiling *out,
 		       struct cb_error *err)
 {
-	struct cb_calibration cal = {NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN, 0, 0, ""};
+	struct cb_calibration cal = unmeasured();
 	*out = (struct cb_read_ceiling){0, NAN, NAN, NAN, NAN, ""};
 	if (!size || size > UINT64_MAX - SIZE_QUANTUM)
 		return CB_FAIL(err, CB_EUSAGE, NULL, NULL, "calibration size out of range");

@@ -29,4 +29,8 @@ struct cb_peer_python_opts {
 	uint64_t threads;         /* torch.set_num_threads; 0: torch's default */
 };
 
+/* torch-load's options (peer_torch_load.c), shared with torch-load-gpu,
+ * which runs the same host path before its .to(). */
+extern const struct cb_loader_opt cb_peer_torch_load_opts[];
+
 #endif

@@ -8,7 +8,7 @@
 
 #include "peer_python.h"
 
-static const struct cb_loader_opt torch_load_opts[] = {
+const struct cb_loader_opt cb_peer_torch_load_opts[] = {
 	{"init", CB_OPT_STRING, offsetof(struct cb_peer_python_opts, init), 0, 0, "zeros",
 	 "what M() does to its memory: zeros (pages touched), uniform (random init), empty"},
 	{"weights-only", CB_OPT_STRING, offsetof(struct cb_peer_python_opts, weights_only), 0, 0,
@@ -25,7 +25,7 @@ const struct cb_loader cb_loader_peer_torch_load = {
 	.format = CB_FORMAT_PYTORCH,
 	.device = CB_DEVICE_CPU,
 	.caps = CB_CAP_HOST_MEM | CB_CAP_PEER,
-	.opts = torch_load_opts,
+	.opts = cb_peer_torch_load_opts,
 	.opts_size = sizeof(struct cb_peer_python_opts),
 	.peer = CB_PEER_PYTHON,
 	.probe = cb_peer_python_probe,

@@ -15,18 +15,6 @@
 
 #include "peer_python.h"
 
-/* torch-load's options (peer_torch_load.c), with the same defaults: the GPU
- * twin runs the same host path before its .to(). */
-static const struct cb_loader_opt torch_load_gpu_opts[] = {
-	{"init", CB_OPT_STRING, offsetof(struct cb_peer_python_opts, init), 0, 0, "zeros",
-	 "what M() does to its memory: zeros (pages touched), uniform (random init), empty"},
-	{"weights-only", CB_OPT_STRING, offsetof(struct cb_peer_python_opts, weights_only), 0, 0,
-	 "default", "torch.load's weights_only: default (the library's own), true or false"},
-	{"threads", CB_OPT_U64, offsetof(struct cb_peer_python_opts, threads), 0, 1024, "0",
-	 "torch.set_num_threads (0: torch's default)"},
-	{NULL, 0, 0, 0, 0, NULL, NULL},
-};
-
 const struct cb_loader cb_loader_peer_torch_load_gpu = {
 	.abi = CB_LOADER_ABI,
 	.name = "torch-load-gpu",
@@ -36,7 +24,7 @@ const struct cb_loader cb_loader_peer_torch_load_gpu = {
 	.device = CB_DEVICE_CUDA,
 	/* the host model is built and loaded first, as in pickle-gpu */
 	.caps = CB_CAP_DEVICE_MEM | CB_CAP_HOST_MEM | CB_CAP_PEER,
-	.opts = torch_load_gpu_opts,
+	.opts = cb_peer_torch_load_opts, /* the same host path before .to() */
 	.opts_size = sizeof(struct cb_peer_python_opts),
 	.peer = CB_PEER_PYTHON,
 	.probe = cb_peer_python_probe,

@@ -300,9 +300,9 @@ static void close_files(struct st_gpu *s)
 
 /* --- the pipeline path ------------------------------------------------------ */
 
-/* The pinned ring, allocated from the GPU's NUMA node: this thread moves
- * there for the allocation (pages are placed where first touched) and back
- * afterwards. Timed apart. */
+/* The pinned ring, allocated from the GPU's NUMA node: cb_pipe_setup binds
+ * each allocating thread there (cfg->on_thread; pages are placed where first
+ * touched), this one included, which is moved back afterwards. Timed apart. */
 static int setup_ring(struct st_gpu *s, const struct st_gpu_opts *o, struct cb_pipe *pipe,
 		      struct cb_copy_engine engine, const struct cb_pipe_config *cfg,
 		      struct cb_error *err)
@@ -310,8 +310,6 @@ static int setup_ring(struct st_gpu *s, const struct st_gpu_opts *o, struct cb_p
 	cpu_set_t saved;
 	bool moved = o->numa && s->gpu.have_local_cpus &&
 		     pthread_getaffinity_np(pthread_self(), sizeof saved, &saved) == 0;
-	if (moved)
-		cb_gpu_bind_thread(&s->gpu);
 	double t0 = cb_gpu_now();
 	int rc = cb_pipe_setup(pipe, engine, cfg, err);
 	s->gpu.pinned_alloc_s = cb_gpu_now() - t0;

@@ -186,9 +186,11 @@ int cb_pipe_setup(struct cb_pipe *pipe, struct cb_copy_engine engine,
 	pipe->slots = calloc(n, sizeof *pipe->slots);
 	struct setup_group *groups = calloc(cfg->threads, sizeof *groups);
 	pthread_t *tids = calloc(cfg->threads, sizeof *tids);
-	if (!pipe->slots || !groups || !tids) {
+	bool *started = calloc(cfg->threads, sizeof *started);
+	if (!pipe->slots || !groups || !tids || !started) {
 		free(groups);
 		free(tids);
+		free(started);
 		return CB_FAIL(err, CB_ENOMEM, NULL, NULL, "out of memory");
 	}
 	/* Counted first: every slot is handed to slot_fini at teardown, made
@@ -199,12 +201,6 @@ int cb_pipe_setup(struct cb_pipe *pipe, struct cb_copy_engine engine,
 	 * so each reader thread's slots are made on a thread of their own, in
 	 * parallel, unless the caller asks for one thread. A group whose
 	 * thread cannot start is made here. */
-	bool *started = calloc(cfg->threads, sizeof *started);
-	if (!started) {
-		free(groups);
-		free(tids);
-		return CB_FAIL(err, CB_ENOMEM, NULL, NULL, "out of memory");
-	}
 	for (unsigned t = 0; t < cfg->threads; t++) {
 		groups[t] = (struct setup_group){.pipe = pipe, .thread = t, .err = CB_ERROR_INIT};
 		if (!cfg->serial_setup && t > 0)
