@@ -311,6 +311,14 @@ static int measure(const char *path, uint64_t size, const struct read_dest *dest
 	return CB_OK;
 }
 
+unsigned cb_read_threads_all(void)
+{
+	/* "Every CPU" is capped as the loaders' default thread count is. */
+	long online = sysconf(_SC_NPROCESSORS_ONLN);
+	unsigned all = online > 1 ? (unsigned)online : 1;
+	return all > CB_DEFAULT_THREADS_MAX ? CB_DEFAULT_THREADS_MAX : all;
+}
+
 /* A read ceiling: the file read into `whole` by one thread and by one per
  * CPU, the faster method's median (the machine can do at least that), the
  * fastest whole pass as *best; then the classic reused-buffer figure. */
@@ -318,11 +326,7 @@ static int read_ceiling(const char *path, uint64_t size, const struct read_dest 
 			bool cold, struct cb_calibration *cal, double *ceiling, double *best,
 			double *reused, struct cb_error *err)
 {
-	/* "Every CPU" is capped as the loaders' default thread count is. */
-	long online = sysconf(_SC_NPROCESSORS_ONLN);
-	unsigned all = online > 1 ? (unsigned)online : 1;
-	if (all > CB_DEFAULT_THREADS_MAX)
-		all = CB_DEFAULT_THREADS_MAX;
+	unsigned all = cb_read_threads_all();
 	struct read_method one = {cold, false, false, 1, CAL_RUNS};
 	struct read_method every = {cold, false, false, all, CAL_RUNS};
 	struct read_method classic = {cold, false, true, 1, CLASSIC_RUNS};
@@ -473,16 +477,48 @@ static int size_from_env(uint64_t *size_out, struct cb_error *err)
  * asked for and every page written first, so no pass pays a first touch
  * (the loaders' models are built before they read, too). NULL, with a
  * note, where the memory is not there. */
-static unsigned char *whole_buffer(size_t len, struct cb_calibration *cal)
+unsigned char *cb_read_buffer(size_t len)
 {
-	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (p == MAP_FAILED) {
-		add_note(cal, "no memory for a file-sized read buffer; read ceilings not measured");
+	void *p = mmap(NULL, len ? len : 1, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+		       -1, 0);
+	if (p == MAP_FAILED)
 		return NULL;
-	}
 	(void)madvise(p, len, MADV_HUGEPAGE); /* a hint */
 	memset(p, 0, len);
 	return p;
+}
+
+static unsigned char *whole_buffer(size_t len, struct cb_calibration *cal)
+{
+	unsigned char *p = cb_read_buffer(len);
+	if (!p)
+		add_note(cal, "no memory for a file-sized read buffer; read ceilings not measured");
+	return p;
+}
+
+int cb_read_files(const char *const *paths, size_t n, unsigned threads, unsigned char *dest,
+		  size_t dest_len, uint64_t *bytes_out, double *seconds_out, struct cb_error *err)
+{
+	*bytes_out = 0;
+	*seconds_out = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct stat st;
+		if (stat(paths[i], &st) != 0)
+			return CB_FAIL_ERRNO(err, errno, paths[i], "cannot stat");
+		uint64_t size = (uint64_t)st.st_size, end;
+		if (__builtin_add_overflow(*bytes_out, size, &end) || end > dest_len)
+			return CB_FAIL(err, CB_ELIMIT, paths[i], NULL,
+				       "the files are larger than the %zu-byte read buffer",
+				       dest_len);
+		struct read_dest at = {dest + *bytes_out, NULL};
+		double seconds;
+		int rc = read_pass(paths[i], false, &at, false, threads, size, &seconds, err);
+		if (rc != CB_OK)
+			return rc;
+		*bytes_out = end;
+		*seconds_out += seconds;
+	}
+	return CB_OK;
 }
 
 /* The read ceilings for a scratch file of `size` bytes. `full`: also the

@@ -67,6 +67,26 @@ struct cb_read_ceiling {
 int cb_calibrate_reads(const char *data_dir, uint64_t size, struct cb_read_ceiling *out,
 		       struct cb_error *err);
 
+/* The ceilings' own read, for the reads `run` makes of the datasets' files
+ * between its trials (the paired ceilings, run_ceiling.c). */
+
+/* The N of the N-thread read: one per online CPU, at most
+ * CB_DEFAULT_THREADS_MAX (as the loaders' default). */
+unsigned cb_read_threads_all(void);
+
+/* A read destination of len bytes: anonymous, huge pages asked for, every
+ * page written first so no read pays a first touch. munmap(p, len) frees
+ * it; NULL when the memory is not there. */
+unsigned char *cb_read_buffer(size_t len);
+
+/* One timed read of files[0..n) in order, each into its place in dest
+ * (dest_len bytes; CB_ELIMIT when the files do not fit), each file by
+ * `threads` threads in contiguous shares with large preads. *bytes_out is
+ * the bytes read, *seconds_out the sum of the files' read times. The cache
+ * state is the caller's to prepare. */
+int cb_read_files(const char *const *paths, size_t n, unsigned threads, unsigned char *dest,
+		  size_t dest_len, uint64_t *bytes_out, double *seconds_out, struct cb_error *err);
+
 /* {"file_bytes", "cold_read_gbps", "warm_read_gbps", "cold_read_best_gbps",
  * "warm_read_best_gbps", "note"}; new reference, NULL on allocation failure. */
 json_t *cb_read_ceiling_json(const struct cb_read_ceiling *c);

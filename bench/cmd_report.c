@@ -325,13 +325,19 @@ static void section_calibration(struct doc *d, const struct cb_plotset *set)
 		return;
 	}
 	double file = num(set->calibration, "file_bytes");
+	const json_t *paired = json_object_get(set->calibration, "paired_reads");
+	const char *held = "";
+	if (json_array_size(paired))
+		held = "; each cell is held against the read of its dataset's own files, in its "
+		       "cache state, made at the start of each round of its trials (the paired "
+		       "ceilings, listed after the machine's)";
+	else if (json_array_size(json_object_get(set->calibration, "by_size")))
+		held = "; each cell is held against the read ceiling measured nearest its model's "
+		       "size";
 	para(d, fmt("The machine's ceilings, measured before the run%s (GB/s are 10^9 "
 		    "bytes/s)%s:", isfinite(file) && file > 0 ? fmt(" with a %s scratch file",
 								   size_text(file)) : "",
-		    json_array_size(json_object_get(set->calibration, "by_size"))
-			    ? "; each cell is held against the read ceiling measured nearest its "
-			      "model's size"
-			    : ""));
+		    held));
 	static const char *const head[] = {"ceiling", "GB/s"};
 	table_begin(d, head, 2);
 	for (size_t i = 0; i < 5; i++) {
@@ -351,6 +357,16 @@ static void section_calibration(struct doc *d, const struct cb_plotset *set)
 			row(d, cells, 2, false);
 		}
 	}
+	/* The paired ceilings: the datasets' own files, read during the run. */
+	for (size_t i = 0; i < json_array_size(paired); i++) {
+		const json_t *e = json_array_get(paired, i);
+		double v = num(e, "read_gbps");
+		const char *cells[] = {
+			fmt("%s read of %s (%s, %s), between the trials", text(e, "cache"),
+			    text(e, "dataset"), text(e, "format"), size_text(num(e, "file_bytes"))),
+			isfinite(v) ? fmt("%.2f", v) : "not measured"};
+		row(d, cells, 2, false);
+	}
 	table_end(d);
 }
 
@@ -366,9 +382,13 @@ static const char *outcome_text(const struct cb_pcell *c)
 	return fmt("%s%s%.180s", c->status, *c->reason ? ": " : "", c->reason);
 }
 
-/* " at 257 MiB" where the cell's ceiling is a size-matched one. */
+/* " of its files" where the cell's ceiling is its files' paired read,
+ * " at 257 MiB" where it is a size-matched one. */
 static const char *ceiling_size_text(const json_t *summary)
 {
+	const char *source = text(summary, "ceiling_source");
+	if (strcmp(source, "paired") == 0)
+		return " of its files";
 	double bytes = num(summary, "ceiling_file_bytes");
 	return isfinite(bytes) && bytes > 0 ? fmt(" at %s", size_text(bytes)) : "";
 }

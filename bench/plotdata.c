@@ -579,10 +579,12 @@ static void xy_range(const struct cb_plotset *set, bool time, double *lo, double
 	}
 }
 
-/* The read ceilings measured at several file sizes (the calibration's own
- * file and its "by_size" entries), as a curve for the throughput panel of
- * `cache`: throughput-ceil-CACHE.dat, rows "file_bytes gbps" by size (none
- * unless there are two sizes or more), and VAR the number of rows. Widens
+/* The read ceilings measured at several file sizes, as a curve for the
+ * throughput panel of `cache`: the paired reads of the datasets' safetensors
+ * files where the run made them (the ceilings its cells were held against),
+ * else the calibration's own file and its "by_size" entries.
+ * throughput-ceil-CACHE.dat has rows "file_bytes gbps" by size (none unless
+ * there are two sizes or more), and VAR the number of rows. Widens
  * [*lo, *hi] to them. */
 static int write_ceiling_curve(struct chart_ctx *x, const char *cache, const char *var,
 			       double *lo, double *hi, struct cb_error *err)
@@ -591,9 +593,19 @@ static int write_ceiling_curve(struct chart_ctx *x, const char *cache, const cha
 	const char *key = strcmp(cache, "cold") == 0 ? "cold_read_gbps" : "warm_read_gbps";
 	double bytes[65], gbps[65];
 	size_t n = 0;
-	if (num(cal, "file_bytes") > 0 && num(cal, key) > 0)
+	const json_t *paired = json_object_get(cal, "paired_reads");
+	for (size_t i = 0; i < json_array_size(paired) && n < 65; i++) {
+		const json_t *e = json_array_get(paired, i);
+		const char *format = json_string_value(json_object_get(e, "format"));
+		const char *state = json_string_value(json_object_get(e, "cache"));
+		if (format && state && !strcmp(format, "safetensors") && !strcmp(state, cache) &&
+		    num(e, "file_bytes") > 0 && num(e, "read_gbps") > 0)
+			bytes[n] = num(e, "file_bytes"), gbps[n++] = num(e, "read_gbps");
+	}
+	bool have_paired = n > 0;
+	if (!have_paired && num(cal, "file_bytes") > 0 && num(cal, key) > 0)
 		bytes[n] = num(cal, "file_bytes"), gbps[n++] = num(cal, key);
-	const json_t *by_size = json_object_get(cal, "by_size");
+	const json_t *by_size = have_paired ? NULL : json_object_get(cal, "by_size");
 	for (size_t i = 0; i < json_array_size(by_size) && n < 65; i++) {
 		const json_t *e = json_array_get(by_size, i);
 		if (num(e, "file_bytes") > 0 && num(e, key) > 0)

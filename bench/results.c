@@ -183,15 +183,45 @@ static void summary_outliers(json_t *s, const double *t, size_t n)
 						"consider more --warmup"));
 }
 
-/* The read ceiling `key` for a model of `model` bytes: the calibration's
- * own, or the size-matched one ("by_size", calibrate.h) whose file is
- * nearest the model's size (by ratio). *file_bytes is that file's size. */
-static double ceiling_for(const json_t *calibration, const char *key, double model,
-			  double *file_bytes)
+/* The paired read ceiling of the cell's own files in its cache state
+ * ("paired_reads", run_ceiling.c); NAN where none was measured. */
+static double paired_ceiling(const json_t *calibration, const json_t *cell, double *file_bytes)
+{
+	const char *dataset = json_string_value(json_object_get(cell, "dataset"));
+	const char *format = json_string_value(json_object_get(cell, "format"));
+	const char *cache = json_string_value(json_object_get(cell, "cache"));
+	const json_t *list = json_object_get(calibration, "paired_reads");
+	for (size_t i = 0; dataset && format && cache && i < json_array_size(list); i++) {
+		const json_t *e = json_array_get(list, i);
+		const char *d = json_string_value(json_object_get(e, "dataset"));
+		const char *f = json_string_value(json_object_get(e, "format"));
+		const char *c = json_string_value(json_object_get(e, "cache"));
+		if (d && f && c && !strcmp(d, dataset) && !strcmp(f, format) && !strcmp(c, cache)) {
+			*file_bytes = num(e, "file_bytes");
+			return num(e, "read_gbps");
+		}
+	}
+	return NAN;
+}
+
+/* The read ceiling `key` for the cell, whose model is `model` bytes: the
+ * paired one of its own files where measured, else the size-matched one
+ * ("by_size", calibrate.h) whose file is nearest the model's size (by
+ * ratio), else the calibration's own. *file_bytes is the size read, and
+ * *source says which ("paired", "size-matched", "calibration"). */
+static double ceiling_for(const json_t *calibration, const json_t *cell, const char *key,
+			  double model, double *file_bytes, const char **source)
 {
 	*file_bytes = NAN;
+	*source = NULL;
 	if (!calibration || !json_is_object(calibration))
 		return NAN;
+	double paired = paired_ceiling(calibration, cell, file_bytes);
+	if (isfinite(paired) && paired > 0) {
+		*source = "paired";
+		return paired;
+	}
+	*source = "calibration";
 	double cap = num(calibration, key);
 	double bytes = num(calibration, "file_bytes");
 	*file_bytes = bytes;
@@ -206,6 +236,7 @@ static double ceiling_for(const json_t *calibration, const char *key, double mod
 			best = fabs(log(b / model));
 			cap = v;
 			*file_bytes = b;
+			*source = "size-matched";
 		}
 	}
 	return cap;
@@ -233,7 +264,8 @@ void cb_results_summarize(json_t *cell, const json_t *calibration)
 								  : "cold_read_gbps";
 	double gbps = n && st.median > 0 ? model / st.median / 1e9 : NAN;
 	double ceiling_bytes = NAN;
-	double cap = ceiling_for(calibration, ceiling, model, &ceiling_bytes);
+	const char *source;
+	double cap = ceiling_for(calibration, cell, ceiling, model, &ceiling_bytes, &source);
 	json_t *s = json_pack("{s:I}", "n", (json_int_t)n);
 	json_object_set_new(s, "median_s", real_or_null(st.median));
 	json_object_set_new(s, "min_s", real_or_null(st.min));
@@ -248,6 +280,8 @@ void cb_results_summarize(json_t *cell, const json_t *calibration)
 	json_object_set_new(s, "ci95_is_range", json_boolean(n < CB_STATS_MIN_CI_N));
 	json_object_set_new(s, "gbps", real_or_null(gbps));
 	json_object_set_new(s, "ceiling", json_string(ceiling));
+	json_object_set_new(s, "ceiling_source", source ? json_string(source) : json_null());
+	json_object_set_new(s, "ceiling_gbps", real_or_null(cap));
 	json_object_set_new(s, "ceiling_file_bytes",
 			    isfinite(ceiling_bytes) ? json_integer((json_int_t)ceiling_bytes)
 						    : json_null());

@@ -64,8 +64,10 @@ static const char run_help[] =
 	"  --timeline        keep each trial's memory timeline and phase spans\n"
 	"  --sample-ms N     memory sampling period (default 10; 0: off)\n"
 	"  --no-calibrate    skip measuring the machine's ceilings\n"
-	"  --one-ceiling     hold every cell against the one calibration file, not\n"
-	"                    also a read ceiling measured at each dataset's size\n"
+	"  --sized-ceilings  hold each cell against a scratch file of its dataset's size\n"
+	"                    read before the run, not against its dataset's own files\n"
+	"                    read between the trials (the paired ceilings, the default)\n"
+	"  --one-ceiling     hold every cell against the one calibration file\n"
 	"  -o FILE           results file (default results/run-<time>.json)\n"
 	"  --force           overwrite an existing results file\n"
 	"  --quiet           no progress line\n";
@@ -132,7 +134,7 @@ static int parse_args(struct cb_run_config *cfg, int argc, char **argv)
 		{"bind", required_argument, NULL, 'b'},    {"timeline", no_argument, NULL, 't'},
 		{"timeout", required_argument, NULL, 'O'}, {"sample-ms", required_argument, NULL, 's'},
 		{"no-calibrate", no_argument, NULL, 'n'},  {"drop-caches", no_argument, NULL, 'X'},
-		{"one-ceiling", no_argument, NULL, '1'},
+		{"one-ceiling", no_argument, NULL, '1'},   {"sized-ceilings", no_argument, NULL, 'Z'},
 		{"force", no_argument, NULL, 'F'},         {"quiet", no_argument, NULL, 'q'},
 		{"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
 	};
@@ -171,7 +173,8 @@ static int parse_args(struct cb_run_config *cfg, int argc, char **argv)
 			cfg->sample_ms = (unsigned)v;
 			break;
 		case 'n': cfg->calibrate = false; break;
-		case '1': cfg->matched_ceilings = false; break;
+		case '1': cfg->ceilings = CB_CEILINGS_ONE; break;
+		case 'Z': cfg->ceilings = CB_CEILINGS_SIZED; break;
 		case 'X': cfg->drop_caches = true; break;
 		case 'o': cfg->out = optarg; break;
 		case 'F': cfg->force = true; break;
@@ -363,6 +366,17 @@ static int run_block(struct cb_run *rc, size_t d, bool cold, struct cb_error *er
 	unsigned rounds = rc->cfg->warmup + rc->cfg->repeat;
 	for (unsigned round = 0; round < rounds; round++) {
 		bool warmup = round < rc->cfg->warmup;
+		/* The round's own read ceiling first (run_ceiling.c): not in
+		 * warm-up rounds, whose trials are not counted either. */
+		if (!warmup && rc->cfg->progress && rc->cfg->ceilings == CB_CEILINGS_PAIRED &&
+		    json_is_object(rc->calibration)) {
+			fprintf(stderr, "\r\033[K[%zu/%zu] %s %s: reading its files for the ceiling",
+				rc->done + 1, rc->total, rc->plan.datasets[d].name, cache_name(cold));
+			fflush(stderr);
+		}
+		int status = warmup ? CB_OK : cb_run_paired_reads(rc, d, cold, err);
+		if (status != CB_OK)
+			return status;
 		for (size_t i = 0; i < rc->plan.n_cells; i++) {
 			struct cb_plan_cell *cell = &rc->plan.cells[i];
 			if (cell->dataset_index != d || cell->cold != cold || cell->skipped)
@@ -379,7 +393,7 @@ static int run_block(struct cb_run *rc, size_t d, bool cold, struct cb_error *er
 				return err->code ? (int)err->code : CB_EINTERNAL;
 			rc->done++;
 			stop_unsupported(rc, cell, trial);
-			int status = record(rc, cell, trial, warmup, err);
+			status = record(rc, cell, trial, warmup, err);
 			if (status != CB_OK)
 				return status;
 		}
@@ -471,7 +485,7 @@ static int start_results(struct cb_run *rc, struct cb_error *err)
 		cal = cb_calibration_json(&c);
 		if (!cal)
 			return CB_FAIL(err, CB_ENOMEM, NULL, NULL, "out of memory");
-		if (rc->cfg->matched_ceilings &&
+		if (rc->cfg->ceilings == CB_CEILINGS_SIZED &&
 		    matched_ceilings(rc, cal, c.file_bytes, err) != CB_OK) {
 			json_decref(cal);
 			return err->code;
@@ -489,7 +503,7 @@ int cb_cmd_run(int argc, char **argv)
 {
 	struct cb_run_config cfg = {
 		.cold = true, .warm = true, .repeat = 10, .warmup = 1, .timeout_s = 600,
-		.sample_ms = 10, .calibrate = true, .matched_ceilings = true, .progress = isatty(STDERR_FILENO),
+		.sample_ms = 10, .calibrate = true, .ceilings = CB_CEILINGS_PAIRED, .progress = isatty(STDERR_FILENO),
 	};
 	int status = parse_args(&cfg, argc, argv);
 	char *out = NULL;

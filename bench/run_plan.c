@@ -427,6 +427,7 @@ json_t *cb_plan_config_json(const struct cb_run *run)
 			    c->mem_limit ? json_integer((json_int_t)c->mem_limit) : json_null());
 	json_object_set_new(o, "bind", c->bind ? json_string(c->bind) : json_null());
 	json_object_set_new(o, "preset", c->preset ? json_string(c->preset) : json_null());
+	json_object_set_new(o, "ceilings", json_string(cb_run_ceilings_name(c->ceilings)));
 	return o;
 }
 

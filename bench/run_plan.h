@@ -27,6 +27,13 @@ int cb_strlist_add(struct cb_strlist *l, const char *s); /* 0, or -1 on ENOMEM *
 int cb_strlist_add_null(struct cb_strlist *l);           /* terminates v for execv */
 void cb_strlist_free(struct cb_strlist *l);
 
+/* The read ceiling a cell is held against, besides the calibration file's:
+ *   PAIRED: the dataset's own files, read by the ceilings' method once per
+ *           round of its block, between the trials (run_ceiling.c);
+ *   SIZED:  scratch files of each dataset's size, read before the run;
+ *   ONE:    the calibration file alone. */
+enum cb_run_ceilings { CB_CEILINGS_PAIRED, CB_CEILINGS_SIZED, CB_CEILINGS_ONE };
+
 struct cb_run_config {
 	struct cb_strlist loader_specs; /* NAME[:KEY=VALUE...]; empty = all */
 	struct cb_strlist dataset_args; /* names or paths */
@@ -43,7 +50,7 @@ struct cb_run_config {
 	double timeout_s;
 	unsigned sample_ms;
 	bool calibrate;
-	bool matched_ceilings;          /* read ceilings per dataset size too */
+	enum cb_run_ceilings ceilings;  /* which read ceilings the cells are held against */
 	const char *out;
 	bool force;
 	bool progress;
@@ -125,5 +132,17 @@ void cb_plan_mark_interrupted(struct cb_run *run);
 void cb_plan_print_table(const struct cb_run *run, FILE *out);
 
 void cb_plan_free(struct cb_run *run);
+
+/* The paired read ceilings (run_ceiling.c). At the start of each measured
+ * round of the (dataset, cache) block: for each format its cells read,
+ * the files put in the block's cache state and read by one thread and by
+ * one per CPU (calibrate.h), the figures added to the calibration's
+ * "paired_reads" entry for (dataset, format, cache). Does nothing unless
+ * the ceilings are paired and the run calibrates. A pass whose cache could
+ * not be put in its state is not counted (the entry's note says so). */
+int cb_run_paired_reads(struct cb_run *run, size_t dataset, bool cold, struct cb_error *err);
+
+/* "paired", "sized" or "one". */
+const char *cb_run_ceilings_name(enum cb_run_ceilings c);
 
 #endif

@@ -386,7 +386,12 @@ void cb_plan_print_table(const struct cb_run *run, FILE *out)
 			json_string_value(json_object_get(c, "cache")), med, init, gbps, pct, pct_all,
 			rss, outcome);
 	}
+	static const char *const against[] = {
+		[CB_CEILINGS_PAIRED] = "the read of the dataset's own files between the trials",
+		[CB_CEILINGS_SIZED] = "the calibrated read of a file the dataset's size",
+		[CB_CEILINGS_ONE] = "the calibrated read",
+	};
 	fprintf(out, "GB/s and %%ceil: the load after the model is built (median_s - init_s) "
-		     "against the calibrated read ceiling (of a file the dataset's size); "
-		     "%%ceil_all: median_s against it.\n");
+		     "against the read ceiling (%s); %%ceil_all: median_s against it.\n",
+		run->cfg->ceilings <= CB_CEILINGS_ONE ? against[run->cfg->ceilings] : "?");
 }

@@ -7,6 +7,7 @@ Exits 1 with the reason on the first failed check.
 """
 import json
 import math
+import os
 import sys
 
 MIB = 1 << 20
@@ -43,15 +44,62 @@ def check_load_figures(cell):
         fail("%s: load_gbps %r does not match load_median_s" % (cell["loader"], gbps))
 
 
+def median(v):
+    v = sorted(x for x in v if x is not None)
+    if not v:
+        return None
+    k = len(v)
+    return v[k // 2] if k % 2 else (v[k // 2 - 1] + v[k // 2]) / 2
+
+
+def paired_entry(cell, cal):
+    for e in cal.get("paired_reads") or []:
+        if (e["dataset"], e["format"], e["cache"]) == \
+                (cell["dataset"], cell["format"], cell["cache"]):
+            return e
+    return None
+
+
+def check_paired_entry(e):
+    """read_gbps is the faster method's median, read_best_gbps the fastest
+    pass."""
+    meds = [m for m in (median(e["one_thread_gbps"]), median(e["all_threads_gbps"]))
+            if m is not None]
+    passes = [x for x in e["one_thread_gbps"] + e["all_threads_gbps"] if x is not None]
+    want = max(meds) if meds else None
+    if (want is None) != (e["read_gbps"] is None) or \
+            (want is not None and abs(e["read_gbps"] / want - 1) > 1e-6):
+        fail("paired read %s/%s/%s: read_gbps %r, want the faster median %r"
+             % (e["dataset"], e["format"], e["cache"], e["read_gbps"], want))
+    if passes and abs(e["read_best_gbps"] / max(passes) - 1) > 1e-6:
+        fail("paired read %s: read_best_gbps %r is not the fastest pass"
+             % (e["dataset"], e["read_best_gbps"]))
+
+
 def check_ceiling(cell, cal):
-    """The cell is held against the read ceiling measured nearest its model's
-    size (by ratio): the calibration's own file, or one of "by_size"; its
+    """The cell is held against the paired read of its own files where the
+    run made one, else the read ceiling measured nearest its model's size
+    (by ratio): the calibration's own file, or one of "by_size"; its
     load_ceiling_fraction is load_gbps over that ceiling."""
     s = cell["summary"]
     if not isinstance(cal, dict) or s.get("load_gbps") is None:
         return
     key = s["ceiling"]
     model = cell["model_bytes"]
+    entry = paired_entry(cell, cal)
+    if entry is not None:
+        check_paired_entry(entry)
+    if entry is not None and entry["read_gbps"]:
+        if s.get("ceiling_source") != "paired" or s.get("ceiling_gbps") != entry["read_gbps"] \
+                or s.get("ceiling_file_bytes") != entry["file_bytes"]:
+            fail("%s %s: held against %r %r (%r bytes), not its paired read %r"
+                 % (cell["loader"], cell["dataset"], s.get("ceiling_source"),
+                    s.get("ceiling_gbps"), s.get("ceiling_file_bytes"), entry["read_gbps"]))
+        cap = entry["read_gbps"]
+        if abs(s["load_ceiling_fraction"] * cap / s["load_gbps"] - 1) > 1e-6:
+            fail("%s %s: load_ceiling_fraction %r is not load_gbps over %r"
+                 % (cell["loader"], cell["dataset"], s["load_ceiling_fraction"], cap))
+        return
     options = [(cal.get("file_bytes"), cal.get(key))] + \
         [(e["file_bytes"], e[key]) for e in cal.get("by_size") or [] if e.get(key) is not None]
     size, cap = min((o for o in options if o[0]), key=lambda o: abs(math.log(o[0] / model)))
@@ -250,13 +298,52 @@ def loaders(path):
         fail("safetensors-read unavailable: %s" % names["safetensors-read"]["reason"])
 
 
-def ceilings(doc, matched):
-    """With matched ceilings, the calibration has one read ceiling at the
+def paired(doc):
+    """The default: the dataset's own files read by one thread and by all at
+    the start of every measured round of each (dataset, cache) block, as
+    many figures as rounds, and each cell held against them (validate
+    checked the figures and the choice); no scratch files of the dataset's
+    size."""
+    cal = doc["calibration"]
+    if cal.get("by_size"):
+        fail("paired ceilings also measured by_size %r" % cal["by_size"])
+    if doc["config"].get("ceilings") != "paired":
+        fail("config.ceilings is %r" % doc["config"].get("ceilings"))
+    repeat = doc["config"]["repeat"]
+    for state in ("cold", "warm"):
+        cell = cell_of(doc, "safetensors-read", state)
+        e = paired_entry(cell, cal)
+        if e is None:
+            fail("no paired read for the %s cell" % state)
+        if len(e["one_thread_gbps"]) != repeat:
+            fail("%d one-thread passes for %d rounds" % (len(e["one_thread_gbps"]), repeat))
+        if len(e["all_threads_gbps"]) != (repeat if e["threads"] > 1 else 0):
+            fail("%d all-thread passes for %d rounds of %d threads"
+                 % (len(e["all_threads_gbps"]), repeat, e["threads"]))
+        path = cell["dataset_path"]
+        if os.path.isdir(path):
+            path = os.path.join(path, "model.safetensors")
+        size = os.path.getsize(path)
+        if e["file_bytes"] != size:
+            fail("the paired read covered %d bytes, the file has %d" % (e["file_bytes"], size))
+        if not (isinstance(e["read_gbps"], float) and e["read_gbps"] > 0):
+            fail("the %s paired read is %r (%s)" % (state, e["read_gbps"], e.get("note")))
+        if cell["summary"]["ceiling_source"] != "paired":
+            fail("the %s cell was held against %r" % (state, cell["summary"]["ceiling_source"]))
+
+
+def ceilings(doc, mode):
+    """With sized ceilings, the calibration has one read ceiling at the
     dataset's size (the main file being twice as large) and the cells use it
     (validate checked that the nearest was taken); with --one-ceiling,
     none."""
+    if mode == "paired":
+        paired(doc)
+        return
     by_size = doc["calibration"].get("by_size")
-    if not matched:
+    if doc["calibration"].get("paired_reads"):
+        fail("--%s-ceiling(s) still made paired reads" % mode)
+    if mode == "one":
         if by_size:
             fail("--one-ceiling still measured %r" % by_size)
         return
@@ -294,7 +381,7 @@ def main():
     elif part == "interrupt":
         interrupt(doc)
     elif part == "ceilings":
-        ceilings(doc, sys.argv[3] == "matched")
+        ceilings(doc, sys.argv[3])
     else:
         fail("unknown part " + part)
 

@@ -9,8 +9,10 @@
 #   interrupt  SIGINT kills the running child and leaves a valid results
 #              file with every finished trial
 #   loaders    `loaders --json` and option errors
-#   ceilings   the calibration's read ceilings matched to the dataset's size,
-#              the cells held against them; none with --one-ceiling
+#   ceilings   the paired reads of the dataset's own files between the
+#              trials, the cells held against them; with --sized-ceilings
+#              read ceilings matched to the dataset's size instead; neither
+#              with --one-ceiling
 # Datasets live under the build directory (a real disk, not tmpfs), in
 # CKPTBENCH_SCRATCH.
 set -u
@@ -33,11 +35,17 @@ run() { "$bin" run --datasets "$dspath" --no-calibrate --quiet --warmup 0 "$@"; 
 
 case $part in
 ceilings)
-	# A 64 MiB main calibration file against the 32 MiB dataset.
-	for mode in matched one; do
-		flag=; [ $mode = one ] && flag=--one-ceiling
-		CKPTBENCH_CALIBRATE_SIZE=64M "$bin" run --datasets "$dspath" --quiet --warmup 0 \
-			--loaders safetensors-read --cache warm --repeat 2 $flag -o "$out/c-$mode.json" \
+	# A 64 MiB main calibration file against the 32 MiB dataset; the paired
+	# reads of the dataset itself by default, cold and warm.
+	for mode in paired sized one; do
+		flag=; cache=warm
+		case $mode in
+		paired) cache=cold,warm ;;
+		sized) flag=--sized-ceilings ;;
+		one) flag=--one-ceiling ;;
+		esac
+		CKPTBENCH_CALIBRATE_SIZE=64M "$bin" run --datasets "$dspath" --quiet --warmup 1 \
+			--loaders safetensors-read --cache $cache --repeat 2 $flag -o "$out/c-$mode.json" \
 			>/dev/null || fail "run ($mode) exited $?"
 		$py "$check" ceilings "$out/c-$mode.json" $mode || fail "ceilings ($mode)"
 	done

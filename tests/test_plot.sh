@@ -95,6 +95,30 @@ for (b, g), (wb, wg) in zip(rows, want):
     assert abs(float(g) - wg) < 1e-6, rows
 PYEOF
 
+# Paired ceilings (the datasets' own files read during the run) are the
+# curve where the run made them: the safetensors files' reads in the
+# panel's cache state, not the pytorch files', the scratch files' or the
+# other cache state's.
+"$PY" - "$CB_TMP/sized.json" "$CB_TMP/paired.json" <<'PYEOF'
+import json, sys
+d = json.load(open(sys.argv[1]))
+def e(fmt, cache, size, gbps):
+    return {"dataset": "d%d" % size, "format": fmt, "cache": cache, "file_bytes": size,
+            "threads": 2, "one_thread_gbps": [gbps], "all_threads_gbps": [],
+            "read_gbps": gbps, "read_best_gbps": gbps, "note": None}
+d["calibration"]["paired_reads"] = [
+    e("safetensors", "warm", 300 << 20, 12.5), e("pytorch", "warm", 301 << 20, 2.0),
+    e("safetensors", "cold", 300 << 20, 3.0), e("safetensors", "warm", 100 << 20, 8.0)]
+json.dump(d, open(sys.argv[2], "w"))
+PYEOF
+out=$CB_TMP/paired
+expect_status 0 "$CKPTBENCH" plot -o "$out" "$data/cpu-cold.json" "$CB_TMP/paired.json"
+"$PY" - "$out/data/throughput-ceil-warm.dat" <<'PYEOF' && pass || fail "the paired ceiling curve: $(cat "$out/data/throughput-ceil-warm.dat")"
+import sys
+rows = [[float(x) for x in l.split()] for l in open(sys.argv[1]) if not l.startswith("#")]
+assert rows == [[100 << 20, 8.0], [300 << 20, 12.5]], rows
+PYEOF
+
 # A GPU run: the VRAM chart, and VRAM in the timeline.
 out=$CB_TMP/gpu
 expect_status 0 "$CKPTBENCH" plot -o "$out" "$data/gpu.json"

@@ -35,6 +35,7 @@ for c in cells:
     assert r[3] == "%.4g s" % s["median_s"], (r, s)
     assert r[4] == "%.4g – %.4g s" % tuple(s["ci95_s"]), r
     ceil = {"cold_read_gbps": "cold-read", "warm_read_gbps": "warm-read"}[s["ceiling"]]
+    ceil += " of its files" if s.get("ceiling_source") == "paired" else ""
     if s.get("load_gbps") is not None:
         # The load after the model is built, the whole time in brackets.
         assert r[5] == "%.2f" % s["load_gbps"], r
@@ -69,6 +70,33 @@ links = re.findall(r"\]\(([^)]+\.(?:png|svg))\)", md)
 assert len(links) == 8, links
 for l in links:
     assert os.path.getsize(os.path.join(os.path.dirname(sys.argv[1]), l)) > 1000, l
+PYEOF
+
+# A run held against paired ceilings (the dataset's own files read between
+# the trials): the calibration lists each paired read, and the cells say
+# their ceiling was their files'.
+"$PY" - "$data/cpu-cold.json" "$CB_TMP/w/paired.json" <<'PYEOF' || fail "making the paired results"
+import json, sys
+doc = json.load(open(sys.argv[1]))
+cell = next(c for c in doc["cells"] if c["loader"] == "safetensors-read" and c["status"] == "ok")
+doc["calibration"]["paired_reads"] = [{
+    "dataset": cell["dataset"], "format": "safetensors", "cache": "cold",
+    "file_bytes": cell["model_bytes"] + 4096, "threads": 2, "one_thread_gbps": [3.25],
+    "all_threads_gbps": [3.5], "read_gbps": 3.5, "read_best_gbps": 3.5, "note": None}]
+cell["summary"]["ceiling_source"] = "paired"
+json.dump(doc, open(sys.argv[2], "w"))
+PYEOF
+expect_status 0 "$CKPTBENCH" report --no-charts -o "$CB_TMP/w/paired.md" "$CB_TMP/w/paired.json"
+"$PY" - "$CB_TMP/w/paired.md" "$CB_TMP/w/paired.json" <<'PYEOF' && pass || fail "paired ceilings in the report"
+import json, sys
+md = open(sys.argv[1], encoding="utf-8").read()
+doc = json.load(open(sys.argv[2]))
+e = doc["calibration"]["paired_reads"][0]
+assert "the paired ceilings" in md, md
+assert "| cold read of %s (safetensors, " % e["dataset"] in md and "between the trials | 3.50 |" in md, md
+cell = next(c for c in doc["cells"] if c["summary"] and c["summary"].get("ceiling_source") == "paired")
+row = next(l for l in md.splitlines() if l.startswith("| safetensors-read | %s |" % cell["dataset"]))
+assert "% of cold-read of its files" in row, row
 PYEOF
 
 # HTML: one page, the SVG charts inline, nothing fetched from elsewhere.
