@@ -270,6 +270,13 @@ static void machine_items(struct doc *d, const json_t *m)
 	item(d, fmt("System: %s, Linux %s, transparent huge pages: %s",
 		    *text(m, "os") ? text(m, "os") : "?", text(m, "kernel"),
 		    *text(m, "thp") ? text(m, "thp") : "?"));
+	if (json_is_true(json_object_get(m, "hypervisor")))
+		item(d, isfinite(num(m, "free_page_reporting_order"))
+				? fmt("Virtual machine, with free page reporting (blocks of order %.0f): "
+				      "memory a trial frees goes back to the host, so the next "
+				      "trial's first touches of fresh pages are host faults too",
+				      num(m, "free_page_reporting_order"))
+				: "Virtual machine");
 	const json_t *dd = json_object_get(m, "data_dir");
 	if (json_is_object(dd))
 		item(d, fmt("Data directory: %s on %s (device %s, %s)", text(dd, "path"),

@@ -452,6 +452,45 @@ static json_t *os_name(void)
 		       : json_null();
 }
 
+/* True where the CPU says it runs under a hypervisor (the x86 "hypervisor"
+ * flag); JSON null where cpuinfo has no flags line (other architectures). */
+static json_t *under_hypervisor(void)
+{
+	FILE *f = fopen("/proc/cpuinfo", "re");
+	if (!f)
+		return json_null();
+	char *line = NULL;
+	size_t cap = 0;
+	json_t *out = json_null();
+	while (getline(&line, &cap, f) > 0) {
+		if (strncmp(line, "flags", 5) != 0 || !strchr(line, ':'))
+			continue;
+		/* The flags are space-separated words; the line ends in '\n'. */
+		char *at = strstr(line, " hypervisor");
+		out = json_boolean(at && (at[11] == ' ' || at[11] == '\n' || at[11] == '\0'));
+		break;
+	}
+	free(line);
+	fclose(f);
+	return out;
+}
+
+/* The order of the free blocks the guest hands back to its hypervisor
+ * (virtio-balloon free page reporting), or null where the kernel does
+ * not report. Where it does, memory a process frees is returned to the
+ * host soon after, and the next process's first touch of it is a host
+ * fault too: fresh pages cost more than on bare metal. */
+static json_t *free_page_reporting_order(void)
+{
+	char buf[32];
+	char *end;
+	if (!read_line("/sys/module/page_reporting/parameters/page_reporting_order", buf,
+		       sizeof buf))
+		return json_null();
+	long order = strtol(buf, &end, 10);
+	return end != buf && order >= 0 ? json_integer(order) : json_null();
+}
+
 json_t *cb_sysinfo_json(const char *data_dir)
 {
 	json_t *o = json_object();
@@ -470,6 +509,8 @@ json_t *cb_sysinfo_json(const char *data_dir)
 	json_object_set_new(o, "os", os_name());
 	json_object_set_new(o, "thp",
 			    bracketed("/sys/kernel/mm/transparent_hugepage/enabled"));
+	json_object_set_new(o, "hypervisor", under_hypervisor());
+	json_object_set_new(o, "free_page_reporting_order", free_page_reporting_order());
 	json_object_set_new(o, "cpu_governor",
 			    line_or_null("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor"));
 	if (data_dir)
