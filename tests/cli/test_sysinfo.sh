@@ -16,6 +16,12 @@ assert m["numa_nodes"] >= 1
 assert m["memory_bytes"] > 64 << 20
 assert m["kernel"] == os.uname().release
 assert m["gpus"] == []
+# Whether this is a VM, from the CPU's own flag, and whether it hands freed
+# memory back to its host (the kernel's free page reporting order).
+flags = next((l for l in open("/proc/cpuinfo") if l.startswith("flags")), None)
+assert m["hypervisor"] == (None if flags is None else "hypervisor" in flags.split()), m["hypervisor"]
+order = "/sys/module/page_reporting/parameters/page_reporting_order"
+assert m["free_page_reporting_order"] == (int(open(order).read()) if os.path.exists(order) else None)
 for c in m["caches"]:
     assert set(c) == {"level", "type", "size_bytes", "count"}, c
     assert c["size_bytes"] > 0 and c["count"] >= 1
