@@ -26,7 +26,7 @@ expect_status() {
 	local got=$?
 	cb_checks=$((cb_checks + 1))
 	if [ "$got" -ne "$want" ]; then
-		fail "exit $got, wanted $want: $* -- $(head -c 300 "$CB_TMP/err")"
+		fail "exit $got, wanted $want: $* -- $(tail -c 500 "$CB_TMP/err")"
 		return 1
 	fi
 	return 0
