@@ -68,6 +68,10 @@ static const char run_help[] =
 	"                    read before the run, not against its dataset's own files\n"
 	"                    read between the trials (the paired ceilings, the default)\n"
 	"  --one-ceiling     hold every cell against the one calibration file\n"
+	"  --fixed-order     run each round's trials in the order of --loaders, not in\n"
+	"                    a random order (with the paired reads first)\n"
+	"  --seed N          the random order's seed (default: from the clock; the\n"
+	"                    results' config.order_seed repeats a run's order)\n"
 	"  -o FILE           results file (default results/run-<time>.json)\n"
 	"  --force           overwrite an existing results file\n"
 	"  --quiet           no progress line\n";
@@ -123,6 +127,14 @@ static int parse_number(const char *opt, const char *text, uint64_t max, uint64_
 	return 0;
 }
 
+static uint64_t splitmix64(uint64_t *state)
+{
+	uint64_t z = (*state += UINT64_C(0x9E3779B97F4A7C15));
+	z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
+	z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
+	return z ^ (z >> 31);
+}
+
 static int parse_args(struct cb_run_config *cfg, int argc, char **argv)
 {
 	static const struct option options[] = {
@@ -135,6 +147,7 @@ static int parse_args(struct cb_run_config *cfg, int argc, char **argv)
 		{"timeout", required_argument, NULL, 'O'}, {"sample-ms", required_argument, NULL, 's'},
 		{"no-calibrate", no_argument, NULL, 'n'},  {"drop-caches", no_argument, NULL, 'X'},
 		{"one-ceiling", no_argument, NULL, '1'},   {"sized-ceilings", no_argument, NULL, 'Z'},
+		{"fixed-order", no_argument, NULL, 'R'},   {"seed", required_argument, NULL, 'e'},
 		{"force", no_argument, NULL, 'F'},         {"quiet", no_argument, NULL, 'q'},
 		{"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
 	};
@@ -175,6 +188,11 @@ static int parse_args(struct cb_run_config *cfg, int argc, char **argv)
 		case 'n': cfg->calibrate = false; break;
 		case '1': cfg->ceilings = CB_CEILINGS_ONE; break;
 		case 'Z': cfg->ceilings = CB_CEILINGS_SIZED; break;
+		case 'R': cfg->fixed_order = true; break;
+		case 'e':
+			rc = parse_number("--seed", optarg, UINT64_MAX, &cfg->order_seed);
+			cfg->seed_given = true;
+			break;
 		case 'X': cfg->drop_caches = true; break;
 		case 'o': cfg->out = optarg; break;
 		case 'F': cfg->force = true; break;
@@ -202,6 +220,13 @@ static int parse_args(struct cb_run_config *cfg, int argc, char **argv)
 		rc = cb_run_apply_ci_preset(cfg); /* bench/ci.c */
 	if (rc == 0 && cfg->sizes.n && !cfg->preset)
 		rc = cb_usage_error("run", "--sizes needs --preset");
+	if (rc == 0 && !cfg->seed_given) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		uint64_t mix = (uint64_t)ts.tv_sec * 1000000007u ^ (uint64_t)ts.tv_nsec ^
+			       ((uint64_t)getpid() << 32);
+		cfg->order_seed = splitmix64(&mix);
+	}
 	return rc;
 }
 
@@ -359,46 +384,116 @@ static void stop_unsupported(struct cb_run *rc, struct cb_plan_cell *cell, const
 	}
 }
 
-/* One (dataset, cache) block: warm-ups then repetitions, loaders
- * interleaved within each. */
+/* One thing a round does: a cell's trial, or the paired read of one
+ * format's files (run_ceiling.c). */
+struct round_item {
+	bool paired;
+	size_t index; /* the cell's, or the enum cb_format */
+};
+
+/* A random order for one round (Fisher-Yates). The state comes from the
+ * run's order seed and the block and round alone, so --seed gives the same
+ * order again. Why shuffle: on a shared or virtual machine a trial is
+ * faster right after one that read the same file (the host still caches
+ * it) and slower after a long gap or a large free. In a fixed order the
+ * same loader always pays that, and the paired read always comes first. */
+static void shuffle_round(const struct cb_run *rc, size_t d, bool cold, unsigned round,
+			  struct round_item *items, size_t n)
+{
+	uint64_t state = rc->cfg->order_seed ^ ((uint64_t)d << 40) ^ ((uint64_t)cold << 32) ^ round;
+	for (size_t i = n; i > 1; i--) {
+		size_t j = (size_t)(splitmix64(&state) % i);
+		struct round_item t = items[i - 1];
+		items[i - 1] = items[j];
+		items[j] = t;
+	}
+}
+
+/* A cell's trial in a round; CB_OK with *stop when the run was interrupted. */
+static int round_trial(struct cb_run *rc, struct cb_plan_cell *cell, unsigned round,
+		       bool *stop, struct cb_error *err)
+{
+	bool warmup = round < rc->cfg->warmup;
+	char what[48];
+	snprintf(what, sizeof what, "%s %u/%u", warmup ? "warm-up" : "trial",
+		 warmup ? round + 1 : round - rc->cfg->warmup + 1,
+		 warmup ? rc->cfg->warmup : rc->cfg->repeat);
+	progress(rc, cell, cell->cold, what);
+	json_t *trial = run_trial(rc, cell, cell->cold, err);
+	if (interrupted) {
+		*stop = true;
+		return CB_OK;
+	}
+	if (!trial)
+		return err->code ? (int)err->code : CB_EINTERNAL;
+	rc->done++;
+	stop_unsupported(rc, cell, trial);
+	return record(rc, cell, trial, warmup, err);
+}
+
+/* The paired read of one format's files; then the summaries of the cells
+ * already summarized that read them, since a read can come after a cell's
+ * last trial of the round. */
+static int paired_read(struct cb_run *rc, size_t d, bool cold, enum cb_format fmt,
+		       struct cb_error *err)
+{
+	int status = cb_run_paired_read(rc, d, cold, fmt, err);
+	if (status != CB_OK)
+		return status;
+	for (size_t i = 0; i < rc->plan.n_cells; i++) {
+		struct cb_plan_cell *cell = &rc->plan.cells[i];
+		if (cell->dataset_index == d && cell->cold == cold && cell->loader->format == fmt &&
+		    json_is_object(json_object_get(cell->json, "summary")))
+			cb_results_summarize(cell->json, rc->calibration);
+	}
+	return cb_results_write(&rc->results, err);
+}
+
+/* One (dataset, cache) block: warm-ups then repetitions, one trial of each
+ * loader per round, and in each measured round the paired reads (none in
+ * warm-up rounds, whose trials are not counted either). */
 static int run_block(struct cb_run *rc, size_t d, bool cold, struct cb_error *err)
 {
 	unsigned rounds = rc->cfg->warmup + rc->cfg->repeat;
-	for (unsigned round = 0; round < rounds; round++) {
-		bool warmup = round < rc->cfg->warmup;
-		/* The round's own read ceiling first (run_ceiling.c): not in
-		 * warm-up rounds, whose trials are not counted either. */
-		if (!warmup && rc->cfg->progress && rc->cfg->ceilings == CB_CEILINGS_PAIRED &&
-		    json_is_object(rc->calibration)) {
-			fprintf(stderr, "\r\033[K[%zu/%zu] %s %s: reading its files for the ceiling",
-				rc->done + 1, rc->total, rc->plan.datasets[d].name, cache_name(cold));
-			fflush(stderr);
-		}
-		int status = warmup ? CB_OK : cb_run_paired_reads(rc, d, cold, err);
-		if (status != CB_OK)
-			return status;
+	struct round_item *items = calloc(rc->plan.n_cells + CB_FORMAT_PYTORCH + 1, sizeof *items);
+	if (!items)
+		return CB_FAIL(err, CB_ENOMEM, NULL, NULL, "out of memory");
+	int status = CB_OK;
+	bool stop = false;
+	for (unsigned round = 0; status == CB_OK && !stop && round < rounds; round++) {
+		size_t n = 0;
+		for (int fmt = CB_FORMAT_SAFETENSORS; fmt <= CB_FORMAT_PYTORCH; fmt++)
+			if (round >= rc->cfg->warmup &&
+			    cb_run_paired_wanted(rc, d, cold, (enum cb_format)fmt))
+				items[n++] = (struct round_item){true, (size_t)fmt};
 		for (size_t i = 0; i < rc->plan.n_cells; i++) {
-			struct cb_plan_cell *cell = &rc->plan.cells[i];
-			if (cell->dataset_index != d || cell->cold != cold || cell->skipped)
+			const struct cb_plan_cell *cell = &rc->plan.cells[i];
+			if (cell->dataset_index == d && cell->cold == cold && !cell->skipped)
+				items[n++] = (struct round_item){false, i};
+		}
+		if (!rc->cfg->fixed_order)
+			shuffle_round(rc, d, cold, round, items, n);
+		for (size_t k = 0; status == CB_OK && !stop && k < n; k++) {
+			if (items[k].paired) {
+				if (rc->cfg->progress) {
+					fprintf(stderr, "\r\033[K[%zu/%zu] %s %s: reading its %s files "
+							"for the ceiling",
+						rc->done + 1, rc->total, rc->plan.datasets[d].name,
+						cache_name(cold),
+						cb_format_name((enum cb_format)items[k].index));
+					fflush(stderr);
+				}
+				status = paired_read(rc, d, cold, (enum cb_format)items[k].index, err);
+				stop = interrupted;
 				continue;
-			char what[48];
-			snprintf(what, sizeof what, "%s %u/%u", warmup ? "warm-up" : "trial",
-				 warmup ? round + 1 : round - rc->cfg->warmup + 1,
-				 warmup ? rc->cfg->warmup : rc->cfg->repeat);
-			progress(rc, cell, cold, what);
-			json_t *trial = run_trial(rc, cell, cold, err);
-			if (interrupted)
-				return CB_OK;
-			if (!trial)
-				return err->code ? (int)err->code : CB_EINTERNAL;
-			rc->done++;
-			stop_unsupported(rc, cell, trial);
-			status = record(rc, cell, trial, warmup, err);
-			if (status != CB_OK)
-				return status;
+			}
+			struct cb_plan_cell *cell = &rc->plan.cells[items[k].index];
+			if (!cell->skipped) /* an unsupported outcome this round may skip it */
+				status = round_trial(rc, cell, round, &stop, err);
 		}
 	}
-	return CB_OK;
+	free(items);
+	return status;
 }
 
 static int run_matrix(struct cb_run *rc, struct cb_error *err)

@@ -11,7 +11,8 @@
  * measured round of a (dataset, cache) block starts with the ceiling's own
  * read of the files its cells load, in the same cache state, and each cell
  * is held against the median of those: the same bytes, at the same time,
- * interleaved with the trials exactly as the loaders are with each other.
+ * interleaved with the trials exactly as the loaders are with each other
+ * (and, like them, at a random place in each round: run.c).
  *
  * The reads are made here, in the harness, into a pre-faulted buffer of
  * the files' size (cb_read_buffer), by one thread and by one per CPU; as
@@ -121,26 +122,14 @@ static bool paired_cache(const struct cb_run *run, const struct cb_plan_files *f
 	return false;
 }
 
-/* The reads' destination: pre-faulted, as large as the largest file set
- * of the round; allocated for the round's reads alone, so the harness does
- * not hold a model's worth of memory while the trials run (a loader that
- * doubles the model would find that much less). */
+/* The reads' destination: pre-faulted, the files' size; allocated for the
+ * one read alone, so the harness does not hold a model's worth of memory
+ * while the trials run (a loader that doubles the model would find that
+ * much less). */
 struct paired_buffer {
 	unsigned char *p; /* NULL when the memory was not there */
 	size_t len;
 };
-
-/* Does any cell of the block that is still to run read this format? */
-static bool block_reads(const struct cb_run *run, size_t dataset, bool cold, enum cb_format fmt)
-{
-	for (size_t i = 0; i < run->plan.n_cells; i++) {
-		const struct cb_plan_cell *c = &run->plan.cells[i];
-		if (c->dataset_index == dataset && c->cold == cold && !c->skipped &&
-		    c->loader->format == fmt)
-			return true;
-	}
-	return false;
-}
 
 static int paired_format(struct cb_run *run, struct cb_plan_dataset *d, enum cb_format fmt,
 			 bool cold, const struct paired_buffer *buf, struct cb_error *err)
@@ -157,7 +146,12 @@ static int paired_format(struct cb_run *run, struct cb_plan_dataset *d, enum cb_
 		return CB_OK;
 	}
 	static const char *const lists[2] = {"one_thread_gbps", "all_threads_gbps"};
-	for (unsigned m = 0; m < (all > 1 ? 2u : 1u); m++) {
+	/* The methods take turns going first: the first read after a trial
+	 * can find the host's cache colder than the second does. */
+	unsigned methods = all > 1 ? 2u : 1u;
+	unsigned first = (unsigned)(json_array_size(json_object_get(e, lists[0])) % methods);
+	for (unsigned i = 0; i < methods; i++) {
+		unsigned m = (first + i) % methods;
 		struct cb_error local = CB_ERROR_INIT;
 		json_t *figure = json_null();
 		if (paired_cache(run, files, cold, e, &local)) {
@@ -177,28 +171,30 @@ static int paired_format(struct cb_run *run, struct cb_plan_dataset *d, enum cb_
 	return CB_OK;
 }
 
-int cb_run_paired_reads(struct cb_run *run, size_t dataset, bool cold, struct cb_error *err)
+bool cb_run_paired_wanted(const struct cb_run *run, size_t dataset, bool cold,
+			  enum cb_format fmt)
 {
-	if (run->cfg->ceilings != CB_CEILINGS_PAIRED || !json_is_object(run->calibration))
-		return CB_OK;
-	struct cb_plan_dataset *d = &run->plan.datasets[dataset];
-	bool wanted[CB_FORMAT_PYTORCH + 1] = {false};
-	uint64_t most = 0;
-	for (int fmt = CB_FORMAT_SAFETENSORS; fmt <= CB_FORMAT_PYTORCH; fmt++) {
-		wanted[fmt] = d->files[fmt].present &&
-			      block_reads(run, dataset, cold, (enum cb_format)fmt);
-		if (wanted[fmt] && d->files[fmt].bytes > most)
-			most = d->files[fmt].bytes;
+	if (run->cfg->ceilings != CB_CEILINGS_PAIRED || !json_is_object(run->calibration) ||
+	    !run->plan.datasets[dataset].files[fmt].present)
+		return false;
+	for (size_t i = 0; i < run->plan.n_cells; i++) {
+		const struct cb_plan_cell *c = &run->plan.cells[i];
+		if (c->dataset_index == dataset && c->cold == cold && !c->skipped &&
+		    c->loader->format == fmt)
+			return true;
 	}
-	if (!most)
-		return CB_OK;
+	return false;
+}
+
+int cb_run_paired_read(struct cb_run *run, size_t dataset, bool cold, enum cb_format fmt,
+		       struct cb_error *err)
+{
+	struct cb_plan_dataset *d = &run->plan.datasets[dataset];
+	uint64_t bytes = d->files[fmt].bytes;
 	struct paired_buffer buf = {NULL, 0};
-	if (most <= SIZE_MAX && (buf.p = cb_read_buffer((size_t)most)) != NULL)
-		buf.len = (size_t)most;
-	int rc = CB_OK;
-	for (int fmt = CB_FORMAT_SAFETENSORS; rc == CB_OK && fmt <= CB_FORMAT_PYTORCH; fmt++)
-		if (wanted[fmt])
-			rc = paired_format(run, d, (enum cb_format)fmt, cold, &buf, err);
+	if (bytes <= SIZE_MAX && (buf.p = cb_read_buffer((size_t)bytes)) != NULL)
+		buf.len = (size_t)bytes;
+	int rc = paired_format(run, d, fmt, cold, &buf, err);
 	if (buf.p)
 		munmap(buf.p, buf.len);
 	return rc;

@@ -428,6 +428,11 @@ json_t *cb_plan_config_json(const struct cb_run *run)
 	json_object_set_new(o, "bind", c->bind ? json_string(c->bind) : json_null());
 	json_object_set_new(o, "preset", c->preset ? json_string(c->preset) : json_null());
 	json_object_set_new(o, "ceilings", json_string(cb_run_ceilings_name(c->ceilings)));
+	json_object_set_new(o, "order", json_string(c->fixed_order ? "fixed" : "shuffled"));
+	/* As a string: JSON numbers lose integers above 2^53 in most readers. */
+	char seed[24];
+	snprintf(seed, sizeof seed, "%llu", (unsigned long long)c->order_seed);
+	json_object_set_new(o, "order_seed", json_string(seed));
 	return o;
 }
 

@@ -51,6 +51,9 @@ struct cb_run_config {
 	unsigned sample_ms;
 	bool calibrate;
 	enum cb_run_ceilings ceilings;  /* which read ceilings the cells are held against */
+	bool fixed_order;               /* each round in the cells' order, not shuffled */
+	bool seed_given;
+	uint64_t order_seed;            /* the shuffle's seed (run.c) */
 	const char *out;
 	bool force;
 	bool progress;
@@ -133,14 +136,18 @@ void cb_plan_print_table(const struct cb_run *run, FILE *out);
 
 void cb_plan_free(struct cb_run *run);
 
-/* The paired read ceilings (run_ceiling.c). At the start of each measured
- * round of the (dataset, cache) block: for each format its cells read,
- * the files put in the block's cache state and read by one thread and by
- * one per CPU (calibrate.h), the figures added to the calibration's
- * "paired_reads" entry for (dataset, format, cache). Does nothing unless
- * the ceilings are paired and the run calibrates. A pass whose cache could
- * not be put in its state is not counted (the entry's note says so). */
-int cb_run_paired_reads(struct cb_run *run, size_t dataset, bool cold, struct cb_error *err);
+/* The paired read ceilings (run_ceiling.c). cb_run_paired_wanted: whether
+ * the (dataset, cache) block has cells still to run that read this
+ * format's files, the ceilings are paired and the run calibrates. Then,
+ * once in each measured round of the block, cb_run_paired_read puts the
+ * files in the block's cache state and reads them by one thread and by one
+ * per CPU (calibrate.h), adding the figures to the calibration's
+ * "paired_reads" entry for (dataset, format, cache). A pass whose cache
+ * could not be put in its state is not counted (the entry's note says so). */
+bool cb_run_paired_wanted(const struct cb_run *run, size_t dataset, bool cold,
+			  enum cb_format fmt);
+int cb_run_paired_read(struct cb_run *run, size_t dataset, bool cold, enum cb_format fmt,
+		       struct cb_error *err);
 
 /* "paired", "sized" or "one". */
 const char *cb_run_ceilings_name(enum cb_run_ceilings c);

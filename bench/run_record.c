@@ -252,6 +252,10 @@ json_t *cb_trial_record(const struct cb_run *run, const struct cb_plan_cell *cel
 	}
 	if (run->cfg->timeline)
 		json_object_set_new(t, "timeline", timeline_json(rep, ch));
+	/* Where in the run this trial came (0 first, warm-ups counted): the
+	 * order the rounds were shuffled into, for whoever wants to look for
+	 * order effects. */
+	json_object_set_new(t, "run_seq", json_integer((json_int_t)run->done));
 	json_decref(rep);
 	return t;
 }

@@ -362,12 +362,49 @@ def ceilings(doc, mode):
              % cell["summary"]["ceiling_file_bytes"])
 
 
+def run_order(doc):
+    """The loaders of each round in the order they ran (by run_seq)."""
+    trials = sorted((t["run_seq"], c["loader"] + ":" + json.dumps(c["options"], sort_keys=True))
+                    for c in doc["cells"] for t in c["warmup"] + c["trials"])
+    seqs = [s for s, _ in trials]
+    if seqs != list(range(len(seqs))):
+        fail("run_seq is %r, want 0..%d" % (seqs, len(seqs) - 1))
+    per_round = len(doc["cells"])
+    names = [n for _, n in trials]
+    return [names[i:i + per_round] for i in range(0, len(names), per_round)]
+
+
+def order(a, b, fixed):
+    """Same seed, same order; the rounds not all alike (seed 42 shuffles
+    these three loaders differently across its 6 rounds); each round a
+    permutation of the cells; --fixed-order: the cells' own order."""
+    for doc in (a, b):
+        if doc["config"]["order"] != "shuffled" or doc["config"]["order_seed"] != "42":
+            fail("config order %r seed %r" % (doc["config"]["order"], doc["config"]["order_seed"]))
+    ra, rb = run_order(a), run_order(b)
+    if ra != rb:
+        fail("seed 42 gave two orders: %r and %r" % (ra, rb))
+    if all(r == ra[0] for r in ra):
+        fail("every round ran in the same order: %r" % ra[0])
+    if any(sorted(r) != sorted(ra[0]) for r in ra):
+        fail("a round is not one trial of each cell: %r" % ra)
+    if fixed["config"]["order"] != "fixed":
+        fail("--fixed-order recorded order %r" % fixed["config"]["order"])
+    cells = [c["loader"] + ":" + json.dumps(c["options"], sort_keys=True) for c in fixed["cells"]]
+    for r in run_order(fixed):
+        if r != cells:
+            fail("--fixed-order ran %r, not %r" % (r, cells))
+
+
 def main():
     part, path = sys.argv[1], sys.argv[2]
     if part == "loaders":
         loaders(path)
         return
     doc = load(path)
+    if part == "order":
+        order(doc, load(sys.argv[3]), load(sys.argv[4]))
+        return
     if part == "memory":
         memory(doc, int(sys.argv[3]))
     elif part == "outcomes":

@@ -9,6 +9,8 @@
 #   interrupt  SIGINT kills the running child and leaves a valid results
 #              file with every finished trial
 #   loaders    `loaders --json` and option errors
+#   order      each round's trials in an order shuffled from --seed (the
+#              same seed, the same order), or fixed with --fixed-order
 #   ceilings   the paired reads of the dataset's own files between the
 #              trials, the cells held against them; with --sized-ceilings
 #              read ceilings matched to the dataset's size instead; neither
@@ -16,7 +18,7 @@
 # Datasets live under the build directory (a real disk, not tmpfs), in
 # CKPTBENCH_SCRATCH.
 set -u
-part=${1:?usage: test_harness.sh memory|outcomes|cache|interrupt|loaders|ceilings}
+part=${1:?usage: test_harness.sh memory|outcomes|cache|interrupt|loaders|ceilings|order}
 bin=${CKPTBENCH_TEST:?CKPTBENCH_TEST unset}
 scratch=${CKPTBENCH_SCRATCH:?CKPTBENCH_SCRATCH unset}
 check=${CKPTBENCH_SOURCE:?}/tests/harness_check.py
@@ -87,7 +89,8 @@ interrupt)
 	# SIGINT (Ctrl-C) and SIGTERM (a CI runner's cancel) alike.
 	for sig in INT TERM; do
 		# Not through run(): $! must be ckptbench itself, not a subshell.
-		"$bin" run --datasets "$dspath" --no-calibrate --quiet --warmup 0 \
+		# --fixed-order: the sleeping trial after a finished one, every round.
+		"$bin" run --datasets "$dspath" --no-calibrate --quiet --warmup 0 --fixed-order \
 			--loaders safetensors-read,test-sleep --cache warm --repeat 20 --timeout 120 \
 			-o "$out/i-$sig.json" >/dev/null 2>"$out/stderr-$sig" &
 		pid=$!
@@ -111,6 +114,18 @@ interrupt)
 		[ -s "$out/i-$sig.csv" ] || fail "no CSV beside the results"
 		$py "$check" interrupt "$out/i-$sig.json" || fail "results after interrupt"
 	done
+	;;
+order)
+	# Each round in a random order from the seed, the same again with the
+	# same seed; in the loaders' order with --fixed-order.
+	loaders=test-anon:bytes=1M,test-mapfile,safetensors-read
+	for name in a b; do
+		run --loaders $loaders --cache warm --repeat 6 --seed 42 -o "$out/$name.json" \
+			>/dev/null || fail "run ($name) exited $?"
+	done
+	run --loaders $loaders --cache warm --repeat 3 --fixed-order -o "$out/f.json" >/dev/null ||
+		fail "run --fixed-order exited $?"
+	$py "$check" order "$out/a.json" "$out/b.json" "$out/f.json" || fail "trial order"
 	;;
 loaders)
 	"$bin" loaders --json >"$out/l.json" || fail "loaders --json exited $?"
