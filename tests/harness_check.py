@@ -99,6 +99,13 @@ def check_ceiling(cell, cal):
         if abs(s["load_ceiling_fraction"] * cap / s["load_gbps"] - 1) > 1e-6:
             fail("%s %s: load_ceiling_fraction %r is not load_gbps over %r"
                  % (cell["loader"], cell["dataset"], s["load_ceiling_fraction"], cap))
+        # The fastest load against the fastest paired read.
+        loads = [t["wall_s"] - ((t.get("phases") or {}).get("init") or 0)
+                 for t in cell["trials"] if t["outcome"] == "ok"]
+        want = model / min(loads) / 1e9 / entry["read_best_gbps"]
+        if abs(s["best_load_ceiling_fraction"] / want - 1) > 1e-6:
+            fail("%s %s: best_load_ceiling_fraction %r, want %r"
+                 % (cell["loader"], cell["dataset"], s["best_load_ceiling_fraction"], want))
         return
     options = [(cal.get("file_bytes"), cal.get(key))] + \
         [(e["file_bytes"], e[key]) for e in cal.get("by_size") or [] if e.get(key) is not None]
