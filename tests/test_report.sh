@@ -84,6 +84,8 @@ doc["calibration"]["paired_reads"] = [{
     "file_bytes": cell["model_bytes"] + 4096, "threads": 2, "one_thread_gbps": [3.25],
     "all_threads_gbps": [3.5], "read_gbps": 3.5, "read_best_gbps": 3.5, "note": None}]
 cell["summary"]["ceiling_source"] = "paired"
+cell["summary"].update(load_gbps=3.25, load_ceiling_fraction=0.9286,
+                       best_load_ceiling_fraction=1.0571)
 json.dump(doc, open(sys.argv[2], "w"))
 PYEOF
 expect_status 0 "$CKPTBENCH" report --no-charts -o "$CB_TMP/w/paired.md" "$CB_TMP/w/paired.json"
@@ -96,7 +98,7 @@ assert "the paired ceilings" in md, md
 assert "| cold read of %s (safetensors, " % e["dataset"] in md and "between the trials | 3.50 |" in md, md
 cell = next(c for c in doc["cells"] if c["summary"] and c["summary"].get("ceiling_source") == "paired")
 row = next(l for l in md.splitlines() if l.startswith("| safetensors-read | %s |" % cell["dataset"]))
-assert "% of cold-read of its files" in row, row
+assert "| 93% of cold-read of its files (whole time: " in row and "%; fastest: 106%) |" in row, row
 PYEOF
 
 # HTML: one page, the SVG charts inline, nothing fetched from elsewhere.
