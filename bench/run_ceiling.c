@@ -7,12 +7,12 @@
  * freshly written 1 GiB scratch file read cold at 5.1-5.4 GB/s while the
  * 1 GiB dataset, the same way, read at 3.6-4.1 (and a byte-for-byte copy
  * of it, written anew, at 5.2 again), and cold reads drifted between 1 and
- * 4 GB/s within minutes as the host's cache came and went. So each
- * measured round of a (dataset, cache) block starts with the ceiling's own
- * read of the files its cells load, in the same cache state, and each cell
- * is held against the median of those: the same bytes, at the same time,
- * interleaved with the trials exactly as the loaders are with each other
- * (and, like them, at a random place in each round: run.c).
+ * 4 GB/s within minutes as the host's cache came and went. So in each
+ * measured round of a (dataset, cache) block the files its cells load are
+ * read the ceiling's way, in the same cache state, at a random place among
+ * the round's trials (run.c), and each cell is held against the median of
+ * those reads: the same bytes, at the same time, interleaved with the
+ * trials exactly as the loaders are with each other.
  *
  * The reads are made here, in the harness, into a pre-faulted buffer of
  * the files' size (cb_read_buffer), by one thread and by one per CPU; as
@@ -72,18 +72,20 @@ static json_t *paired_entry(struct cb_run *run, const struct cb_plan_dataset *d,
 	return e;
 }
 
-/* The median of a list of GB/s (nulls, the passes not counted, left out). */
+/* The median of a list of GB/s (nulls, the passes not counted, left out);
+ * *best gets the largest. NAN for both when there is none (or no memory). */
 static double list_median(const json_t *list, double *best)
 {
-	double v[256];
-	size_t n = 0;
-	for (size_t i = 0; i < json_array_size(list) && n < 256; i++) {
+	size_t n = 0, len = json_array_size(list);
+	double *v = malloc((len ? len : 1) * sizeof *v);
+	for (size_t i = 0; v && i < len; i++) {
 		const json_t *x = json_array_get(list, i);
 		if (json_is_number(x))
 			v[n++] = json_number_value(x);
 	}
 	struct cb_stats st;
 	cb_stats_compute(v, n, &st);
+	free(v);
 	*best = n ? st.max : NAN;
 	return n ? st.median : NAN;
 }
