@@ -222,9 +222,11 @@ static double paired_ceiling(const json_t *calibration, const json_t *cell, doub
  * ("by_size", calibrate.h) whose file is nearest the model's size (by
  * ratio), else the calibration's own. *file_bytes is the size read,
  * *source says which ("paired", "size-matched", "calibration"), and *best
- * is the fastest pass of that same read (its "*_best_gbps"). */
+ * is the fastest pass of that same read (`best_key` of the calibration's
+ * own and size-matched ones). */
 static double ceiling_for(const json_t *calibration, const json_t *cell, const char *key,
-			  double model, double *file_bytes, const char **source, double *best)
+			  const char *best_key, double model, double *file_bytes,
+			  const char **source, double *best)
 {
 	*file_bytes = NAN;
 	*source = NULL;
@@ -237,10 +239,6 @@ static double ceiling_for(const json_t *calibration, const json_t *cell, const c
 		return paired;
 	}
 	*source = "calibration";
-	/* "cold_read_gbps" -> "cold_read_best_gbps" */
-	char best_key[64];
-	size_t stem = strlen(key) > 5 ? strlen(key) - 5 : 0;
-	snprintf(best_key, sizeof best_key, "%.*s_best_gbps", (int)stem, key);
 	*best = num(calibration, best_key);
 	double cap = num(calibration, key);
 	double bytes = num(calibration, "file_bytes");
@@ -281,14 +279,15 @@ void cb_results_summarize(json_t *cell, const json_t *calibration)
 	cb_stats_compute(t, n, &st);
 	double model = num(cell, "model_bytes");
 	const char *cache = json_string_value(json_object_get(cell, "cache"));
-	const char *ceiling = cache && strcmp(cache, "warm") == 0 ? "warm_read_gbps"
-								  : "cold_read_gbps";
+	bool warm = cache && strcmp(cache, "warm") == 0;
+	const char *ceiling = warm ? "warm_read_gbps" : "cold_read_gbps";
+	const char *best_key = warm ? "warm_read_best_gbps" : "cold_read_best_gbps";
 	double gbps = n && st.median > 0 ? model / st.median / 1e9 : NAN;
 	double ceiling_bytes = NAN;
 	const char *source;
 	double best_cap;
-	double cap = ceiling_for(calibration, cell, ceiling, model, &ceiling_bytes, &source,
-				 &best_cap);
+	double cap = ceiling_for(calibration, cell, ceiling, best_key, model, &ceiling_bytes,
+				 &source, &best_cap);
 	json_t *s = json_pack("{s:I}", "n", (json_int_t)n);
 	json_object_set_new(s, "median_s", real_or_null(st.median));
 	json_object_set_new(s, "min_s", real_or_null(st.min));

@@ -237,9 +237,8 @@ static const char *cache_name(bool cold)
 	return cold ? "cold" : "warm";
 }
 
-/* Puts the files into the asked state and measures it. */
-static int prepare_cache(const struct cb_run_config *cfg, const struct cb_plan_files *files, bool cold,
-			 double *residency_out, struct cb_error *err)
+int cb_run_prepare_cache(const struct cb_run_config *cfg, const struct cb_plan_files *files,
+			 bool cold, double *residency_out, struct cb_error *err)
 {
 	const char *const *paths = (const char *const *)files->paths;
 	int rc = cold ? cb_cache_evict(paths, files->n, cfg->drop_caches, err)
@@ -291,7 +290,7 @@ static json_t *run_trial(struct cb_run *rc, struct cb_plan_cell *cell, bool cold
 	double residency = NAN;
 	struct cb_error cache_err = CB_ERROR_INIT;
 	const struct cb_plan_files *files = &cell->dataset->files[cell->loader->format];
-	if (prepare_cache(rc->cfg, files, cold, &residency, &cache_err) != CB_OK)
+	if (cb_run_prepare_cache(rc->cfg, files, cold, &residency, &cache_err) != CB_OK)
 		residency = NAN; /* recorded as unknown; the message says why */
 	struct cb_strlist argv = {0};
 	if (build_argv(rc, cell, &argv) != 0) {

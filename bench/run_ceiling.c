@@ -25,7 +25,6 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#include "cache.h"
 #include "calibrate.h"
 #include "run_plan.h"
 #include "stats.h"
@@ -106,12 +105,8 @@ static void paired_update(json_t *e)
 static bool paired_cache(const struct cb_run *run, const struct cb_plan_files *files, bool cold,
 			 json_t *e, struct cb_error *err)
 {
-	const char *const *paths = (const char *const *)files->paths;
 	double resident = NAN;
-	int rc = cold ? cb_cache_evict(paths, files->n, run->cfg->drop_caches, err)
-		      : cb_cache_warm(paths, files->n, err);
-	if (rc == CB_OK)
-		rc = cb_cache_residency(paths, files->n, &resident, err);
+	int rc = cb_run_prepare_cache(run->cfg, files, cold, &resident, err);
 	char note[160] = "";
 	if (rc != CB_OK)
 		snprintf(note, sizeof note, "a pass was not counted: %.120s", err->msg);

@@ -136,6 +136,12 @@ void cb_plan_print_table(const struct cb_run *run, FILE *out);
 
 void cb_plan_free(struct cb_run *run);
 
+/* Puts the files into the cache state asked (evicted when cold, read in
+ * when warm) and measures the state: *residency_out is the fraction of
+ * their bytes cached (run.c). */
+int cb_run_prepare_cache(const struct cb_run_config *cfg, const struct cb_plan_files *files,
+			 bool cold, double *residency_out, struct cb_error *err);
+
 /* The paired read ceilings (run_ceiling.c). cb_run_paired_wanted: whether
  * the (dataset, cache) block has cells still to run that read this
  * format's files, the ceilings are paired and the run calibrates. Then,
