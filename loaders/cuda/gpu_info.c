@@ -39,6 +39,8 @@ static void add_nvml(json_t *g, const struct cb_nvml *nv, nvmlDevice_t dev)
 		"max_width", uint_or_null(nv->pcie_max_width, dev)));
 }
 
+#if CB_HAVE_CUDA
+/* Which CPUs sit near a GPU, from sysfs by its PCI bus id (CUDA gives the id). */
 static void add_local_cpus(json_t *g, const char *bus_id)
 {
 	char path[128], text[512];
@@ -52,7 +54,6 @@ static void add_local_cpus(json_t *g, const char *bus_id)
 		fclose(f);
 }
 
-#if CB_HAVE_CUDA
 static void cuda_devices(json_t *list, const struct cb_nvml *nv, char *note, size_t note_size)
 {
 	int n = 0;
@@ -184,6 +185,7 @@ double cb_gpu_h2d_gbps(char *note, size_t note_size)
 	cudaDeviceReset();
 	return gbps;
 #else
+	(void)note_size;
 	return NAN;
 #endif
 }
