@@ -1,7 +1,11 @@
 /* bench/sysinfo's --bind: parsing node:N and core:LIST, refusing the rest,
- * and binding this process to CPU 0 for real. */
+ * and binding this process for real to a CPU it is allowed to run on (a
+ * container's or a Slurm job's cpuset need not hold CPU 0). */
+#include <dirent.h>
 #include <sched.h>
 #include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
 
 #include "cb_config.h"
 #include "check.h"
@@ -41,15 +45,48 @@ static void test_parse(void)
 	}
 }
 
+/* The lowest CPU in this process's affinity mask. */
+static int first_allowed_cpu(void)
+{
+	cpu_set_t set;
+	CHECK(sched_getaffinity(0, sizeof set, &set) == 0);
+	for (int cpu = 0; cpu < CPU_SETSIZE; cpu++)
+		if (CPU_ISSET(cpu, &set))
+			return cpu;
+	return -1;
+}
+
+/* The NUMA node that holds a CPU, from sysfs (a nodeN link in its
+ * directory); 0 where the kernel has no NUMA support to say otherwise. */
+static int node_of_cpu(int cpu)
+{
+	char dir_path[64];
+	snprintf(dir_path, sizeof dir_path, "/sys/devices/system/cpu/cpu%d", cpu);
+	DIR *dir = opendir(dir_path);
+	int node = 0;
+	struct dirent *e;
+	while (dir && (e = readdir(dir)) != NULL)
+		if (strncmp(e->d_name, "node", 4) == 0 && sscanf(e->d_name + 4, "%d", &node) == 1)
+			break;
+	if (dir)
+		closedir(dir);
+	return node;
+}
+
 static void test_apply(void)
 {
 	struct cb_bind b;
 	struct cb_error err = CB_ERROR_INIT;
-	CHECK(cb_bind_parse("core:0", &b, &err) == CB_OK);
+	int cpu = first_allowed_cpu();
+	CHECK(cpu >= 0);
+	int node = node_of_cpu(cpu);
+	char spec[32];
+	snprintf(spec, sizeof spec, "core:%d", cpu);
+	CHECK(cb_bind_parse(spec, &b, &err) == CB_OK);
 	CHECK(cb_bind_apply(&b, &err) == CB_OK);
 	cpu_set_t set;
 	CHECK(sched_getaffinity(0, sizeof set, &set) == 0);
-	CHECK(CPU_COUNT(&set) == 1 && CPU_ISSET(0, &set));
+	CHECK(CPU_COUNT(&set) == 1 && CPU_ISSET(cpu, &set));
 
 	/* A CPU that does not exist is the user's mistake, said as such. */
 	CHECK(cb_bind_parse("core:1023", &b, &err) == CB_OK);
@@ -57,9 +94,10 @@ static void test_apply(void)
 	CHECK_CONTAINS(err.msg, "1023");
 
 	cb_error_clear(&err);
-	CHECK(cb_bind_parse("node:0", &b, &err) == CB_OK);
+	snprintf(spec, sizeof spec, "node:%d", node);
+	CHECK(cb_bind_parse(spec, &b, &err) == CB_OK);
 	int rc = cb_bind_apply(&b, &err);
-	/* Node 0 exists everywhere; without hwloc it is refused, clearly. */
+	/* The node of a CPU we may use; without hwloc it is refused, clearly. */
 	CHECK(CB_HAVE_HWLOC ? rc == CB_OK : rc == CB_EUNAVAILABLE);
 	cb_error_clear(&err);
 	CHECK(cb_bind_parse("node:999", &b, &err) == CB_OK);
