@@ -436,20 +436,30 @@ json_t *cb_plan_config_json(const struct cb_run *run)
 	return o;
 }
 
+/* The device a cell's tensors end on: "cpu", the GPU --device names
+ * (cuda:0 by default), or none (JSON null) for a GPU loader under
+ * --device cpu, which the run skips without choosing a GPU for it. */
+static const char *cell_device(const struct cb_run *run, const struct cb_loader *l)
+{
+	const char *asked = run->cfg->device;
+	if (l->device != CB_DEVICE_CUDA)
+		return "cpu";
+	if (asked && strcmp(asked, "cpu") == 0)
+		return NULL;
+	return asked && strncmp(asked, "cuda:", 5) == 0 ? asked : "cuda:0";
+}
+
 void cb_plan_add_cells(struct cb_run *run)
 {
 	for (size_t i = 0; i < run->plan.n_cells; i++) {
 		struct cb_plan_cell *c = &run->plan.cells[i];
 		const struct cb_loader *l = c->loader;
-		const char *device = l->device == CB_DEVICE_CUDA
-					     ? (run->cfg->device && strncmp(run->cfg->device, "cuda:", 5) == 0
-							? run->cfg->device : "cuda:0")
-					     : "cpu";
 		c->json = cb_results_add_cell(&run->results);
 		if (!c->json)
 			continue;
+		const char *device = cell_device(run, l);
 		json_t *fields = json_pack(
-			"{s:s,s:s,s:s,s:s,s:I,s:s,s:s,s:s,s:O,s:[],s:[]}", "loader", l->name,
+			"{s:s,s:s,s:s,s:s,s:I,s:s,s:s?,s:s,s:O,s:[],s:[]}", "loader", l->name,
 			"dataset", c->dataset->name, "dataset_path", c->dataset->path, "format",
 			cb_format_name(l->format), "model_bytes", (json_int_t)c->dataset->model_bytes,
 			"cache", c->cold ? "cold" : "warm", "device", device, "status",
