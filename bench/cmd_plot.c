@@ -1,6 +1,7 @@
 /* ckptbench plot: results files to charts. The data files come from
- * plotdata.c; the charts from gnuplot running the templates in plots/,
- * one process per chart, so a template can be run the same way by hand. */
+ * plotdata.c; the charts from gnuplot running the templates in plots/
+ * (found through resources.h, in the source tree or the install), one
+ * process per chart, so a template can be run the same way by hand. */
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -15,6 +16,7 @@
 #include "cli.h"
 #include "fileio.h"
 #include "plotdata.h"
+#include "resources.h"
 #include "results_load.h"
 
 extern char **environ;
@@ -37,8 +39,10 @@ static const char plot_help[] =
 	"               the data gnuplot read goes to DIR/data/\n"
 	"  --data-only  write the data files only; no gnuplot needed\n"
 	"\n"
-	"Needs gnuplot with the pngcairo terminal (Debian: gnuplot-nox). Each template\n"
-	"also runs alone: gnuplot -c plots/memory.gp DIR/data OUTBASE\n";
+	"Needs gnuplot with the pngcairo terminal (Debian: gnuplot-nox). The templates\n"
+	"are the source tree's plots/ (installed: PREFIX/share/ckptbench/plots/;\n"
+	"$CKPTBENCH_PLOTS names another directory). Each also runs alone:\n"
+	"  gnuplot -c plots/memory.gp DIR/data OUTBASE\n";
 
 /* ------------------------------------------------------------ finding things */
 
@@ -68,41 +72,12 @@ static char *find_in_path(const char *prog)
 	return found;
 }
 
-/* The plots/ directory: $CKPTBENCH_PLOTS, else beside or above the
- * executable (a build directory sits in the source tree), else the
- * installed share directory. */
-static char *find_templates(void)
-{
-	const char *env = getenv("CKPTBENCH_PLOTS");
-	if (env && *env)
-		return strdup(env);
-	char exe[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-	char cand[PATH_MAX + 64];
-	if (n > 0) {
-		exe[n] = '\0';
-		char *slash = strrchr(exe, '/');
-		if (slash)
-			*slash = '\0';
-		static const char *const rel[] = {"/../plots", "/plots", "/../share/ckptbench/plots"};
-		for (size_t i = 0; i < sizeof rel / sizeof rel[0]; i++) {
-			snprintf(cand, sizeof cand, "%s%s/memory.gp", exe, rel[i]);
-			if (is_file(cand)) {
-				cand[strlen(cand) - strlen("/memory.gp")] = '\0';
-				return strdup(cand);
-			}
-		}
-	}
-	return is_file("/usr/share/ckptbench/plots/memory.gp") ? strdup("/usr/share/ckptbench/plots")
-							       : NULL;
-}
-
 /* ------------------------------------------------------------ gnuplot */
 
 /* Runs `gnuplot -c TEMPLATE DATA OUTBASE`; on failure the last line gnuplot
  * printed becomes the error. */
-static int run_gnuplot(const char *gnuplot, const char *tpl, const char *data,
-		       const char *outbase, struct cb_error *err)
+static int run_gnuplot(const char *gnuplot, const char *tpl, const char *data, const char *outbase,
+		       struct cb_error *err)
 {
 	int fds[2];
 	if (pipe(fds) != 0)
@@ -113,8 +88,8 @@ static int run_gnuplot(const char *gnuplot, const char *tpl, const char *data,
 	posix_spawn_file_actions_adddup2(&fa, fds[1], STDERR_FILENO);
 	posix_spawn_file_actions_addclose(&fa, fds[0]);
 	posix_spawn_file_actions_addclose(&fa, fds[1]);
-	char *argv[] = {(char *)"gnuplot", (char *)"-c", (char *)tpl, (char *)data,
-			(char *)outbase, NULL};
+	char *argv[] = {(char *)"gnuplot", (char *)"-c",    (char *)tpl,
+			(char *)data,      (char *)outbase, NULL};
 	pid_t pid;
 	int spawn_rc = posix_spawn(&pid, gnuplot, &fa, NULL, argv, environ);
 	posix_spawn_file_actions_destroy(&fa);
@@ -138,7 +113,8 @@ static int run_gnuplot(const char *gnuplot, const char *tpl, const char *data,
 			memmove(out, out + drop, used - drop);
 			used -= drop;
 		}
-		size_t take = (size_t)got < sizeof out - 1 - used ? (size_t)got : sizeof out - 1 - used;
+		size_t take =
+			(size_t)got < sizeof out - 1 - used ? (size_t)got : sizeof out - 1 - used;
 		memcpy(out + used, chunk + (size_t)got - take, take);
 		used += take;
 		out[used] = '\0';
@@ -156,28 +132,25 @@ static int run_gnuplot(const char *gnuplot, const char *tpl, const char *data,
 		       used ? (last ? last + 1 : out) : "no message");
 }
 
-int cb_plot_render(const char *data_dir, const char *out_dir, unsigned charts,
-		   struct cb_error *err)
+int cb_plot_render(const char *data_dir, const char *out_dir, unsigned charts, struct cb_error *err)
 {
 	char *gnuplot = find_in_path("gnuplot");
 	if (!gnuplot)
-		return CB_FAIL(err, CB_EUNAVAILABLE, "gnuplot", NULL,
-			       "not found in PATH; install it (Debian: apt-get install gnuplot-nox)");
-	char *tpl_dir = find_templates();
-	int rc = tpl_dir ? CB_OK
-			 : CB_FAIL(err, CB_EUNAVAILABLE, "plots/", NULL,
-				   "gnuplot templates not found; set CKPTBENCH_PLOTS to the "
-				   "source tree's plots directory");
+		return CB_FAIL(
+			err, CB_EUNAVAILABLE, "gnuplot", NULL,
+			"not found in PATH; install it (Debian: apt-get install gnuplot-nox)");
+	int rc = CB_OK;
 	for (int c = 0; rc == CB_OK && c < CB_CHART_COUNT; c++) {
 		if (!(charts & (1u << c)))
 			continue;
-		char tpl[PATH_MAX], base[PATH_MAX], file[PATH_MAX + 8];
-		snprintf(tpl, sizeof tpl, "%s/%s.gp", tpl_dir, cb_chart_name(c));
+		/* the template, from the source tree or the install
+		 * (resources.h); $CKPTBENCH_PLOTS overrides both */
+		char name[64], tpl[PATH_MAX], base[PATH_MAX], file[PATH_MAX + 8];
+		snprintf(name, sizeof name, "%s.gp", cb_chart_name(c));
 		snprintf(base, sizeof base, "%s/%s", out_dir, cb_chart_name(c));
-		if (!is_file(tpl)) {
-			rc = CB_FAIL(err, CB_EUNAVAILABLE, tpl, NULL, "template missing");
+		rc = cb_resource_find(CB_RES_PLOTS, name, tpl, sizeof tpl, err);
+		if (rc != CB_OK)
 			break;
-		}
 		rc = run_gnuplot(gnuplot, tpl, data_dir, base, err);
 		for (int k = 0; rc == CB_OK && k < 2; k++) {
 			snprintf(file, sizeof file, "%s.%s", base, k ? "svg" : "png");
@@ -186,7 +159,6 @@ int cb_plot_render(const char *data_dir, const char *out_dir, unsigned charts,
 					     file);
 		}
 	}
-	free(tpl_dir);
 	free(gnuplot);
 	return rc;
 }
@@ -256,7 +228,8 @@ static void print_outputs(const char *dir, unsigned charts)
 {
 	for (int c = 0; c < CB_CHART_COUNT; c++)
 		if (charts & (1u << c))
-			printf("%s/%s.png\n%s/%s.svg\n", dir, cb_chart_name(c), dir, cb_chart_name(c));
+			printf("%s/%s.png\n%s/%s.svg\n", dir, cb_chart_name(c), dir,
+			       cb_chart_name(c));
 }
 
 int cb_plot_make(char **files, size_t n_files, const char *dir, bool data_only,
@@ -320,7 +293,8 @@ int cb_cmd_plot(int argc, char **argv)
 	const char *out = dir ? dir : owned;
 	struct cb_error err = CB_ERROR_INIT;
 	unsigned charts;
-	int rc = cb_plot_make(argv + optind, (size_t)(argc - optind), out, data_only, &charts, &err);
+	int rc =
+		cb_plot_make(argv + optind, (size_t)(argc - optind), out, data_only, &charts, &err);
 	if (rc == CB_OK && !data_only)
 		print_outputs(out, charts);
 	if (rc == CB_OK && data_only)

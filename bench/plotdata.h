@@ -1,7 +1,7 @@
 /* From results files to the data files that the gnuplot templates in
  * plots/ read, and the merged view of the cells that `report` tabulates.
  *
- * This stage reads results documents (DESIGN.md §6) and never runs a
+ * This stage reads results documents (docs/results-schema.md) and never runs a
  * loader. What it writes into a data directory is the templates' whole
  * input, so each template works on its own:
  *
@@ -122,8 +122,9 @@ void cb_plot_subtitle(const struct cb_plotset *set, char *buf, size_t size);
 
 /* Rendering (cmd_plot.c): runs gnuplot on the templates for each chart in
  * `charts` with the data in `data_dir`, writing DIR/NAME.png and .svg.
- * Templates come from $CKPTBENCH_PLOTS, else plots/ beside or above the
- * executable's directory, else the installed share directory. gnuplot not
+ * Templates are found as loaders/format/resources.h says ($CKPTBENCH_PLOTS,
+ * the source tree's plots/ from a build directory, else datadir/ckptbench/plots
+ * relative to the installed binary). gnuplot not
  * in PATH is CB_EUNAVAILABLE with a message naming the package. */
 CB_NODISCARD int cb_plot_render(const char *data_dir, const char *out_dir, unsigned charts,
 				struct cb_error *err);

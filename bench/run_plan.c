@@ -120,26 +120,6 @@ static int parse_loader_spec(const char *spec, struct cb_plan_cell *proto, struc
 	return rc;
 }
 
-/* A peer program: a path as given, else searched in $PATH. */
-static char *find_peer(const char *prog)
-{
-	if (strchr(prog, '/'))
-		return access(prog, X_OK) == 0 ? strdup(prog) : NULL;
-	const char *path = getenv("PATH");
-	char *copy = path ? strdup(path) : NULL;
-	char *found = NULL;
-	for (char *save, *dir = copy ? strtok_r(copy, ":", &save) : NULL; dir && !found;
-	     dir = strtok_r(NULL, ":", &save)) {
-		char *cand = cb_path_join(dir, prog);
-		if (cand && access(cand, X_OK) == 0)
-			found = cand;
-		else
-			free(cand);
-	}
-	free(copy);
-	return found;
-}
-
 /* ------------------------------------------------------------ datasets */
 
 static const char *data_root(void)
@@ -393,8 +373,10 @@ int cb_plan_build(struct cb_run *run, struct cb_error *err)
 		rc = parse_loader_spec(specs->n ? specs->v[i] : all[i]->name, &protos[i], err);
 		if (rc == CB_OK) {
 			pytorch = pytorch || protos[i].loader->format == CB_FORMAT_PYTORCH;
+			/* A peer that is nowhere is a skipped cell (skip_reason). */
+			struct cb_error nowhere = CB_ERROR_INIT;
 			if (protos[i].loader->caps & CB_CAP_PEER && protos[i].loader->peer)
-				protos[i].peer_path = find_peer(protos[i].loader->peer);
+				protos[i].peer_path = cb_loader_peer_path(protos[i].loader, &nowhere);
 		}
 	}
 	if (rc == CB_OK)

@@ -9,10 +9,10 @@
  *   "libtorch module not found: ..." built, but the module (or libtorch) does
  *                                  not load here
  *
- * Where the module is looked for, first hit wins: the file named by
- * $CKPTBENCH_TORCH_MODULE (then nothing else), beside the binary, in the
- * build tree (loaders/torch/ under the binary's directory or its parent, for
- * the test binaries in tests/), then the install directory.
+ * Where the module is looked for: the file named by $CKPTBENCH_TORCH_MODULE
+ * (then nothing else); else, through resources.h, the build tree's
+ * loaders/torch/ for a binary run from its build directory, then
+ * libdir/ckptbench relative to the installed binary.
  */
 #include <dlfcn.h>
 #include <limits.h>
@@ -23,6 +23,7 @@
 
 #include "cb_config.h"
 #include "loader.h"
+#include "resources.h"
 #include "torch/torch_module.h"
 
 static const struct cb_loader_opt read_opts[] = {
@@ -37,67 +38,54 @@ static const struct cb_loader_opt read_opts[] = {
  * safetensors-read and pickle, so that each pair compares ATen with plain
  * memory and not 4 KiB pages with 2 MiB ones (torch_model.h); thp=0 is what
  * libtorch does by itself. */
-#define THP_OPT                                                                             \
-	{"thp", CB_OPT_BOOL, offsetof(struct cb_torch_read_opts, thp), 0, 0, "1",            \
-	 "host model in huge pages: at::empty's storages carved from one MADV_HUGEPAGE arena"}
+#define THP_HELP \
+	"host model in huge pages: at::empty's storages carved from one MADV_HUGEPAGE arena"
 
 static const struct cb_loader_opt cpu_read_opts[] = {
 	{"threads", CB_OPT_U64, offsetof(struct cb_torch_read_opts, threads), 0, 64, "0",
 	 "reader threads (0: one per CPU, at most 16)"},
 	{"chunk-mib", CB_OPT_U64, offsetof(struct cb_torch_read_opts, chunk_mib), 1, 1024, "16",
 	 "MiB per pread"},
-	THP_OPT,
+	{"thp", CB_OPT_BOOL, offsetof(struct cb_torch_read_opts, thp), 0, 0, "1", THP_HELP},
 	{NULL, 0, 0, 0, 0, NULL, NULL},
 };
 
 static const struct cb_loader_opt model_opts[] = {
-	THP_OPT,
+	{"thp", CB_OPT_BOOL, offsetof(struct cb_torch_read_opts, thp), 0, 0, "1", THP_HELP},
 	{NULL, 0, 0, 0, 0, NULL, NULL},
 };
 
 #if CB_HAVE_TORCH
 #define NOT_BUILT NULL
 #else
-#define NOT_BUILT "not built: no libtorch at configure time (install libtorch-dev, or -Dlibtorch_dir=DIR)"
+#define NOT_BUILT \
+	"not built: no libtorch at configure time (install libtorch-dev, or -Dlibtorch_dir=DIR)"
 #endif
 
 /* The loaded module, once per process: a dlopen'd library is process-wide
  * by nature, so this is the one piece of global state of the loaders. Never
  * dlclosed (libtorch registers atexit handlers and thread pools). */
 static const struct cb_torch_module *module;
-static char module_error[512];
+static char module_error[768];
 
-static void exe_dir(char *buf, size_t size)
-{
-	ssize_t n = readlink("/proc/self/exe", buf, size - 1);
-	buf[n > 0 ? n : 0] = '\0';
-	char *slash = strrchr(buf, '/');
-	if (slash)
-		*slash = '\0';
-	else
-		snprintf(buf, size, ".");
-}
-
-/* Tries one file; true when it loaded and passed the ABI checks. A file
- * that is there but fails says why in module_error (first such wins). */
+/* Tries one file; true when it loaded and passed the ABI checks, else
+ * module_error says why. */
 static bool try_module(const char *path)
 {
-	if (access(path, F_OK) != 0)
-		return false;
 	void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
 	if (!h) {
-		if (!*module_error)
-			snprintf(module_error, sizeof module_error, "%s", dlerror());
+		snprintf(module_error, sizeof module_error, "libtorch module not found: %s",
+			 dlerror());
 		return false;
 	}
 	const unsigned *abi = dlsym(h, "cb_torch_module_abi");
 	const struct cb_torch_module *m = dlsym(h, "cb_torch_module");
 	if (!abi || !m || *abi != CB_TORCH_MODULE_ABI || m->abi != CB_TORCH_MODULE_ABI ||
 	    m->loader_abi != CB_LOADER_ABI) {
-		if (!*module_error)
-			snprintf(module_error, sizeof module_error,
-				 "%s: not a ckptbench-torch module of ABI %u (loader ABI %u)", path,
-				 CB_TORCH_MODULE_ABI, CB_LOADER_ABI);
+		snprintf(module_error, sizeof module_error,
+			 "libtorch module not found: %s is not a ckptbench-torch module of ABI %u "
+			 "(loader ABI %u)",
+			 path, CB_TORCH_MODULE_ABI, CB_LOADER_ABI);
 		dlclose(h);
 		return false;
 	}
@@ -105,41 +93,36 @@ static bool try_module(const char *path)
 	return true;
 }
 
+/* Finds and loads the module; module_error says why not. */
+static void module_load(void)
+{
+	const char *env = getenv(CB_TORCH_MODULE_ENV);
+	if (env && *env) {
+		if (access(env, F_OK) == 0)
+			try_module(env);
+		else
+			snprintf(module_error, sizeof module_error,
+				 "libtorch module not found: $%s names %.300s: no such file",
+				 CB_TORCH_MODULE_ENV, env);
+		return;
+	}
+	char path[PATH_MAX];
+	struct cb_error why = CB_ERROR_INIT;
+	if (cb_resource_find(CB_RES_MODULE, CB_TORCH_MODULE_FILE, path, sizeof path, &why) == CB_OK)
+		try_module(path);
+	else
+		snprintf(module_error, sizeof module_error, "%s", why.msg);
+}
+
+/* The module, loaded at the first call; after a failure, the same error
+ * every time (module_error, a whole message). */
 static const struct cb_torch_module *module_get(struct cb_error *err)
 {
+	if (!module && !*module_error)
+		module_load();
 	if (module)
 		return module;
-	if (!*module_error) {
-		const char *env = getenv(CB_TORCH_MODULE_ENV);
-		char dir[PATH_MAX - 64], path[PATH_MAX];
-		if (env && *env) {
-			if (!try_module(env) && !*module_error)
-				snprintf(module_error, sizeof module_error, "%s=%s: no such file",
-					 CB_TORCH_MODULE_ENV, env);
-		} else {
-			exe_dir(dir, sizeof dir);
-			static const char *const places[] = {
-				"%s/" CB_TORCH_MODULE_FILE,
-				"%s/loaders/torch/" CB_TORCH_MODULE_FILE,
-				"%s/../loaders/torch/" CB_TORCH_MODULE_FILE,
-			};
-			bool ok = false;
-			for (size_t i = 0; !ok && i < sizeof places / sizeof places[0]; i++) {
-				snprintf(path, sizeof path, places[i], dir);
-				ok = try_module(path);
-			}
-			if (!ok)
-				ok = try_module(CB_TORCH_MODULE_DIR "/" CB_TORCH_MODULE_FILE);
-			if (!ok && !*module_error)
-				snprintf(module_error, sizeof module_error,
-					 "no %s beside %.200s, in its build tree, in %.200s, or named by $%s",
-					 CB_TORCH_MODULE_FILE, dir, CB_TORCH_MODULE_DIR,
-					 CB_TORCH_MODULE_ENV);
-		}
-	}
-	if (module)
-		return module;
-	CB_FAIL(err, CB_EUNAVAILABLE, NULL, NULL, "libtorch module not found: %s", module_error);
+	CB_FAIL(err, CB_EUNAVAILABLE, NULL, NULL, "%s", module_error);
 	return NULL;
 }
 
@@ -208,28 +191,27 @@ static int stub_control(void *priv, int op, void *arg, struct cb_error *err)
 
 /* One descriptor; open() must know its loader's name, and open() is given no
  * `self`, so each loader gets its own two-line open. */
-#define CB_TORCH_LOADER(id, lname, fmt, dev, capbits, options, optsize, text)      \
-	static int open_##id(void *priv, const struct cb_load_ctx *ctx,              \
-			     struct cb_error *err)                                   \
-	{                                                                            \
-		return stub_open(lname, priv, ctx, err);                             \
-	}                                                                            \
-	const struct cb_loader cb_loader_##id = {                                    \
-		.abi = CB_LOADER_ABI,                                                \
-		.name = lname,                                                       \
-		.summary = text,                                                     \
-		.format = fmt,                                                       \
-		.device = dev,                                                       \
-		.caps = (capbits) | CB_CAP_MODULE,                                   \
-		.opts = options,                                                     \
-		.opts_size = optsize,                                                \
-		.priv_size = sizeof(struct stub),                                    \
-		.unavailable_reason = NOT_BUILT,                                     \
-		.probe = stub_probe,                                                 \
-		.open = open_##id,                                                   \
-		.load = stub_load,                                                   \
-		.close = stub_close,                                                 \
-		.control = stub_control,                                             \
+#define CB_TORCH_LOADER(id, lname, fmt, dev, capbits, options, optsize, text)                 \
+	static int open_##id(void *priv, const struct cb_load_ctx *ctx, struct cb_error *err) \
+	{                                                                                     \
+		return stub_open(lname, priv, ctx, err);                                      \
+	}                                                                                     \
+	const struct cb_loader cb_loader_##id = {                                             \
+		.abi = CB_LOADER_ABI,                                                         \
+		.name = lname,                                                                \
+		.summary = text,                                                              \
+		.format = fmt,                                                                \
+		.device = dev,                                                                \
+		.caps = (capbits) | CB_CAP_MODULE,                                            \
+		.opts = options,                                                              \
+		.opts_size = optsize,                                                         \
+		.priv_size = sizeof(struct stub),                                             \
+		.unavailable_reason = NOT_BUILT,                                              \
+		.probe = stub_probe,                                                          \
+		.open = open_##id,                                                            \
+		.load = stub_load,                                                            \
+		.close = stub_close,                                                          \
+		.control = stub_control,                                                      \
 	};
 
 #define ST CB_FORMAT_SAFETENSORS
@@ -243,18 +225,17 @@ static int stub_control(void *priv, int op, void *arg, struct cb_error *err)
 CB_TORCH_LOADER(libtorch_safetensors, "libtorch-safetensors", ST, CPU, HOST | CB_CAP_THREADS,
 		cpu_read_opts, RO_SIZE,
 		"ATen model (at::empty), each tensor pread into its data_ptr (threads)")
-CB_TORCH_LOADER(libtorch_safetensors_mmap, "libtorch-safetensors-mmap", ST, CPU, HOST,
-		model_opts, RO_SIZE,
+CB_TORCH_LOADER(libtorch_safetensors_mmap, "libtorch-safetensors-mmap", ST, CPU, HOST, model_opts,
+		RO_SIZE,
 		"ATen model, the file mapped and wrapped by from_blob, copy_ into the model")
 CB_TORCH_LOADER(libtorch_pickle, "libtorch-pickle", PT, CPU, HOST, model_opts, RO_SIZE,
 		"ATen model; our unpickler finds the records, storages read into ATen "
 		"tensors, as_strided views copy_'d in (load_state_dict: ~2x peak)")
-CB_TORCH_LOADER(libtorch_pickle_load, "libtorch-pickle-load", PT, CPU, HOST, model_opts,
-		RO_SIZE,
+CB_TORCH_LOADER(libtorch_pickle_load, "libtorch-pickle-load", PT, CPU, HOST, model_opts, RO_SIZE,
 		"torch::pickle_load of the whole file, then copy_ into the ATen model")
-CB_TORCH_LOADER(libtorch_safetensors_gpu, "libtorch-safetensors-gpu", ST, GPU,
-		DEVMEM, read_opts, RO_SIZE,
-		"ATen model on cuda; pread into pinned staging, non_blocking copy_ (double-buffered)")
+CB_TORCH_LOADER(
+	libtorch_safetensors_gpu, "libtorch-safetensors-gpu", ST, GPU, DEVMEM, read_opts, RO_SIZE,
+	"ATen model on cuda; pread into pinned staging, non_blocking copy_ (double-buffered)")
 CB_TORCH_LOADER(libtorch_safetensors_mmap_gpu, "libtorch-safetensors-mmap-gpu", ST, GPU, DEVMEM,
 		NULL, 0, "ATen model on cuda, copy_ from from_blob over the mapping (pageable)")
 CB_TORCH_LOADER(libtorch_pickle_gpu, "libtorch-pickle-gpu", PT, GPU, DEVMEM, NULL, 0,

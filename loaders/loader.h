@@ -54,11 +54,11 @@ enum cb_loader_cap {
 	CB_CAP_ZERO_COPY = 1u << 2,  /* tensors are views into mapped files */
 	CB_CAP_THREADS = 1u << 3,    /* uses several threads */
 	CB_CAP_O_DIRECT = 1u << 4,   /* can bypass the page cache */
-	CB_CAP_PEER = 1u << 5,       /* an external program (see peers/README.md) */
+	CB_CAP_PEER = 1u << 5,       /* an external program (docs/peer-protocol.md) */
 	CB_CAP_MODULE = 1u << 6,     /* hooks in a module loaded at run time (libtorch) */
 };
 
-/* Phases of a load (DESIGN.md §6 "phases"). */
+/* Phases of a load (the trials' "phases" in docs/results-schema.md). */
 enum cb_phase {
 	CB_PHASE_NONE = -1, /* between phases: time counts towards no phase */
 	CB_PHASE_INIT = 0,  /* the empty model: allocation, initialisation */
@@ -159,7 +159,8 @@ enum cb_loader_ctl {
 	CB_LOADER_CTL_VRAM = 3,
 };
 
-/* Device memory around one load (reference §2.8). Bytes; 0 when unknown. */
+/* Device memory around one load (docs/datasets-and-method.md §5.5). Bytes; 0 when
+ * unknown. */
 struct cb_loader_vram {
 	uint64_t alloc_peak_bytes;      /* exact high-water of the loader's own
 					 * cudaMallocs (its tracked allocator) */
@@ -195,9 +196,10 @@ struct cb_loader {
 	 * When set, no hook is ever called; the loader is listed and skipped. */
 	const char *unavailable_reason;
 	/* A peer program (CB_CAP_PEER): the harness execs it instead of the
-	 * trial child, per loaders/peers/README.md; the hooks below are unused.
-	 * A bare name is looked up beside the binary's source tree peers/ then
-	 * in PATH. */
+	 * trial child, per docs/peer-protocol.md; the hooks below are unused.
+	 * A path is used as given; a bare name is looked up among the peer
+	 * programs that come with ckptbench (loaders/format/resources.h), then
+	 * in PATH (cb_loader_peer_path). */
 	const char *peer;
 
 	/* Can it run here? 0 = yes; else CB_EUNAVAILABLE with the reason in
@@ -228,6 +230,11 @@ int cb_loader_check(const struct cb_loader *loader, struct cb_error *err);
 /* Whether the loader can run here: its build-time reason, else its probe.
  * 0 when it can; else the reason in err (CB_EUNAVAILABLE). */
 int cb_loader_available(const struct cb_loader *loader, struct cb_error *err);
+
+/* The program a peer loader runs (loader->peer resolved as its comment
+ * says), as a string the caller frees; NULL with a one-line reason in err
+ * (where it was looked for) when it is nowhere or not executable. */
+char *cb_loader_peer_path(const struct cb_loader *loader, struct cb_error *err);
 
 /* --- options ----------------------------------------------------------- */
 

@@ -5,8 +5,10 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <spawn.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -18,16 +20,25 @@ extern char **environ;
 static struct {
 	bool done;
 	char answer[4096]; /* the probe's stdout */
-	char failure[512]; /* why the probe itself did not run, or "" */
+	char failure[768]; /* why the probe itself did not run, or "" */
 } probe_cache;
 
-/* Runs the program with --probe, stdout into probe_cache.answer. */
-static void run_probe(const char *prog)
+/* Runs the peer's program with --probe, stdout into probe_cache.answer. */
+static void run_probe(const struct cb_loader *self)
 {
 	int pipefd[2];
+	struct cb_error where = CB_ERROR_INIT;
+	char *found = cb_loader_peer_path(self, &where);
+	if (!found) {
+		snprintf(probe_cache.failure, sizeof probe_cache.failure, "%s", where.msg);
+		return;
+	}
+	char prog[PATH_MAX];
+	snprintf(prog, sizeof prog, "%s", found);
+	free(found);
 	if (access(prog, X_OK) != 0) {
 		snprintf(probe_cache.failure, sizeof probe_cache.failure,
-			 "peer program %s not found (%s)", prog, strerror(errno));
+			 "peer program %.300s not found (%s)", prog, strerror(errno));
 		return;
 	}
 	if (pipe2(pipefd, O_CLOEXEC) != 0) {
@@ -62,20 +73,20 @@ static void run_probe(const char *prog)
 		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 			;
 	if (rc != 0)
-		snprintf(probe_cache.failure, sizeof probe_cache.failure, "cannot run %s: %s",
-			 prog, strerror(rc));
+		snprintf(probe_cache.failure, sizeof probe_cache.failure, "cannot run %.300s: %s", prog,
+			 strerror(rc));
 	else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
 		/* 127: the wrapper found no Python to exec */
 		snprintf(probe_cache.failure, sizeof probe_cache.failure,
-			 "no usable python3 for the peers (%s --probe exited with %d; "
-			 "set CKPTBENCH_PYTHON)", prog,
-			 WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+			 "no usable python3 for the peers (%.300s --probe exited with %d; "
+			 "set CKPTBENCH_PYTHON)",
+			 prog, WIFEXITED(status) ? WEXITSTATUS(status) : -1);
 }
 
 int cb_peer_python_probe(const struct cb_loader *self, struct cb_error *err)
 {
 	if (!probe_cache.done) {
-		run_probe(self->peer);
+		run_probe(self);
 		probe_cache.done = true;
 	}
 	if (*probe_cache.failure)
@@ -90,7 +101,8 @@ int cb_peer_python_probe(const struct cb_loader *self, struct cb_error *err)
 			int reason_len = (int)(len - name_len - 1);
 			if (reason_len == 0)
 				return CB_OK;
-			return CB_FAIL(err, CB_EUNAVAILABLE, NULL, NULL, "%.*s", reason_len, reason);
+			return CB_FAIL(err, CB_EUNAVAILABLE, NULL, NULL, "%.*s", reason_len,
+				       reason);
 		}
 		line += len + (end ? 1 : 0);
 	}

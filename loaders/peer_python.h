@@ -5,13 +5,15 @@
 #ifndef CB_PEER_PYTHON_H
 #define CB_PEER_PYTHON_H
 
-#include "cb_config.h"
 #include "loader.h"
 
 /* The program every Python peer runs: a shell wrapper choosing the Python
- * ($CKPTBENCH_PYTHON, else /usr/bin/python3, else python3 in PATH). An
- * absolute path into the source tree, set by meson (cb_config.h). */
-#define CB_PEER_PYTHON CB_PEERS_DIR "/python-peer"
+ * ($CKPTBENCH_PYTHON, else python3 in PATH or /usr/bin/python3, whichever
+ * has torch). A bare name, found where ckptbench's peers are
+ * (cb_loader_peer_path: the source tree's loaders/peers/ from a build
+ * directory, libexecdir/ckptbench/peers beside an installed binary, or
+ * $CKPTBENCH_PEERS). */
+#define CB_PEER_PYTHON "python-peer"
 
 /* The probe of a Python peer: runs `python-peer --probe` once per process
  * (it answers for every peer, without importing torch) and keeps the answer.

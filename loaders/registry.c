@@ -6,11 +6,15 @@
  * tests/loaders/; the shipped binary never contains them.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
+#include "fileio.h"
 #include "loader.h"
+#include "resources.h"
 
 /* X(c_name): every shipped loader, in listing order. */
 #define CB_LOADERS(X) X(safetensors_read) X(safetensors_mmap) X(pickle) X(pickle_mmap) \
@@ -143,6 +147,46 @@ int cb_loader_available(const struct cb_loader *l, struct cb_error *err)
 	if (l->unavailable_reason)
 		return CB_FAIL(err, CB_EUNAVAILABLE, NULL, NULL, "%s", l->unavailable_reason);
 	return l->probe ? l->probe(l, err) : CB_OK;
+}
+
+/* The first executable PROG in $PATH, or NULL. */
+static char *search_path(const char *prog)
+{
+	const char *path = getenv("PATH");
+	char *copy = path ? strdup(path) : NULL;
+	char *found = NULL;
+	for (char *save, *dir = copy ? strtok_r(copy, ":", &save) : NULL; dir && !found;
+	     dir = strtok_r(NULL, ":", &save)) {
+		char *cand = cb_path_join(dir, prog);
+		if (cand && access(cand, X_OK) == 0)
+			found = cand;
+		else
+			free(cand);
+	}
+	free(copy);
+	return found;
+}
+
+char *cb_loader_peer_path(const struct cb_loader *l, struct cb_error *err)
+{
+	const char *prog = l->peer;
+	if (!prog)
+		return CB_FAIL(err, CB_EINTERNAL, l->name, NULL, "not a peer loader"), NULL;
+	if (strchr(prog, '/')) {
+		if (access(prog, X_OK) == 0)
+			return strdup(prog);
+		CB_FAIL_ERRNO(err, errno, prog, "peer program not usable");
+		return NULL;
+	}
+	char path[PATH_MAX];
+	struct cb_error shipped = CB_ERROR_INIT;
+	if (cb_resource_find(CB_RES_PEERS, prog, path, sizeof path, &shipped) == CB_OK &&
+	    access(path, X_OK) == 0)
+		return strdup(path);
+	char *found = search_path(prog);
+	if (!found)
+		CB_FAIL(err, CB_EUNAVAILABLE, NULL, NULL, "%s; not in PATH either", shipped.msg);
+	return found;
 }
 
 const struct cb_loader_opt *cb_loader_opt_find(const struct cb_loader *l, const char *name)
