@@ -1,5 +1,6 @@
 /* The machine's ceilings: what the storage and memory can do at best, so
- * every cell can be given as a fraction of the relevant one (issue 4 §5).
+ * every cell can be given as a fraction of the relevant one
+ * (docs/datasets-and-method.md §5.4).
  *
  * GB/s here are 1e9 bytes per second. Each figure is the median of 5 passes
  * (3 for the informative ones); the reads' best passes are kept too.
@@ -22,7 +23,7 @@ struct cb_calibration {
 	 * twice that), with buffers far beyond the last-level caches. */
 	double memcpy_gbps;           /* one thread */
 	double memcpy_all_gbps;       /* one thread per online CPU, summed */
-	double h2d_gbps;              /* pinned host to device (the GPU issue) */
+	double h2d_gbps;              /* pinned host to device (with a GPU) */
 	double cold_read_best_gbps;   /* the fastest cold and warm passes */
 	double warm_read_best_gbps;
 	/* One thread reading into one small reused buffer, as fio does: the
@@ -91,7 +92,7 @@ int cb_read_files(const char *const *paths, size_t n, unsigned threads, unsigned
  * "warm_read_best_gbps", "note"}; new reference, NULL on allocation failure. */
 json_t *cb_read_ceiling_json(const struct cb_read_ceiling *c);
 
-/* The JSON object of DESIGN.md §6 ("calibration"): cold_read_gbps,
+/* The "calibration" object of a results file (docs/results-schema.md): cold_read_gbps,
  * cold_read_direct_gbps, warm_read_gbps, memcpy_gbps, memcpy_all_gbps,
  * h2d_gbps (null where NAN), plus cold_read_best_gbps, warm_read_best_gbps,
  * cold_read_reused_gbps, warm_read_reused_gbps, file_bytes, memcpy_bytes and note. New reference; the

@@ -1,5 +1,5 @@
-/* What a CI job needs from `run`: the fixed "ci" preset (DESIGN.md §2's
- * --preset, one more name). `ckptbench run --preset ci` and
+/* What a CI job needs from `run`: the fixed "ci" preset (run's --preset,
+ * docs/cli.md, one more name). `ckptbench run --preset ci` and
  * `ckptbench ab --base A --head B --preset ci` run the same small matrix on
  * every commit, so their results files compare cell for cell. */
 #ifndef CB_CI_H

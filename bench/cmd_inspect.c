@@ -1,5 +1,5 @@
 /* ckptbench inspect: what a checkpoint holds, as a table or as the JSON
- * document of DESIGN.md §3. */
+ * document of docs/datasets-and-method.md §2. */
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>

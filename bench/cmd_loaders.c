@@ -1,5 +1,5 @@
 /* ckptbench loaders: every loader of this build, whether it can run here
- * and why not, and its options (DESIGN.md §6 gives the JSON form). */
+ * and why not, and its options (docs/cli.md gives the JSON form). */
 #include <getopt.h>
 #include <jansson.h>
 #include <stdio.h>

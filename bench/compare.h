@@ -1,4 +1,4 @@
-/* Comparing two results files (DESIGN.md §6): the engine behind
+/* Comparing two results files (docs/results-schema.md): the engine behind
  * `ckptbench compare` and `ckptbench ab`.
  *
  * The comparison is built once as a JSON document; the text and Markdown

@@ -1,5 +1,5 @@
 #!/bin/bash
-# The device check: one script for a GPU machine (issue 6 §9), run from the
+# The device check: one script for a GPU machine, run from the
 # repository root with $OUT set; finishes within CB_GPU_CHECK_BUDGET seconds
 # (default 450, under 8 minutes) and leaves in $OUT, as it goes (a timeout
 # still returns what was done):
@@ -318,7 +318,7 @@ cat "$OUT/compat.txt"
 rm -rf "$OUT/compat-work"
 
 # --- the CPU loaders on this machine, with what time is left ---------------------------
-# Issue 5's targets measured on a second machine (many cores, no memory
+# The CPU loaders measured on a second machine (many cores, no memory
 # balloon): its own calibration, the C loaders only (no libtorch module or
 # Python torch is carried here).
 run cpu "safetensors-read,safetensors-mmap,pickle,pickle-mmap" "$D2,$D1" cold,warm 90 \
@@ -343,7 +343,7 @@ summarize() {
 	note '```'
 	[ -n "$PY" ] || return 0
 	note ""
-	note "## targets (issue 6)"
+	note "## targets"
 	"$PY" - "$OUT" >> "$SUMMARY" 2>&1 <<'PYEOF'
 import glob, json, os, sys
 out = sys.argv[1]

@@ -1,5 +1,5 @@
 /* ckptbench: the command table. Each subcommand lives in its own file and
- * returns the process exit status (DESIGN.md §2). */
+ * returns the process exit status (docs/cli.md, "Exit statuses"). */
 #include <stdio.h>
 #include <string.h>
 

@@ -21,7 +21,7 @@
  *
  * Output: one JSON line {"file", "tensors", "repeat", "median_s", "min_s"}.
  * Errors: one line on stderr (error.h's `ckptbench: PATH: what (where)`)
- * and the exit status of DESIGN.md §2.
+ * and the exit status of docs/cli.md.
  */
 #include <getopt.h>
 #include <jansson.h>

@@ -20,7 +20,7 @@ const char *cb_chart_name(enum cb_chart chart)
 
 /* ------------------------------------------------------------ palette */
 
-/* The loaders DESIGN.md §4 names, in the order legends list them: the
+/* The loaders docs/loaders.md lists, in the order legends list them: the
  * safetensors family in blues and greens, the pickle family in reds and
  * oranges, the peers in purples. Colours from Okabe & Ito and Paul Tol. */
 static const struct {

@@ -1,4 +1,4 @@
-/* The results file of a run (DESIGN.md §6, schema "ckptbench/1") and its
+/* The results file of a run (docs/results-schema.md, schema "ckptbench/1") and its
  * CSV mirror (one row per trial, warm-ups included and marked).
  *
  * The document lives in memory as a jansson tree that `run` fills in; each

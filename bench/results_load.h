@@ -1,4 +1,4 @@
-/* Reading results files (DESIGN.md §6) for the stages that consume them:
+/* Reading results files (docs/results-schema.md) for the stages that consume them:
  * plot, report, compare. The document is handed out as jansson objects;
  * consumers ignore keys they do not know. */
 #ifndef CB_RESULTS_LOAD_H

@@ -1,8 +1,11 @@
-/* ckptbench run: the benchmark matrix (DESIGN.md §5, §6).
+/* ckptbench run: the benchmark matrix (docs/loaders.md, "A trial's life";
+ * the file it writes: docs/results-schema.md).
  *
  * Cells are (loader, dataset, cache state). For each dataset and cache
- * state, repetitions run with the loaders interleaved (A B C A B C ...), so
- * drift hits every loader alike; warm-ups first, recorded apart. Every trial
+ * state, repetitions run in rounds of one trial per cell, each round in a
+ * random order drawn from a recorded seed (--fixed-order: the order of
+ * --loaders), so drift hits every loader alike; warm-ups first, recorded
+ * apart. Every trial
  * is a fresh child (bench/trial.c, or a peer program) watched by the sampler
  * (bench/sampler.c); its outcome, whatever it is, is recorded and the matrix
  * goes on. The results file is rewritten atomically after every trial.

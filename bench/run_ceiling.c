@@ -17,7 +17,7 @@
  * The reads are made here, in the harness, into a pre-faulted buffer of
  * the files' size (cb_read_buffer), by one thread and by one per CPU; as
  * in the calibration, the faster method's median is the ceiling. They are
- * kept in the calibration's "paired_reads" (DESIGN.md §6, as departed). */
+ * kept in the calibration's "paired_reads" (docs/results-schema.md). */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>

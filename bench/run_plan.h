@@ -118,9 +118,9 @@ void cb_plan_add_cells(struct cb_run *run);
 /* The "config" object of the results. New reference. */
 json_t *cb_plan_config_json(const struct cb_run *run);
 
-/* The trial's record (DESIGN.md §6) from the child's report and the
- * parent's measurements. New reference. `cache_err` says why the cache
- * could not be prepared, or is NULL. */
+/* The trial's record (docs/results-schema.md, cells[].trials[]) from the
+ * child's report and the parent's measurements. New reference. `cache_err`
+ * says why the cache could not be prepared, or is NULL. */
 json_t *cb_trial_record(const struct cb_run *run, const struct cb_plan_cell *cell, bool cold,
 			const struct cb_child_run *child, double residency,
 			const struct cb_error *cache_err);

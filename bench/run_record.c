@@ -70,9 +70,10 @@ static void set_peaks(json_t *t, const json_t *rep, const struct cb_child_run *c
 }
 
 /* The child's report, if it is one: a JSON object whose outcome is one of
- * DESIGN.md §6's. Anything else on the pipe (garbage, another JSON value, an
- * outcome we do not know) is not passed through to the results: the trial
- * becomes an "error" saying what came instead. */
+ * the results file's (docs/results-schema.md, cells[].trials[]). Anything
+ * else on the pipe (garbage, another JSON value, an outcome we do not know)
+ * is not passed through to the results: the trial becomes an "error" saying
+ * what came instead. */
 static json_t *parse_report(const char *text, char *problem, size_t size)
 {
 	static const char *const outcomes[] = {"ok", "wrong-bytes", "crash", "timeout", "oom",
@@ -188,7 +189,8 @@ static double tv_s(struct timeval tv)
 	return (double)tv.tv_sec + (double)tv.tv_usec * 1e-6;
 }
 
-/* The keys of DESIGN.md §6 first, in its order, then the extras. */
+/* The keys of the results file's contract first (docs/results-schema.md), in a fixed
+ * order, then the extras. */
 json_t *cb_trial_record(const struct cb_run *run, const struct cb_plan_cell *cell, bool cold,
 			const struct cb_child_run *ch, double residency,
 			const struct cb_error *cache_err)

@@ -26,7 +26,7 @@
 
 #include "error.h"
 
-/* The child's report descriptor (DESIGN.md §4, loaders/peers/README.md). */
+/* The child's report descriptor (docs/peer-protocol.md). */
 #define CB_REPORT_FD 3
 
 struct cb_sample {

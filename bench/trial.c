@@ -8,7 +8,7 @@
  * The load alone is timed, phase by phase, with CLOCK_MONOTONIC; VmHWM and
  * the RSS split are read right after it. Verification (XXH3 of every tensor
  * against the manifest) runs after the timed region. The report is one JSON
- * line on the report descriptor (loaders/peers/README.md gives its keys).
+ * line on the report descriptor (docs/peer-protocol.md gives its keys).
  * Exit status: 0 ok, 1 wrong bytes or a loader error, 2 usage, 3 unsupported.
  */
 #include <fcntl.h>
@@ -311,7 +311,7 @@ static int write_report(struct trial *t)
 }
 
 /* A device loader's VRAM figures (loader.h, CB_LOADER_CTL_VRAM): the
- * device-level peak and baseline as DESIGN.md §6 wants them, the exact
+ * device-level peak and baseline as the results file wants them, the exact
  * allocator peak and the CUDA context's share beside them. */
 static void report_vram(struct trial *t, json_t *r)
 {

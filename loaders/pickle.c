@@ -1,5 +1,5 @@
-/* pickle: the classic PyTorch path (DESIGN.md §4; torch_checkpoint_format
- * §5.1), `model = M(); model.load_state_dict(torch.load(p))`:
+/* pickle: the classic PyTorch path (docs/loaders.md; docs/datasets-and-method.md
+ * §5.2), `model = M(); model.load_state_dict(torch.load(p))`:
  *   init  M(): allocate every parameter and run its initialiser (every page
  *         written), 1x the model in anonymous memory;
  *   read  torch.load: parse data.pkl (the repository's restricted

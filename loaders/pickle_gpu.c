@@ -1,4 +1,4 @@
-/* pickle-gpu: the classic path ending on the GPU (DESIGN.md §4):
+/* pickle-gpu: the classic path ending on the GPU (docs/loaders.md):
  *
  *     model = M(); model.load_state_dict(torch.load(p)); model.to("cuda")
  *

@@ -1,6 +1,6 @@
 /* pickle-mmap: `torch.load(p, mmap=True)` then
  * `model.load_state_dict(sd, assign=True)` into a model built on the meta
- * device (DESIGN.md §4; torch_checkpoint_format §5.2):
+ * device (docs/loaders.md; docs/datasets-and-method.md §5.2):
  *   read  parse data.pkl (the repository's unpickler, through ckpt.h) and
  *         map each .pt file whole, private (torch's default, MAP_PRIVATE
  *         from UntypedStorage.from_file), read-only here;

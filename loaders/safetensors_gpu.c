@@ -1,7 +1,7 @@
-/* safetensors-gpu: GPU-direct loading, the fast path (DESIGN.md §4).
+/* safetensors-gpu: GPU-direct loading, the fast path (docs/loaders.md).
  *
  * Stands for what the fastest published loaders do (fastsafetensors,
- * ServerlessLLM, Run:ai streamer, InstantTensor; reference §1.2-1.6, §3):
+ * ServerlessLLM, Run:ai streamer, InstantTensor; docs/datasets-and-method.md §5.6):
  *   init  cudaMalloc the destination: one allocation for the model with each
  *         tensor carved out at a 256-byte boundary (alloc=model), or one per
  *         tensor (alloc=tensor); then, on the pipeline path, the pinned ring

@@ -1,5 +1,5 @@
 /* safetensors-gpu-naive: `load_file(path, device="cuda")` done plainly
- * (DESIGN.md §4).
+ * (docs/loaders.md).
  *
  * Stands for the straightforward way to put a safetensors file on a GPU:
  *   read       parse the header(s) and map each file read-only;
@@ -7,7 +7,7 @@
  *              straight from the mapping: pageable memory, so the driver
  *              stages every page through its own small pinned buffer and
  *              the page faults of a cold file serialise the copy.
- * It exists to show what the fast path fixes (reference §3.2 "anti-pattern";
+ * It exists to show what the fast path fixes (docs/datasets-and-method.md §5.6;
  * safetensors #729). It deliberately does not pin, prefetch, use threads or
  * streams, or madvise the mapping.
  */

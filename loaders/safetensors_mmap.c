@@ -1,4 +1,4 @@
-/* safetensors-mmap: safetensors on the CPU, zero-copy (DESIGN.md §4).
+/* safetensors-mmap: safetensors on the CPU, zero-copy (docs/loaders.md).
  *
  * Stands for `safetensors.safe_open(..., framework="pt")` / `load_file` on
  * CPU: each file mapped read-only and shared, every tensor a view into the

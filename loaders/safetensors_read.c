@@ -1,4 +1,4 @@
-/* safetensors-read: loading straight into the model (DESIGN.md §4).
+/* safetensors-read: loading straight into the model (docs/loaders.md).
  *
  * Stands for a framework that builds the model first and then reads each
  * tensor's bytes from the file into the tensor's own memory (the path of

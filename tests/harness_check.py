@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Checks for tests/test_harness.sh: the results file against DESIGN.md §6
+"""Checks for tests/test_harness.sh: the results file against docs/results-schema.md
 (schema ckptbench/1) and the figures each part of the test expects.
 
 usage: harness_check.py memory|outcomes|cache|interrupt|loaders FILE [ARGS]
@@ -124,7 +124,7 @@ def fail(msg):
 
 
 def validate(doc):
-    """The contract of DESIGN.md §6; unknown keys are allowed."""
+    """The contract of docs/results-schema.md; unknown keys are allowed."""
     if doc.get("schema") != "ckptbench/1":
         fail("schema is %r" % doc.get("schema"))
     for key in ("tool", "timestamp", "machine", "calibration", "config", "cells"):

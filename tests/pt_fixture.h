@@ -294,7 +294,7 @@ static inline void state_dict(struct buf *b, const char *name, const struct tspe
 /* ------------------------------------------------------------ golden */
 
 /* torch.save(nn.Linear(3, 1, bias=False).state_dict()) with weight
- * [[1, 2, 3]], torch 1.13: data.pkl (reference §2.2). */
+ * [[1, 2, 3]], torch 1.13: data.pkl (docs/datasets-and-method.md §4.2). */
 static const uint8_t linear_pkl[229] = {
 	0x80, 0x02, 0x63, 0x63, 0x6f, 0x6c, 0x6c, 0x65, 0x63, 0x74, 0x69, 0x6f, 0x6e, 0x73, 0x0a,
 	0x4f, 0x72, 0x64, 0x65, 0x72, 0x65, 0x64, 0x44, 0x69, 0x63, 0x74, 0x0a, 0x71, 0x00, 0x29,

@@ -7,7 +7,7 @@
  *   test_aten_diff [--perturb ours|libtorch] FILE...
  *
  * One line per file: "agree N tensors", "libtorch cannot read it: MSG"
- * (torch_checkpoint_format.md §6.1: not a failure), or what differs.
+ * (docs/datasets-and-method.md §4.5: not a failure), or what differs.
  * Exit 0 when no file differs, 1 otherwise. --perturb flips one byte of
  * the first non-empty tensor on one side, test-only, to show the check
  * notices (tests/compat/test_libtorch_diff.sh expects it to fail).

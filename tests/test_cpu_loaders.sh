@@ -1,5 +1,5 @@
 #!/bin/bash
-# The CPU loaders (issue 5), end to end through `ckptbench run`, judged by
+# The CPU loaders, end to end through `ckptbench run`, judged by
 # the harness's own verification and figures. One part per meson test:
 #   exact     every CPU loader on every fixture kind loads byte-exact: every
 #             dtype gen writes, 0-dim scalars, empty tensors, an unaligned

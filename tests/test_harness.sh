@@ -1,5 +1,5 @@
 #!/bin/bash
-# The harness's own correctness (issue 4), with the test-only loaders of
+# The harness's own correctness, with the test-only loaders of
 # ckptbench-test. One part per meson test:
 #   memory     K bytes anonymous is reported as K; a mapped, touched file
 #              shows as file-backed

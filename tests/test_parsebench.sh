@@ -8,7 +8,7 @@
 #            file, tensors (as many as inspect lists), repeat, median_s and
 #            min_s; malformed, unsafe, missing and non-.pt files are refused
 #            with one stderr line naming the file, nothing on stdout, and
-#            the exit status of DESIGN.md §2
+#            the exit status of docs/cli.md
 #   compare  bench/parse-compare.sh --tensors 200 --repeat 2 against the real
 #            torch ends with its `parse-compare:` line (skipped, 77, without
 #            Debian's python3-torch); usage errors exit 2

@@ -37,7 +37,7 @@ static void test_linear_layout(void)
 	struct buf b = {0};
 	struct zlayout lay;
 	linear_archive(&b, &lay);
-	/* The offsets torch 1.13 wrote (reference §1.5). */
+	/* The offsets torch 1.13 wrote (docs/datasets-and-method.md §4.1). */
 	CHECK_EQ_U64(b.len, 799);
 	CHECK_EQ_U64(lay.data[0], 64);
 	CHECK_EQ_U64(lay.header[1], 309);

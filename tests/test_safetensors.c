@@ -1,5 +1,5 @@
 /* The safetensors reader and writer against the reference implementation's
- * own test vectors (shared/reference/safetensors_format.md §2: tensor.rs and
+ * own test vectors (docs/datasets-and-method.md §3.5: tensor.rs and
  * the Python test_simple.py), then one malformed buffer per rule the reader
  * enforces, the oddities it must accept, every dtype through a real file,
  * and the writer's refusals and file handling.

@@ -7,7 +7,7 @@
  * MiB of device and host memory) is a step of its own, measured once
  * (context_s, context_bytes) and kept out of the load's time.
  *
- * VRAM figures (reference §2.8):
+ * VRAM figures (docs/datasets-and-method.md §5.5):
  *   alloc_peak   exact: every byte this loader cudaMallocs goes through
  *                cb_dev_malloc/cb_dev_free, which keep the high-water mark;
  *   device peak  device-wide memory in use, sampled every 2 ms by a watcher

@@ -18,10 +18,10 @@ json_t *cb_gpu_list_json(char *note, size_t note_size);
 /* Pinned host-to-device bandwidth of device 0 in GB/s (1e9 bytes/s): the
  * best of 5 cudaMemcpyAsync of a 256 MiB cudaHostAlloc buffer into device
  * memory (buffers below the size where large pinned buffers lose rate,
- * reference §0). The context is reset afterwards, so the caller holds no
- * device memory. NAN when there is no GPU or no CUDA in this build (note
- * empty: nothing to measure), or with the reason in `note` when the
- * measurement failed. */
+ * docs/datasets-and-method.md §5.4). The context is reset afterwards, so
+ * the caller holds no device memory. NAN when there is no GPU or no CUDA in
+ * this build (note empty: nothing to measure), or with the reason in `note`
+ * when the measurement failed. */
 double cb_gpu_h2d_gbps(char *note, size_t note_size);
 
 #endif

@@ -1,5 +1,5 @@
 /* The staged copy pipeline of safetensors-gpu: file bytes to destinations
- * through a small ring of staging buffers (DESIGN.md §4; reference §3.2).
+ * through a small ring of staging buffers (docs/datasets-and-method.md §5.6).
  *
  * Two halves, so the scheduling can be tested without a GPU:
  *   the planner  turns tensor byte ranges into read chunks: one pread each,

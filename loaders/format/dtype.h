@@ -1,4 +1,4 @@
-/* Element types, named as safetensors names them (DESIGN.md §3).
+/* Element types, named as safetensors names them (docs/datasets-and-method.md §2).
  *
  * The enum order is the safetensors reference's `Dtype` declaration order,
  * which its writer sorts by (descending); keep it that way. Sub-byte types

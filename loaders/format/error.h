@@ -17,7 +17,7 @@
 #include <stddef.h>
 
 /* X(NAME, exit status, default message).
- * Exit statuses follow DESIGN.md §2: 1 the input or the result is bad,
+ * Exit statuses (docs/cli.md): 1 the input or the result is bad,
  * 2 usage error, 3 environment (I/O, memory), 4 internal bug. */
 #define CB_ERRORS(X)                                                        \
 	X(FORMAT, 1, "malformed file")                                      \
@@ -92,7 +92,7 @@ void cb_error_clear(struct cb_error *err);
 const char *cb_error_name(int code);
 const char *cb_error_default_message(int code);
 
-/* The process exit status for a code (DESIGN.md §2). */
+/* The process exit status for a code (docs/cli.md). */
 int cb_error_exit_status(int code);
 
 /* Writes "ckptbench: PATH: msg (where)\n" to stderr. With the environment

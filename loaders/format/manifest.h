@@ -1,6 +1,6 @@
-/* The `inspect --json` document of a model (DESIGN.md §3), which `gen` also
- * writes beside each dataset as manifest.json so the harness never has to
- * hash a dataset again.
+/* The `inspect --json` document of a model (docs/datasets-and-method.md §2),
+ * which `gen` also writes beside each dataset as manifest.json so the
+ * harness never has to hash a dataset again.
  */
 #ifndef CB_MANIFEST_H
 #define CB_MANIFEST_H

@@ -1,6 +1,6 @@
 /* A PyTorch checkpoint file as a tensor table: format detection, the zip
  * and legacy layouts, the record-size rule, and naming by key paths. See
- * pt.h; byte-level facts in shared/reference/torch_checkpoint_format.md. */
+ * pt.h; the format's rules in docs/datasets-and-method.md §4. */
 #include "pt.h"
 
 #include <errno.h>

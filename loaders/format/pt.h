@@ -12,7 +12,7 @@
  * storage's record must hold exactly the bytes its persistent id promises
  * (CVE-2026-24747) before any tensor points into it. Tensors are named by
  * the path of keys through nested dicts, lists and tuples joined with '.'
- * (DESIGN.md §3); non-tensor leaves are counted, not listed.
+ * (docs/datasets-and-method.md §2); non-tensor leaves are counted, not listed.
  *
  * No tensor data is read: only the zip directory, the small text records,
  * data.pkl (or the legacy pickles and element counts).

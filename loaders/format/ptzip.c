@@ -1,6 +1,6 @@
 /* Reading the zip directory of a torch.save checkpoint; see ptzip.h for why
  * it is hand-written and what it accepts. Layout facts: APPNOTE.TXT and
- * shared/reference/torch_checkpoint_format.md §1. */
+ * docs/datasets-and-method.md §4.1. */
 #include "ptzip.h"
 
 #include <errno.h>

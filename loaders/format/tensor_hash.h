@@ -1,7 +1,7 @@
-/* XXH3-64 (seed 0) of every tensor of a checkpoint, as DESIGN.md §3 defines
- * it: the tensor's logical bytes in row-major order (for a strided view, the
- * bytes of its contiguous copy). Data is streamed with large preads, tensors
- * spread over worker threads.
+/* XXH3-64 (seed 0) of every tensor of a checkpoint, as
+ * docs/datasets-and-method.md §2 defines it: the tensor's logical bytes in
+ * row-major order (for a strided view, the bytes of its contiguous copy).
+ * Data is streamed with large preads, tensors spread over worker threads.
  */
 #ifndef CB_TENSOR_HASH_H
 #define CB_TENSOR_HASH_H

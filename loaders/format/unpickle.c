@@ -1,5 +1,5 @@
 /* The restricted unpickler; see unpickle.h for what it accepts and why.
- * Byte-level facts: shared/reference/torch_checkpoint_format.md §2-§3. */
+ * The format's rules: docs/datasets-and-method.md §4.2-§4.3. */
 #include "unpickle.h"
 
 #include <stdarg.h>

@@ -1,5 +1,5 @@
 """ckptbench's Python peers: the real torch.load and safetensors paths run as
-external loaders, speaking the protocol of loaders/peers/README.md.
+external loaders, speaking the protocol of docs/peer-protocol.md.
 
     python-peer --format F --loader NAME --path CKPT --manifest FILE
                 --report-fd N [--opt KEY=VALUE]... [--device cuda:N] [--bind SPEC]
@@ -30,8 +30,9 @@ import time
 # that import would make a second copy with different exception classes.
 sys.modules.setdefault("peer", sys.modules[__name__])
 
-# The peers that end on the GPU (DESIGN.md §4's GPU loaders): each is the CPU
-# peer it is named after, plus the device (--device cuda:N from the harness).
+# The peers that end on the GPU (the GPU loaders, docs/loaders.md): each is
+# the CPU peer it is named after, plus the device (--device cuda:N from the
+# harness).
 GPU_PEERS = ("torch-load-gpu", "safetensors-py-gpu")
 
 # The peers this program serves, in the order `--probe` lists them.

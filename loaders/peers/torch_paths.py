@@ -199,7 +199,7 @@ class Load:
         return torch.cuda.memory_allocated(self.device)
 
     def vram_report(self, baseline):
-        """The report's VRAM keys (loaders/peers/README.md), after the load.
+        """The report's VRAM keys (docs/peer-protocol.md), after the load.
         peak - baseline is the load's device growth, as for the C loaders."""
         peak = torch.cuda.max_memory_allocated(self.device)
         return {"peak_vram_bytes": peak, "baseline_vram_bytes": baseline,
@@ -307,7 +307,7 @@ def prepare(name, manifest, files, opts, device):
 
 
 def tensor_xxh3(t):
-    """XXH3-64 of the tensor's bytes in C order (DESIGN.md §3)."""
+    """XXH3-64 (seed 0) of the tensor's bytes in C order, as in the manifest."""
     flat = t.detach().cpu().contiguous().reshape(-1)
     raw = flat.view(torch.uint8) if flat.numel() else flat.new_empty(0, dtype=torch.uint8)
     return xxhash.xxh3_64_hexdigest(raw.numpy())

@@ -471,8 +471,8 @@ std::string join(const std::string &path, const std::string &key)
 	return path.empty() ? key : path + "." + key;
 }
 
-// Walks the loaded value as DESIGN.md §3 names tensors; non-tensor leaves
-// are skipped. A non-zero return from fn ends the walk.
+// Walks the loaded value as docs/datasets-and-method.md §2 names tensors;
+// non-tensor leaves are skipped. A non-zero return from fn ends the walk.
 int walk(const c10::IValue &v, const std::string &path, cb_aten_tensor_fn fn, void *cookie,
 	 struct cb_error *err)
 {

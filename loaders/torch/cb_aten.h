@@ -1,5 +1,5 @@
 /* The ATen shim: a C front over the few libtorch calls the libtorch loaders
- * need (DESIGN.md §1 loaders/torch/; torch_checkpoint_format.md §6.3).
+ * need (docs/architecture.md; docs/datasets-and-method.md §4.6).
  *
  * C only: this header includes <stddef.h> and <stdint.h> and nothing of
  * libtorch, so C files compile against it without a C++ compiler; the one
@@ -136,10 +136,11 @@ int cb_aten_describe(const struct cb_aten_tensor *t, struct cb_aten_desc *out,
 /* Frees the handle (NULL is fine). Never fails, never throws. */
 void cb_aten_free(struct cb_aten_tensor *t);
 
-/* Receives one tensor of a loaded pickle: `name` is its key path (DESIGN.md
- * §3: keys of nested dicts, lists and tuples joined with '.'), `t` is
- * borrowed for the call (cb_aten_share to keep it). A non-zero return stops
- * the walk and is returned by cb_aten_pickle_load_file. */
+/* Receives one tensor of a loaded pickle: `name` is its key path
+ * (docs/datasets-and-method.md §2: keys of nested dicts, lists and tuples
+ * joined with '.'), `t` is borrowed for the call (cb_aten_share to keep
+ * it). A non-zero return stops the walk and is returned by
+ * cb_aten_pickle_load_file. */
 typedef int (*cb_aten_tensor_fn)(void *cookie, const char *name, const struct cb_aten_tensor *t,
 				 struct cb_error *err);
 
@@ -151,7 +152,7 @@ typedef int (*cb_aten_tensor_fn)(void *cookie, const char *name, const struct cb
  *
  * CB_EUNSUPPORTED with libtorch's own message where libtorch cannot read the
  * file (OrderedDict state dicts, one-key dicts, short LONG1 integers and
- * nn.Parameter on 1.13: torch_checkpoint_format.md §6.1). Not for untrusted
+ * nn.Parameter on 1.13: docs/datasets-and-method.md §4.5). Not for untrusted
  * files: libtorch checks far less than our reader (unpickle.h).
  *
  * `bytes_out` (may be NULL) receives the file's size. */

@@ -1,6 +1,6 @@
 /* libtorch-pickle(-gpu) and libtorch-pickle-load(-gpu): the classic
  * `model = M(); model.load_state_dict(torch.load(p)); model.to(dev)` path
- * with real ATen tensors (DESIGN.md §4).
+ * with real ATen tensors (docs/loaders.md).
  *
  * libtorch-pickle: M() is at::empty per tensor, zeroed (1x). Our C reader
  * (zip directory and restricted unpickler, pt.h) finds every storage record;
@@ -14,7 +14,7 @@
  * reader, on each file (read whole into a std::vector, storages copied out
  * of it: about 2x the file before the model's copy, so about 3x in all),
  * then copy_ into the model (on the GPU with -gpu). Where libtorch cannot
- * read the file (torch_checkpoint_format.md §6.1) the load returns
+ * read the file (docs/datasets-and-method.md §4.5) the load returns
  * CB_EUNSUPPORTED with libtorch's message and the trial is "unsupported".
  * The files are found in open() (not timed): a C++ program knows its paths.
  *

@@ -1,5 +1,5 @@
 /* libtorch-safetensors(-gpu) and libtorch-safetensors-mmap(-gpu): the
- * safetensors paths with real ATen tensors as the model (DESIGN.md §4).
+ * safetensors paths with real ATen tensors as the model (docs/loaders.md).
  *
  * libtorch-safetensors: M() is at::empty per tensor (pages zeroed on the
  * host), then each tensor's bytes are pread straight into its data_ptr by

@@ -3,7 +3,7 @@
  * The libtorch loaders and the ATen shim are built into a shared module
  * (ckptbench-torch.so, meson's shared_module) that ckptbench dlopens at run
  * time, so the binary itself never links libtorch and runs where libtorch is
- * not installed (style_anchors.md §8 item 9). The registry still lists every
+ * not installed (docs/architecture.md). The registry still lists every
  * libtorch loader in every build: their descriptors live in the binary
  * (loaders/libtorch.c) and forward each hook to the module's.
  *

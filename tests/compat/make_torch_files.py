@@ -26,7 +26,7 @@ DTYPES = {
 }
 
 # torch 1.13's data.pkl of nn.Linear(3, 1, bias=False) with weight [[1, 2, 3]]
-# (shared/reference/torch_checkpoint_format.md §2.2): 229 bytes.
+# (docs/datasets-and-method.md §4.2): 229 bytes.
 LINEAR_PKL = bytes.fromhex(
     "80026363 6f6c6c65 6374696f 6e730a4f 72646572 65644469 63740a71 00295271"
     "01580600 00007765 69676874 71026374 6f726368 2e5f7574 696c730a 5f726562"

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Differential check (issue 7): every .pt file torch::jit::pickle_load can
+# Differential check: every .pt file torch::jit::pickle_load can
 # read (Debian's libtorch, through the ATen shim) holds exactly the tensors
 # our reader finds: names, dtypes, shapes, strides, storage offsets, bytes.
 # The files are real torch.save output (make_torch_files.py) and ckptbench

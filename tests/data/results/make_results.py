@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Writes the hand-made results files the plot and report tests read.
 
-They follow DESIGN.md §6 (schema ckptbench/1) and stand for runs on a small
+They follow docs/results-schema.md (schema ckptbench/1) and stand for runs on a small
 2-core machine: figures are invented but shaped like real ones (pickle
 peaks at about 2x the model, safetensors-read at 1x, safetensors-mmap holds
 file-backed pages, not anonymous ones). Deterministic: run it again and the
