@@ -24,8 +24,7 @@
  * root that part is skipped silently, the per-file eviction still happens.
  * Fails (CB_EIO / CB_ENOTFOUND) only when a file cannot be opened or
  * advised. */
-int cb_cache_evict(const char *const *paths, size_t n, bool drop_caches,
-		   struct cb_error *err);
+int cb_cache_evict(const char *const *paths, size_t n, bool drop_caches, struct cb_error *err);
 
 /* Reads every byte of every file with large preads, so that each is fully
  * in the page cache (as far as memory allows). */

@@ -168,8 +168,8 @@ static void read_share_range(struct read_share *s)
 {
 	for (uint64_t done = 0; done < s->len;) {
 		size_t n = (size_t)(s->len - done < READ_CHUNK ? s->len - done : READ_CHUNK);
-		ssize_t got = pread(s->fd, s->reuse ? s->dst : s->dst + done, n,
-				    (off_t)(s->off + done));
+		ssize_t got =
+			pread(s->fd, s->reuse ? s->dst : s->dst + done, n, (off_t)(s->off + done));
 		if (got < 0 && errno == EINTR)
 			continue;
 		if (got < 0 && s->direct && errno == EINVAL) {
@@ -181,7 +181,8 @@ static void read_share_range(struct read_share *s)
 			return;
 		}
 		if (got == 0) {
-			s->rc = CB_FAIL(&s->err, CB_EIO, s->path, NULL, "file shorter than %llu bytes",
+			s->rc = CB_FAIL(&s->err, CB_EIO, s->path, NULL,
+					"file shorter than %llu bytes",
 					(unsigned long long)(s->off + s->len));
 			return;
 		}
@@ -215,13 +216,19 @@ static int read_pass(const char *path, bool direct, const struct read_dest *dest
 	unsigned n = 0;
 	for (uint64_t off = 0; n < threads && (off < size || n == 0); off += share, n++)
 		shares[n] = (struct read_share){
-			.fd = fd, .direct = direct, .reuse = reuse, .path = path,
-			.dst = reuse ? dest->chunk : dest->whole + off, .off = off,
-			.len = size - off < share ? size - off : share, .err = CB_ERROR_INIT,
+			.fd = fd,
+			.direct = direct,
+			.reuse = reuse,
+			.path = path,
+			.dst = reuse ? dest->chunk : dest->whole + off,
+			.off = off,
+			.len = size - off < share ? size - off : share,
+			.err = CB_ERROR_INIT,
 		};
 	double t0 = now_s();
 	unsigned started = 1;
-	while (started < n && pthread_create(&tids[started], NULL, read_share, &shares[started]) == 0)
+	while (started < n &&
+	       pthread_create(&tids[started], NULL, read_share, &shares[started]) == 0)
 		started++;
 	read_share(&shares[0]);
 	for (unsigned i = 1; i < started; i++)
@@ -291,8 +298,10 @@ static int measure(const char *path, uint64_t size, const struct read_dest *dest
 			if (rc != CB_OK)
 				return rc;
 			if (!m->direct && resident > COLD_MAX_RESIDENT) {
-				add_note(cal, "eviction left %.0f%% of the file cached; cold reads "
-					      "not measured", resident * 100);
+				add_note(cal,
+					 "eviction left %.0f%% of the file cached; cold reads "
+					 "not measured",
+					 resident * 100);
 				return CB_OK;
 			}
 		}
@@ -306,8 +315,8 @@ static int measure(const char *path, uint64_t size, const struct read_dest *dest
 			return rc;
 		passes[run] = gbps(size, seconds);
 	}
-	*median_out = median_pass(passes, (size_t)(m->runs < CAL_RUNS ? m->runs : CAL_RUNS),
-				  best_out);
+	*median_out =
+		median_pass(passes, (size_t)(m->runs < CAL_RUNS ? m->runs : CAL_RUNS), best_out);
 	return CB_OK;
 }
 
@@ -322,9 +331,9 @@ unsigned cb_read_threads_all(void)
 /* A read ceiling: the file read into `whole` by one thread and by one per
  * CPU, the faster method's median (the machine can do at least that), the
  * fastest whole pass as *best; then the classic reused-buffer figure. */
-static int read_ceiling(const char *path, uint64_t size, const struct read_dest *dest,
-			bool cold, struct cb_calibration *cal, double *ceiling, double *best,
-			double *reused, struct cb_error *err)
+static int read_ceiling(const char *path, uint64_t size, const struct read_dest *dest, bool cold,
+			struct cb_calibration *cal, double *ceiling, double *best, double *reused,
+			struct cb_error *err)
 {
 	unsigned all = cb_read_threads_all();
 	struct read_method one = {cold, false, false, 1, CAL_RUNS};
@@ -479,8 +488,8 @@ static int size_from_env(uint64_t *size_out, struct cb_error *err)
  * note, where the memory is not there. */
 unsigned char *cb_read_buffer(size_t len)
 {
-	void *p = mmap(NULL, len ? len : 1, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-		       -1, 0);
+	void *p = mmap(NULL, len ? len : 1, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
+		       0);
 	if (p == MAP_FAILED)
 		return NULL;
 	(void)madvise(p, len, MADV_HUGEPAGE); /* a hint */
@@ -639,8 +648,10 @@ json_t *cb_read_ceiling_json(const struct cb_read_ceiling *c)
 	bad |= json_object_set_new(o, "file_bytes", json_integer((json_int_t)c->file_bytes));
 	bad |= json_object_set_new(o, "cold_read_gbps", number_or_null(c->cold_read_gbps));
 	bad |= json_object_set_new(o, "warm_read_gbps", number_or_null(c->warm_read_gbps));
-	bad |= json_object_set_new(o, "cold_read_best_gbps", number_or_null(c->cold_read_best_gbps));
-	bad |= json_object_set_new(o, "warm_read_best_gbps", number_or_null(c->warm_read_best_gbps));
+	bad |= json_object_set_new(o, "cold_read_best_gbps",
+				   number_or_null(c->cold_read_best_gbps));
+	bad |= json_object_set_new(o, "warm_read_best_gbps",
+				   number_or_null(c->warm_read_best_gbps));
 	bad |= json_object_set_new(o, "note", c->note[0] ? json_string(c->note) : json_null());
 	if (bad) {
 		json_decref(o);

@@ -21,10 +21,10 @@ struct cb_calibration {
 	double warm_read_gbps;        /* preads of a fully cached file */
 	/* memcpy figures are bytes copied per second (the memory traffic is
 	 * twice that), with buffers far beyond the last-level caches. */
-	double memcpy_gbps;           /* one thread */
-	double memcpy_all_gbps;       /* one thread per online CPU, summed */
-	double h2d_gbps;              /* pinned host to device (with a GPU) */
-	double cold_read_best_gbps;   /* the fastest cold and warm passes */
+	double memcpy_gbps;         /* one thread */
+	double memcpy_all_gbps;     /* one thread per online CPU, summed */
+	double h2d_gbps;            /* pinned host to device (with a GPU) */
+	double cold_read_best_gbps; /* the fastest cold and warm passes */
 	double warm_read_best_gbps;
 	/* One thread reading into one small reused buffer, as fio does: the
 	 * buffer stays in the caches, so these measure the page cache's
@@ -32,9 +32,9 @@ struct cb_calibration {
 	double cold_read_reused_gbps;
 	double warm_read_reused_gbps;
 	/* NAN when not measured. */
-	uint64_t file_bytes;          /* size of the scratch file used */
-	uint64_t memcpy_bytes;        /* size of each memcpy buffer */
-	char note[256];               /* why something is NAN; may be empty */
+	uint64_t file_bytes;   /* size of the scratch file used */
+	uint64_t memcpy_bytes; /* size of each memcpy buffer */
+	char note[256];        /* why something is NAN; may be empty */
 };
 
 /* The scratch file's size when neither an option nor CKPTBENCH_CALIBRATE_SIZE

@@ -30,15 +30,31 @@ bool cb_parse_size(const char *text, uint64_t *bytes_out)
 	double value = strtod(text, &end);
 	/* strtod also takes hex ("0x10") and exponents ("1e3"): only plain
 	 * decimals are sizes. */
-	if (errno || end == text || end != text + strspn(text, "0123456789.") ||
-	    !isfinite(value) || value < 0)
+	if (errno || end == text || end != text + strspn(text, "0123456789.") || !isfinite(value) ||
+	    value < 0)
 		return false;
 	double scale = 1;
 	switch (*end) {
-	case 'K': case 'k': scale = 1024.0; end++; break;
-	case 'M': case 'm': scale = 1024.0 * 1024; end++; break;
-	case 'G': case 'g': scale = 1024.0 * 1024 * 1024; end++; break;
-	case 'T': case 't': scale = 1024.0 * 1024 * 1024 * 1024; end++; break;
+	case 'K':
+	case 'k':
+		scale = 1024.0;
+		end++;
+		break;
+	case 'M':
+	case 'm':
+		scale = 1024.0 * 1024;
+		end++;
+		break;
+	case 'G':
+	case 'g':
+		scale = 1024.0 * 1024 * 1024;
+		end++;
+		break;
+	case 'T':
+	case 't':
+		scale = 1024.0 * 1024 * 1024 * 1024;
+		end++;
+		break;
 	default: break;
 	}
 	/* "MiB"-style spellings: the 'i' only after a unit letter, and then

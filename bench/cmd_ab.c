@@ -174,8 +174,8 @@ static void exec_run(const struct ab_args *a, int side, unsigned warmup, const c
 	argv[n++] = "run";
 	for (size_t i = 0; i < a->n_pass; i++)
 		argv[n++] = a->pass[i];
-	const char *fixed[] = {"--repeat", "1", "--warmup", warm, "--no-calibrate",
-			       "--quiet", "--force", "-o", out};
+	const char *fixed[] = {"--repeat", "1",       "--warmup", warm, "--no-calibrate",
+			       "--quiet",  "--force", "-o",       out};
 	for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
 		argv[n++] = fixed[i];
 	FILE *f = freopen(log, "w", stdout);
@@ -210,8 +210,8 @@ static int run_round(const struct ab_args *a, int side, unsigned round)
 	/* 1: a trial loaded wrong bytes; the results still hold every trial */
 	if (code == 0 || code == 1)
 		return 0;
-	fprintf(stderr, "ckptbench ab: %s run (round %u) exited with status %d\n",
-		a->bin[side], round + 1, code);
+	fprintf(stderr, "ckptbench ab: %s run (round %u) exited with status %d\n", a->bin[side],
+		round + 1, code);
 	return code == 2 ? 2 : 3;
 }
 
@@ -238,7 +238,8 @@ static void merge_cells(json_t *into, const json_t *round)
 	for (size_t i = 0; i < json_array_size(rcells); i++) {
 		json_t *rc = json_array_get(rcells, i), *m = NULL;
 		for (size_t j = 0; !m && j < json_array_size(cells); j++)
-			m = same_key(json_array_get(cells, j), rc) ? json_array_get(cells, j) : NULL;
+			m = same_key(json_array_get(cells, j), rc) ? json_array_get(cells, j)
+								   : NULL;
 		if (!m) {
 			json_array_append(cells, rc);
 			continue;
@@ -288,9 +289,9 @@ static int merge_side(const struct ab_args *a, int side, struct cb_error *err)
 		cb_results_summarize(json_array_get(cells, i), json_object_get(doc, "calibration"));
 	json_t *config = json_object_get(doc, "config");
 	json_object_set_new(config, "repeat", json_integer(a->repeat));
-	json_object_set_new(config, "ab", json_pack("{s:s, s:s, s:i}", "side", side_name[side],
-						  "binary", a->bin[side], "rounds",
-						  (int)a->repeat));
+	json_object_set_new(config, "ab",
+			    json_pack("{s:s, s:s, s:i}", "side", side_name[side], "binary",
+				      a->bin[side], "rounds", (int)a->repeat));
 	char *out = path_in(a->dir, side ? "head.json" : "base.json");
 	rc = out ? write_doc(doc, out, err) : CB_FAIL(err, CB_ENOMEM, NULL, NULL, "out of memory");
 	free(out);
@@ -413,8 +414,9 @@ int cb_cmd_ab(int argc, char **argv)
 	if (rc == 0) {
 		remove_rounds(&a);
 		rc = compare_sides(&a);
-		fprintf(stderr, "ckptbench ab: results in %s (base.json, head.json, compare.json, "
-				"compare.md)\n",
+		fprintf(stderr,
+			"ckptbench ab: results in %s (base.json, head.json, compare.json, "
+			"compare.md)\n",
 			a.dir);
 	}
 	free(a.pass);

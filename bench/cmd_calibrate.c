@@ -18,7 +18,8 @@ static const char calibrate_help[] =
 	"classic single-thread reads into one reused 8 MiB buffer (fio-like: the\n"
 	"buffer stays in the CPU caches, so they measure the page cache's copy-out,\n"
 	"not a load), the same cold with O_DIRECT, and memcpy on one thread and on\n"
-	"all CPUs. The scratch file is removed.\n""\n"
+	"all CPUs. The scratch file is removed.\n"
+	"\n"
 	"  --json       one JSON object (the \"calibration\" of a results file)\n"
 	"  --dir DIR    where the scratch file goes: the filesystem to measure\n"
 	"               (default $CKPTBENCH_DATA or datasets/data)\n"
@@ -61,8 +62,10 @@ static const char *default_dir(void)
 int cb_cmd_calibrate(int argc, char **argv)
 {
 	static const struct option options[] = {
-		{"json", no_argument, NULL, 'j'},       {"dir", required_argument, NULL, 'd'},
-		{"size", required_argument, NULL, 's'}, {"help", no_argument, NULL, 'h'},
+		{"json", no_argument, NULL, 'j'},
+		{"dir", required_argument, NULL, 'd'},
+		{"size", required_argument, NULL, 's'},
+		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	bool json = false;

@@ -63,9 +63,12 @@ struct compare_args {
 static int parse_args(int argc, char **argv, struct compare_args *a)
 {
 	static const struct option options[] = {
-		{"threshold", required_argument, NULL, 't'}, {"alpha", required_argument, NULL, 'a'},
-		{"format", required_argument, NULL, 'f'},    {"metric", required_argument, NULL, 'm'},
-		{"help", no_argument, NULL, 'h'},            {NULL, 0, NULL, 0},
+		{"threshold", required_argument, NULL, 't'},
+		{"alpha", required_argument, NULL, 'a'},
+		{"format", required_argument, NULL, 'f'},
+		{"metric", required_argument, NULL, 'm'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
 	};
 	int c;
 	optind = 1;

@@ -63,7 +63,7 @@ static enum cb_format format_of_name(const char *name)
 /* One output file: the input tensors it holds, and how it is being written. */
 struct out_file {
 	char *path;
-	char *name;                /* plain file name, for the index */
+	char *name; /* plain file name, for the index */
 	size_t n;
 	const struct cb_ckpt_tensor **tensors;
 	struct cb_atomic_file file;
@@ -72,7 +72,7 @@ struct out_file {
 
 struct convert {
 	const struct cb_ckpt *in;
-	int *fds;                  /* per input file */
+	int *fds; /* per input file */
 	enum cb_format to;
 	size_t n_out;
 	struct out_file *out;
@@ -154,8 +154,10 @@ static int write_pytorch(struct convert *cv, struct out_file *o, struct cb_error
 	}
 	for (size_t i = 0; i < o->n; i++) {
 		const struct cb_ckpt_tensor *t = o->tensors[i];
-		pt[i] = (struct cb_pkl_tensor){.name = t->name, .storage = (uint32_t)i,
-					       .rank = t->rank, .shape = t->shape};
+		pt[i] = (struct cb_pkl_tensor){.name = t->name,
+					       .storage = (uint32_t)i,
+					       .rank = t->rank,
+					       .shape = t->shape};
 		st[i] = (struct cb_pkl_storage){t->dtype, t->numel};
 	}
 	if ((rc = cb_pt_layout_build(o->path, pt, o->n, st, o->n, NULL, &layout, err)) != CB_OK)
@@ -193,9 +195,11 @@ static char *output_name(enum cb_format to, size_t k, size_t n)
 {
 	char *name = NULL;
 	if (n == 1)
-		name = strdup(to == CB_FORMAT_SAFETENSORS ? "model.safetensors" : "pytorch_model.bin");
-	else if (asprintf(&name, to == CB_FORMAT_SAFETENSORS ? "model-%05zu-of-%05zu.safetensors"
-							     : "pytorch_model-%05zu-of-%05zu.bin",
+		name = strdup(to == CB_FORMAT_SAFETENSORS ? "model.safetensors"
+							  : "pytorch_model.bin");
+	else if (asprintf(&name,
+			  to == CB_FORMAT_SAFETENSORS ? "model-%05zu-of-%05zu.safetensors"
+						      : "pytorch_model-%05zu-of-%05zu.bin",
 			  k + 1, n) < 0)
 		name = NULL;
 	return name;
@@ -213,7 +217,8 @@ static int plan_outputs(struct convert *cv, const char *out, bool dir, struct cb
 		struct out_file *o = &cv->out[k];
 		o->file.fd = -1;
 		o->name = dir ? output_name(cv->to, k, cv->n_out) : strdup(out);
-		o->path = dir && o->name ? cb_path_join(out, o->name) : (o->name ? strdup(out) : NULL);
+		o->path = dir && o->name ? cb_path_join(out, o->name)
+					 : (o->name ? strdup(out) : NULL);
 		o->tensors = calloc(in->n_tensors ? in->n_tensors : 1, sizeof *o->tensors);
 		if (!o->name || !o->path || !o->tensors)
 			return CB_FAIL(err, CB_ENOMEM, out, NULL, "out of memory");
@@ -253,9 +258,9 @@ static int write_index(const struct convert *cv, const char *dir, struct cb_erro
 	const char **names = calloc(cv->in->n_tensors + 1, sizeof *names);
 	uint32_t *file_of = calloc(cv->in->n_tensors + 1, sizeof *file_of);
 	const char **shard_names = calloc(cv->n_out, sizeof *shard_names);
-	char *path = cb_path_join(dir, cv->to == CB_FORMAT_SAFETENSORS
-					       ? "model.safetensors.index.json"
-					       : "pytorch_model.bin.index.json");
+	char *path =
+		cb_path_join(dir, cv->to == CB_FORMAT_SAFETENSORS ? "model.safetensors.index.json"
+								  : "pytorch_model.bin.index.json");
 	int rc;
 	if (!names || !file_of || !shard_names || !path) {
 		rc = CB_FAIL(err, CB_ENOMEM, dir, NULL, "out of memory");
@@ -319,8 +324,9 @@ static int open_inputs(struct convert *cv, struct cb_error *err)
 static void notices(const struct convert *cv)
 {
 	if (cv->to == CB_FORMAT_PYTORCH && cv->in->has_metadata && cv->in->n_meta > 0)
-		fprintf(stderr, "ckptbench convert: notice: %s: the %zu __metadata__ entries are "
-				"dropped (a PyTorch state dict has no place for them)\n",
+		fprintf(stderr,
+			"ckptbench convert: notice: %s: the %zu __metadata__ entries are "
+			"dropped (a PyTorch state dict has no place for them)\n",
 			cv->in->path, cv->in->n_meta);
 }
 
@@ -338,7 +344,8 @@ static int convert(const char *in_path, const char *out, enum cb_format to, stru
 	if (!dir && to == CB_FORMAT_ANY)
 		cv.to = format_of_name(out);
 	if (cv.to == CB_FORMAT_ANY)
-		cv.to = in->format == CB_FORMAT_SAFETENSORS ? CB_FORMAT_PYTORCH : CB_FORMAT_SAFETENSORS;
+		cv.to = in->format == CB_FORMAT_SAFETENSORS ? CB_FORMAT_PYTORCH
+							    : CB_FORMAT_SAFETENSORS;
 	cv.chunk = malloc(CHUNK);
 	if (!cv.chunk)
 		rc = CB_FAIL(err, CB_ENOMEM, out, NULL, "out of memory");

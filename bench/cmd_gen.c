@@ -55,11 +55,17 @@ static int parse_formats(const char *list, struct cb_gen_options *opts)
 int cb_cmd_gen(int argc, char **argv)
 {
 	static const struct option options[] = {
-		{"preset", required_argument, NULL, 'p'}, {"size", required_argument, NULL, 's'},
-		{"dtype", required_argument, NULL, 'd'},  {"formats", required_argument, NULL, 'f'},
-		{"shards", required_argument, NULL, 'S'}, {"seed", required_argument, NULL, 'r'},
-		{"force", no_argument, NULL, 'F'},        {"no-sync", no_argument, NULL, 'N'},        {"threads", required_argument, NULL, 't'},
-		{"quiet", no_argument, NULL, 'q'},        {"help", no_argument, NULL, 'h'},
+		{"preset", required_argument, NULL, 'p'},
+		{"size", required_argument, NULL, 's'},
+		{"dtype", required_argument, NULL, 'd'},
+		{"formats", required_argument, NULL, 'f'},
+		{"shards", required_argument, NULL, 'S'},
+		{"seed", required_argument, NULL, 'r'},
+		{"force", no_argument, NULL, 'F'},
+		{"no-sync", no_argument, NULL, 'N'},
+		{"threads", required_argument, NULL, 't'},
+		{"quiet", no_argument, NULL, 'q'},
+		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	struct cb_gen_options opts;
@@ -123,12 +129,13 @@ int cb_cmd_gen(int argc, char **argv)
 	/* By default both formats, unless torch cannot hold the dtype: then the
 	 * dataset is safetensors only, and we say so. Asked for explicitly, the
 	 * refusal stands. */
-	enum cb_dtype dtype = opts.dtype == CB_DTYPE_INVALID ? cb_preset_default_dtype(opts.preset)
-							    : opts.dtype;
+	enum cb_dtype dtype =
+		opts.dtype == CB_DTYPE_INVALID ? cb_preset_default_dtype(opts.preset) : opts.dtype;
 	if (!formats_given && cb_pkl_check_dtype(dtype, NULL, NULL, NULL) != CB_OK) {
 		opts.pytorch = false;
-		fprintf(stderr, "ckptbench gen: %s has no PyTorch storage type; writing safetensors "
-				"only\n",
+		fprintf(stderr,
+			"ckptbench gen: %s has no PyTorch storage type; writing safetensors "
+			"only\n",
 			cb_dtype_name(dtype));
 	}
 	struct cb_gen_result result;

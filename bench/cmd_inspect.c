@@ -56,8 +56,7 @@ static void print_table(const struct cb_ckpt *ckpt, const char *path, const uint
 		printf("%s\n", ckpt->n_meta ? "" : " (empty)");
 	}
 	printf("%-*s  %-11s  %-*s  %14s  %14s%s%s\n", (int)name_w, "name", "dtype", (int)shape_w,
-	       "shape", "bytes", "offset", ckpt->sharded ? "  file" : "",
-	       hashes ? "  xxh3" : "");
+	       "shape", "bytes", "offset", ckpt->sharded ? "  file" : "", hashes ? "  xxh3" : "");
 	for (size_t i = 0; i < ckpt->n_tensors; i++) {
 		const struct cb_ckpt_tensor *t = &ckpt->tensors[i];
 		shape_text(t, shape, sizeof shape);
@@ -89,9 +88,8 @@ static int verify_against(const struct cb_ckpt *ckpt, const uint64_t *hashes,
 		return rc;
 	char where[300];
 	if (manifest->n_tensors != ckpt->n_tensors)
-		rc = CB_FAIL(err, CB_EMISMATCH, ckpt->path, NULL,
-			     "%zu tensors, but %s lists %zu", ckpt->n_tensors, manifest_path,
-			     manifest->n_tensors);
+		rc = CB_FAIL(err, CB_EMISMATCH, ckpt->path, NULL, "%zu tensors, but %s lists %zu",
+			     ckpt->n_tensors, manifest_path, manifest->n_tensors);
 	for (size_t i = 0; rc == CB_OK && i < ckpt->n_tensors; i++) {
 		const struct cb_ckpt_tensor *t = &ckpt->tensors[i];
 		const struct cb_manifest_tensor *m = cb_manifest_find(manifest, t->name);
@@ -107,15 +105,15 @@ static int verify_against(const struct cb_ckpt *ckpt, const uint64_t *hashes,
 				     "dtype, shape or size differs from %s", manifest_path);
 		else if (m->has_hash && m->xxh3 != hashes[i])
 			rc = CB_FAIL(err, CB_EMISMATCH, ckpt->path, where,
-				     "bytes differ from %s: xxh3 %016" PRIx64 ", expected %016" PRIx64,
+				     "bytes differ from %s: xxh3 %016" PRIx64
+				     ", expected %016" PRIx64,
 				     manifest_path, hashes[i], m->xxh3);
 	}
 	cb_manifest_free(manifest);
 	return rc;
 }
 
-static int inspect_one(const char *path, bool json, bool hash, unsigned threads,
-		       const char *verify)
+static int inspect_one(const char *path, bool json, bool hash, unsigned threads, const char *verify)
 {
 	struct cb_error err = CB_ERROR_INIT;
 	struct cb_ckpt *ckpt;
@@ -161,12 +159,9 @@ static int inspect_one(const char *path, bool json, bool hash, unsigned threads,
 int cb_cmd_inspect(int argc, char **argv)
 {
 	static const struct option options[] = {
-		{"json", no_argument, NULL, 'j'},
-		{"no-hash", no_argument, NULL, 'n'},
-		{"threads", required_argument, NULL, 't'},
-		{"verify", required_argument, NULL, 'v'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+		{"json", no_argument, NULL, 'j'},          {"no-hash", no_argument, NULL, 'n'},
+		{"threads", required_argument, NULL, 't'}, {"verify", required_argument, NULL, 'v'},
+		{"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
 	};
 	bool json = false, hash = true;
 	uint64_t threads = 0;

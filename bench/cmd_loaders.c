@@ -26,9 +26,9 @@ static json_t *loader_json(const struct cb_loader *l)
 		json_array_append_new(opts, json_pack("{s:s,s:s,s:s?,s:s}", "name", o->name, "type",
 						      cb_opt_type_name(o->type), "default", o->def,
 						      "help", o->help));
-	json_t *j = json_pack("{s:s,s:s,s:s,s:b}", "name", l->name, "format",
-			      cb_format_name(l->format), "device", cb_device_kind_name(l->device),
-			      "available", ok);
+	json_t *j =
+		json_pack("{s:s,s:s,s:s,s:b}", "name", l->name, "format", cb_format_name(l->format),
+			  "device", cb_device_kind_name(l->device), "available", ok);
 	json_object_set_new(j, "reason", ok ? json_null() : json_string(why.msg));
 	json_object_set_new(j, "summary", json_string(l->summary ? l->summary : ""));
 	json_object_set_new(j, "options", opts);
@@ -46,14 +46,17 @@ static void print_text(const struct cb_loader *l)
 		printf("    why not: %s\n", why.msg);
 	for (const struct cb_loader_opt *o = l->opts; o && o->name; o++)
 		printf("    :%s=%s (%s, default %s)  %s\n", o->name,
-		       o->type == CB_OPT_BOOL ? "BOOL" : o->type == CB_OPT_U64 ? "N" : "TEXT",
+		       o->type == CB_OPT_BOOL  ? "BOOL"
+		       : o->type == CB_OPT_U64 ? "N"
+					       : "TEXT",
 		       cb_opt_type_name(o->type), o->def ? o->def : "none", o->help);
 }
 
 int cb_cmd_loaders(int argc, char **argv)
 {
 	static const struct option options[] = {
-		{"json", no_argument, NULL, 'j'}, {"help", no_argument, NULL, 'h'},
+		{"json", no_argument, NULL, 'j'},
+		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	bool json = false;

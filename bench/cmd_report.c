@@ -103,7 +103,7 @@ static const char *ceiling_name(const char *key)
 struct doc {
 	FILE *f;
 	bool html;
-	const char *chart_dir; /* relative to the report, for links */
+	const char *chart_dir;  /* relative to the report, for links */
 	const char *chart_path; /* where the charts are, to inline them */
 };
 
@@ -174,9 +174,12 @@ static void row(struct doc *d, const char *const *cells, size_t n, bool header)
 		/* Words left, figures right. */
 		for (size_t i = 0; i < n; i++)
 			fputs(strcmp(cells[i], "loader") == 0 || strcmp(cells[i], "dataset") == 0 ||
-				      strcmp(cells[i], "outcome") == 0 || strcmp(cells[i], "device") == 0 ||
-				      strcmp(cells[i], "ceiling") == 0
-				      ? " --- |" : " ---: |", d->f);
+					      strcmp(cells[i], "outcome") == 0 ||
+					      strcmp(cells[i], "device") == 0 ||
+					      strcmp(cells[i], "ceiling") == 0
+				      ? " --- |"
+				      : " ---: |",
+			      d->f);
 		fputc('\n', d->f);
 	}
 }
@@ -265,26 +268,29 @@ static void machine_items(struct doc *d, const json_t *m)
 		    *text(m, "cpu_model") ? text(m, "cpu_model") : "unknown",
 		    *text(m, "arch") ? text(m, "arch") : "?", num(m, "packages"), num(m, "cores"),
 		    num(m, "pus"), num(m, "numa_nodes")));
-	item(d, fmt("Memory: %s", isfinite(num(m, "memory_bytes"))
-					  ? size_text(num(m, "memory_bytes")) : "unknown"));
+	item(d,
+	     fmt("Memory: %s",
+		 isfinite(num(m, "memory_bytes")) ? size_text(num(m, "memory_bytes")) : "unknown"));
 	item(d, fmt("System: %s, Linux %s, transparent huge pages: %s",
 		    *text(m, "os") ? text(m, "os") : "?", text(m, "kernel"),
 		    *text(m, "thp") ? text(m, "thp") : "?"));
 	if (json_is_true(json_object_get(m, "hypervisor")))
 		item(d, isfinite(num(m, "free_page_reporting_order"))
-				? fmt("Virtual machine, with free page reporting (blocks of order %.0f): "
+				? fmt("Virtual machine, with free page reporting (blocks of order "
+				      "%.0f): "
 				      "memory a trial frees goes back to the host, so the next "
 				      "trial's first touches of fresh pages are host faults too",
 				      num(m, "free_page_reporting_order"))
 				: "Virtual machine");
 	const json_t *dd = json_object_get(m, "data_dir");
 	if (json_is_object(dd))
-		item(d, fmt("Data directory: %s on %s (device %s, %s)", text(dd, "path"),
-			    *text(dd, "fs_type") ? text(dd, "fs_type") : "?",
-			    *text(dd, "device") ? text(dd, "device") : "?",
-			    json_is_true(json_object_get(dd, "rotational")) ? "rotational"
-			    : json_is_false(json_object_get(dd, "rotational")) ? "non-rotational"
-									       : "rotation unknown"));
+		item(d,
+		     fmt("Data directory: %s on %s (device %s, %s)", text(dd, "path"),
+			 *text(dd, "fs_type") ? text(dd, "fs_type") : "?",
+			 *text(dd, "device") ? text(dd, "device") : "?",
+			 json_is_true(json_object_get(dd, "rotational"))    ? "rotational"
+			 : json_is_false(json_object_get(dd, "rotational")) ? "non-rotational"
+									    : "rotation unknown"));
 	const json_t *gpus = json_object_get(m, "gpus");
 	if (json_array_size(gpus) == 0)
 		item(d, "GPUs: none");
@@ -310,7 +316,8 @@ static void section_machine(struct doc *d, const struct cb_plotset *set)
 		if (seen)
 			continue;
 		if (set->n_docs > 1)
-			para(d, fmt("From %s%s:", set->paths[i], n_shown ? " (a different machine)" : ""));
+			para(d, fmt("From %s%s:", set->paths[i],
+				    n_shown ? " (a different machine)" : ""));
 		machine_items(d, m);
 		shown[n_shown++] = m;
 	}
@@ -323,9 +330,8 @@ static void section_calibration(struct doc *d, const struct cb_plotset *set)
 	static const char *const keys[] = {"cold_read_gbps", "warm_read_gbps", "memcpy_gbps",
 					   "memcpy_all_gbps", "h2d_gbps"};
 	static const char *const names[] = {"cold read (from the disk)",
-					    "warm read (from the page cache)",
-					    "memcpy, one thread", "memcpy, all cores",
-					    "host to device (H2D)"};
+					    "warm read (from the page cache)", "memcpy, one thread",
+					    "memcpy, all cores", "host to device (H2D)"};
 	heading(d, 2, "Calibration");
 	if (!set->calibration) {
 		para(d, "The results hold no calibration.");
@@ -341,10 +347,11 @@ static void section_calibration(struct doc *d, const struct cb_plotset *set)
 	else if (json_array_size(json_object_get(set->calibration, "by_size")))
 		held = "; each cell is held against the read ceiling measured nearest its model's "
 		       "size";
-	para(d, fmt("The machine's ceilings, measured before the run%s (GB/s are 10^9 "
-		    "bytes/s)%s:", isfinite(file) && file > 0 ? fmt(" with a %s scratch file",
-								   size_text(file)) : "",
-		    held));
+	para(d,
+	     fmt("The machine's ceilings, measured before the run%s (GB/s are 10^9 "
+		 "bytes/s)%s:",
+		 isfinite(file) && file > 0 ? fmt(" with a %s scratch file", size_text(file)) : "",
+		 held));
 	static const char *const head[] = {"ceiling", "GB/s"};
 	table_begin(d, head, 2);
 	for (size_t i = 0; i < 5; i++) {
@@ -368,10 +375,10 @@ static void section_calibration(struct doc *d, const struct cb_plotset *set)
 	for (size_t i = 0; i < json_array_size(paired); i++) {
 		const json_t *e = json_array_get(paired, i);
 		double v = num(e, "read_gbps");
-		const char *cells[] = {
-			fmt("%s read of %s (%s, %s), between the trials", text(e, "cache"),
-			    text(e, "dataset"), text(e, "format"), size_text(num(e, "file_bytes"))),
-			isfinite(v) ? fmt("%.2f", v) : "not measured"};
+		const char *cells[] = {fmt("%s read of %s (%s, %s), between the trials",
+					   text(e, "cache"), text(e, "dataset"), text(e, "format"),
+					   size_text(num(e, "file_bytes"))),
+				       isfinite(v) ? fmt("%.2f", v) : "not measured"};
 		row(d, cells, 2, false);
 	}
 	table_end(d);
@@ -419,8 +426,8 @@ static void cell_row(struct doc *d, const struct cb_pcell *c, bool devices)
 	const json_t *ci = json_object_get(s, "ci95_s");
 	const char *ci_text = "–";
 	if (ok && json_array_size(ci) == 2)
-		ci_text = fmt("%s%.4g – %.4g s", json_is_true(json_object_get(s, "ci95_is_range"))
-						    ? "range " : "",
+		ci_text = fmt("%s%.4g – %.4g s",
+			      json_is_true(json_object_get(s, "ci95_is_range")) ? "range " : "",
 			      json_number_value(json_array_get(ci, 0)),
 			      json_number_value(json_array_get(ci, 1)));
 	/* The load after the model is built, as the run's table shows it; a
@@ -442,9 +449,10 @@ static void cell_row(struct doc *d, const struct cb_pcell *c, bool devices)
 		ok ? secs(num(s, "median_s")) : "–",
 		ci_text,
 		isfinite(gbps) ? fmt("%.2f", gbps) : "–",
-		isfinite(frac) ? fmt("%.0f%% of %s%s%s", frac * 100, ceiling_name(text(s, "ceiling")),
-				     ceiling_size_text(s), ceiling_notes(s, frac_all))
-			       : "–",
+		isfinite(frac)
+			? fmt("%.0f%% of %s%s%s", frac * 100, ceiling_name(text(s, "ceiling")),
+			      ceiling_size_text(s), ceiling_notes(s, frac_all))
+			: "–",
 		rss_text,
 		outcome_text(c),
 		c->device,
@@ -481,17 +489,19 @@ static void section_tables(struct doc *d, const struct cb_plotset *set)
 		devices |= strcmp(set->cells[i].device, "cpu") != 0;
 	const char *caches[16];
 	size_t n = cache_states(set, caches, 16);
-	static const char *const head[] = {"loader", "dataset", "model", "median", "95% CI",
-					   "load GB/s", "of ceiling", "peak RSS × model", "outcome",
-					   "device"};
+	static const char *const head[] = {"loader",  "dataset",   "model",      "median",
+					   "95% CI",  "load GB/s", "of ceiling", "peak RSS × model",
+					   "outcome", "device"};
 	for (size_t k = 0; k < n; k++) {
 		heading(d, 2, fmt("Results: %s cache", caches[k]));
 		if (k == 0)
-			para(d, "Median: the whole load, the empty model's construction included. "
-				"Load GB/s and the share of the ceiling: the model's bytes over the "
-				"time after the model is built (median less the init phase), the part "
-				"a read ceiling bounds; the whole time's share is in brackets, and the "
-				"fastest trial's load against the ceiling's fastest pass.");
+			para(d,
+			     "Median: the whole load, the empty model's construction included. "
+			     "Load GB/s and the share of the ceiling: the model's bytes over the "
+			     "time after the model is built (median less the init phase), the part "
+			     "a read ceiling bounds; the whole time's share is in brackets, and "
+			     "the "
+			     "fastest trial's load against the ceiling's fastest pass.");
 		table_begin(d, head, devices ? 10 : 9);
 		for (size_t l = 0; l < set->n_loaders; l++)
 			for (size_t s = 0; s < set->n_sizes; s++)
@@ -525,7 +535,8 @@ static double largest_size(const struct cb_plotset *set, const char *cache, size
 		size_t n = 0;
 		for (size_t i = 0; i < set->n_cells; i++) {
 			const struct cb_pcell *c = &set->cells[i];
-			n += c->model_bytes == set->sizes[s] && strcmp(c->cache, cache) == 0 && has(c);
+			n += c->model_bytes == set->sizes[s] && strcmp(c->cache, cache) == 0 &&
+			     has(c);
 		}
 		if (n >= need && n > best_n) {
 			best = set->sizes[s];
@@ -557,8 +568,8 @@ static size_t pick_sorted(const struct cb_plotset *set, double size, const char 
 			out[n++] = c;
 	}
 	for (size_t i = 1; i < n; i++) /* insertion sort: a few loaders */
-		for (size_t j = i; j > 0 && num(out[j]->summary, key) > num(out[j - 1]->summary, key);
-		     j--) {
+		for (size_t j = i;
+		     j > 0 && num(out[j]->summary, key) > num(out[j - 1]->summary, key); j--) {
 			const struct cb_pcell *t = out[j];
 			out[j] = out[j - 1];
 			out[j - 1] = t;
@@ -576,7 +587,8 @@ static void observe_memory(struct doc *d, const struct cb_plotset *set, const ch
 		return;
 	size_t n = pick_sorted(set, size, cache, has_rss, "peak_rss_over_model", buf);
 	char line[2048];
-	size_t used = (size_t)snprintf(line, sizeof line, "At %s (%s cache), ", size_text(size), cache);
+	size_t used =
+		(size_t)snprintf(line, sizeof line, "At %s (%s cache), ", size_text(size), cache);
 	for (size_t i = 0; i < n && used < sizeof line; i++) {
 		const json_t *s = buf[i]->summary;
 		double file = num(s, "peak_file_over_model");
@@ -605,15 +617,16 @@ static void observe_time(struct doc *d, const struct cb_plotset *set, const char
 	const struct cb_pcell *fast = buf[n - 1], *slow = buf[0];
 	const json_t *fs = fast->summary;
 	double frac = num(fs, "ceiling_fraction");
-	item(d, fmt("With a %s cache, at %s, %s was fastest (median %s, %.2f GB/s%s); %s took %.2f× as long "
-		    "(median %s).",
-		    cache, size_text(size), fast->loader, secs(num(fs, "median_s")),
-		    num(fs, "gbps"),
-		    isfinite(frac) ? fmt(", %.0f%% of the %s ceiling", frac * 100,
-					 ceiling_name(text(fs, "ceiling")))
-				   : "",
-		    slow->loader, num(slow->summary, "median_s") / num(fs, "median_s"),
-		    secs(num(slow->summary, "median_s"))));
+	item(d,
+	     fmt("With a %s cache, at %s, %s was fastest (median %s, %.2f GB/s%s); %s took %.2f× "
+		 "as long "
+		 "(median %s).",
+		 cache, size_text(size), fast->loader, secs(num(fs, "median_s")), num(fs, "gbps"),
+		 isfinite(frac) ? fmt(", %.0f%% of the %s ceiling", frac * 100,
+				      ceiling_name(text(fs, "ceiling")))
+				: "",
+		 slow->loader, num(slow->summary, "median_s") / num(fs, "median_s"),
+		 secs(num(slow->summary, "median_s"))));
 }
 
 static void observe_vram(struct doc *d, const struct cb_plotset *set, const char *cache,
@@ -624,8 +637,10 @@ static void observe_vram(struct doc *d, const struct cb_plotset *set, const char
 		return;
 	size_t n = pick_sorted(set, size, cache, has_vram, "peak_vram_over_model", buf);
 	char line[1024];
-	size_t used = (size_t)snprintf(line, sizeof line, "At %s (%s cache), peak VRAM above "
-				       "baseline: ", size_text(size), cache);
+	size_t used = (size_t)snprintf(line, sizeof line,
+				       "At %s (%s cache), peak VRAM above "
+				       "baseline: ",
+				       size_text(size), cache);
 	for (size_t i = 0; i < n && used < sizeof line; i++)
 		used += (size_t)snprintf(line + used, sizeof line - used, "%s%s %s", i ? ", " : "",
 					 buf[i]->loader,
@@ -773,7 +788,8 @@ static int report(char **files, size_t n, const char *out, bool html, bool chart
 	struct cb_plotset set;
 	bool built = false;
 	if (rc == CB_OK)
-		built = (rc = cb_plotset_build(docs, (const char *const *)files, n, &set, err)) == CB_OK;
+		built = (rc = cb_plotset_build(docs, (const char *const *)files, n, &set, err)) ==
+			CB_OK;
 	struct sink_t {
 		char *buf;
 		size_t len;
@@ -816,8 +832,8 @@ int cb_cmd_report(int argc, char **argv)
 		case 'o': out = optarg; break;
 		case 'f':
 			if (strcmp(optarg, "md") != 0 && strcmp(optarg, "html") != 0)
-				return cb_usage_error("report", "--format is md or html, not \"%s\"",
-						      optarg);
+				return cb_usage_error("report",
+						      "--format is md or html, not \"%s\"", optarg);
 			html = strcmp(optarg, "html") == 0;
 			break;
 		case 'n': charts = false; break;

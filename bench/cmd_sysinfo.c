@@ -56,13 +56,14 @@ static void print_caches(const json_t *caches)
 	size_t i;
 	const json_t *c;
 	printf("  %-22s ", "caches");
-	json_array_foreach(caches, i, c) {
+	json_array_foreach(caches, i, c)
+	{
 		char sz[32];
 		const char *type = json_string_value(json_object_get(c, "type"));
 		size_text(json_integer_value(json_object_get(c, "size_bytes")), sz, sizeof sz);
 		printf("%sL%" JSON_INTEGER_FORMAT "%s %s x %" JSON_INTEGER_FORMAT, i ? ", " : "",
 		       json_integer_value(json_object_get(c, "level")),
-		       type && strcmp(type, "data") == 0	  ? "d"
+		       type && strcmp(type, "data") == 0          ? "d"
 		       : type && strcmp(type, "instruction") == 0 ? "i"
 								  : "",
 		       sz, json_integer_value(json_object_get(c, "count")));
@@ -75,7 +76,8 @@ static void print_object(const json_t *o, int indent)
 	const char *key;
 	const json_t *v;
 	char buf[512];
-	json_object_foreach((json_t *)o, key, v) {
+	json_object_foreach((json_t *)o, key, v)
+	{
 		if (strcmp(key, "caches") == 0 && json_is_array(v)) {
 			print_caches(v);
 		} else if (json_is_object(v)) {

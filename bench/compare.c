@@ -15,8 +15,8 @@
 #define CALIBRATION_TOLERANCE 0.20
 
 /* The machine description keys that say "the same machine". */
-static const char *const machine_keys[] = {"hostname", "cpu_model", "arch",  "pus",
-					   "memory_bytes", "kernel", "numa_nodes"};
+static const char *const machine_keys[] = {"hostname",     "cpu_model", "arch",      "pus",
+					   "memory_bytes", "kernel",    "numa_nodes"};
 
 static const char *const cell_keys[] = {"loader", "dataset", "cache", "device"};
 
@@ -107,8 +107,8 @@ static double metric_value(const json_t *t, const char *metric)
 /* A cell's ok trials' values of `key_or_metric` into a new array (caller
  * frees); *n_out values, *ok_out ok trials. `metric` selects metric_value,
  * else `key` is read as is (memory figures). */
-static double *cell_values(const json_t *cell, const char *metric, const char *key,
-			   size_t *n_out, size_t *ok_out)
+static double *cell_values(const json_t *cell, const char *metric, const char *key, size_t *n_out,
+			   size_t *ok_out)
 {
 	const json_t *trials = json_object_get(cell, "trials");
 	double *v = malloc((json_array_size(trials) + 1) * sizeof *v);
@@ -117,7 +117,8 @@ static double *cell_values(const json_t *cell, const char *metric, const char *k
 		return NULL;
 	size_t i;
 	const json_t *t;
-	json_array_foreach(trials, i, t) {
+	json_array_foreach(trials, i, t)
+	{
 		if (!trial_ok(t))
 			continue;
 		++*ok_out;
@@ -162,8 +163,8 @@ static int memory_figure(json_t *memory, const char *key, const json_t *base, co
 		return 0;
 	enum cb_verdict v = cb_verdict_memory(b, h);
 	json_object_set_new(memory, key,
-			    json_pack("{s:I, s:I, s:I, s:s}", "base", (json_int_t)llround(b), "head",
-				      (json_int_t)llround(h), "change_bytes",
+			    json_pack("{s:I, s:I, s:I, s:s}", "base", (json_int_t)llround(b),
+				      "head", (json_int_t)llround(h), "change_bytes",
 				      (json_int_t)llround(h - b), "verdict", cb_verdict_name(v)));
 	return v == CB_VERDICT_REGRESSION;
 }
@@ -172,7 +173,8 @@ static int memory_figure(json_t *memory, const char *key, const json_t *base, co
 static const char *not_compared_reason(const json_t *base, const json_t *head, size_t base_ok,
 				       size_t head_ok, char *buf, size_t size)
 {
-	if (strcmp(str(base, "status"), "skipped") == 0 || strcmp(str(head, "status"), "skipped") == 0) {
+	if (strcmp(str(base, "status"), "skipped") == 0 ||
+	    strcmp(str(head, "status"), "skipped") == 0) {
 		const json_t *s = strcmp(str(base, "status"), "skipped") == 0 ? base : head;
 		snprintf(buf, size, "skipped in %s: %s", s == base ? "base" : "head",
 			 str(s, "reason"));
@@ -219,8 +221,8 @@ static void too_few_note(char *buf, size_t size, size_t bn, size_t hn, const cha
 	if (bn == 0 || hn == 0)
 		snprintf(buf, size, "no %s values in %s", metric, bn == 0 ? "base" : "head");
 	else
-		snprintf(buf, size, "%zu base and %zu head values; the test needs %d a side", bn, hn,
-			 CB_VERDICT_MIN_TRIALS);
+		snprintf(buf, size, "%zu base and %zu head values; the test needs %d a side", bn,
+			 hn, CB_VERDICT_MIN_TRIALS);
 }
 
 /* One matched pair of cells as a compare cell; counts into *t. */
@@ -237,8 +239,10 @@ static int compare_cell(const json_t *base, const json_t *head, const struct cb_
 		free(hv);
 		return CB_FAIL(err, CB_ENOMEM, NULL, NULL, "no memory for a cell's trials");
 	}
-	json_object_set_new(c, "base", side_json(bv, bn, json_array_size(json_object_get(base, "trials"))));
-	json_object_set_new(c, "head", side_json(hv, hn, json_array_size(json_object_get(head, "trials"))));
+	json_object_set_new(c, "base",
+			    side_json(bv, bn, json_array_size(json_object_get(base, "trials"))));
+	json_object_set_new(c, "head",
+			    side_json(hv, hn, json_array_size(json_object_get(head, "trials"))));
 	enum cb_verdict tv = CB_VERDICT_TOO_FEW;
 	int rc = time_verdict(c, bv, bn, hv, hn, o, &tv, err);
 	free(bv);
@@ -309,13 +313,14 @@ static void calibration_warning(json_t *warnings, const json_t *bdoc, const json
 	const json_t *hc = json_object_get(hdoc, "calibration");
 	const char *key;
 	const json_t *bv;
-	json_object_foreach((json_t *)bc, key, bv) {
+	json_object_foreach((json_t *)bc, key, bv)
+	{
 		double b = json_is_number(bv) ? json_number_value(bv) : NAN;
 		double h = num(hc, key);
 		if (!(b > 0) || !isfinite(h) || fabs(h - b) / b <= CALIBRATION_TOLERANCE)
 			continue;
-		warn(warnings, "different calibration: %s %.3g in base, %.3g in head (%+.0f%%)", key,
-		     b, h, (h / b - 1) * 100);
+		warn(warnings, "different calibration: %s %.3g in base, %.3g in head (%+.0f%%)",
+		     key, b, h, (h / b - 1) * 100);
 	}
 }
 
@@ -339,7 +344,8 @@ static void unmatched(json_t *list, const json_t *cells, const json_t *other, co
 {
 	size_t i;
 	const json_t *c;
-	json_array_foreach(cells, i, c) {
+	json_array_foreach(cells, i, c)
+	{
 		if (find_cell(other, c))
 			continue;
 		json_t *k = cell_key(c);
@@ -383,7 +389,8 @@ static int compare_all(json_t *d, const json_t *bcells, const json_t *hcells,
 	json_object_set_new(d, "cells", cells);
 	size_t i;
 	const json_t *b;
-	json_array_foreach(bcells, i, b) {
+	json_array_foreach(bcells, i, b)
+	{
 		const json_t *h = find_cell(hcells, b);
 		/* a key twice in base: the first pairing is the one compared */
 		if (!h || find_cell(bcells, b) != b)
@@ -436,8 +443,8 @@ static int build(const char *bp, json_t *bdoc, const char *hp, json_t *hdoc,
 	return CB_OK;
 }
 
-int cb_compare_files(const char *base_path, const char *head_path,
-		     const struct cb_compare_opts *o, json_t **doc_out, struct cb_error *err)
+int cb_compare_files(const char *base_path, const char *head_path, const struct cb_compare_opts *o,
+		     json_t **doc_out, struct cb_error *err)
 {
 	*doc_out = NULL;
 	json_t *bdoc = NULL, *hdoc = NULL;

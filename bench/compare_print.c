@@ -9,8 +9,9 @@
 
 #define COLS 10
 
-static const char *const headings[COLS] = {"loader", "dataset", "cache", "device", "base",
-					   "head",   "change [95% CI]", "p", "peak RSS", "verdict"};
+static const char *const headings[COLS] = {"loader",   "dataset", "cache",           "device",
+					   "base",     "head",    "change [95% CI]", "p",
+					   "peak RSS", "verdict"};
 
 /* A table of strings, built row by row, printed with aligned columns. */
 struct table {
@@ -60,7 +61,8 @@ static void print_text_table(const struct table *t, FILE *out)
 		for (size_t c = 0; c < COLS; c++) {
 			const char *s = t->cell[r][c];
 			int pad = (int)(w[c] - width(s));
-			fprintf(out, "%s%*s%s", s, c + 1 < COLS ? pad : 0, "", c + 1 < COLS ? "  " : "");
+			fprintf(out, "%s%*s%s", s, c + 1 < COLS ? pad : 0, "",
+				c + 1 < COLS ? "  " : "");
 		}
 		fputc('\n', out);
 	}
@@ -87,7 +89,9 @@ static void print_md_table(const struct table *t, FILE *out)
 		fputc('\n', out);
 		/* numbers right-aligned, names and verdicts left */
 		if (r == 0)
-			fputs("| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | --- |\n", out);
+			fputs("| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | --- "
+			      "|\n",
+			      out);
 	}
 }
 
@@ -241,9 +245,16 @@ static void cell_row(struct table *t, const json_t *c, int instructions, int md)
 	fmt_p(p, sizeof p, c);
 	fmt_memory(mem, sizeof mem, c);
 	fmt_verdict(verdict, sizeof verdict, c, md);
-	char *row[COLS] = {(char *)str(c, "loader"), (char *)str(c, "dataset"),
-			   (char *)str(c, "cache"),  (char *)str(c, "device"),
-			   base, head, change, p, mem, verdict};
+	char *row[COLS] = {(char *)str(c, "loader"),
+			   (char *)str(c, "dataset"),
+			   (char *)str(c, "cache"),
+			   (char *)str(c, "device"),
+			   base,
+			   head,
+			   change,
+			   p,
+			   mem,
+			   verdict};
 	table_add(t, row);
 }
 
@@ -263,9 +274,11 @@ static void print_rule(const json_t *d, FILE *out)
 	double thr = num(d, "threshold") * 100;
 	fprintf(out,
 		"Metric: %s. A cell regresses when the Mann-Whitney U test gives p < %g and the\n"
-		"head is more than %g%% slower (improves: more than %g%% faster, on the log scale);\n"
+		"head is more than %g%% slower (improves: more than %g%% faster, on the log "
+		"scale);\n"
 		"memory regresses when a median peak grows by more than max(5%%, 32 MiB).\n"
-		"change: head/base - 1 (Hodges-Lehmann, 95%% CI); base, head: median ± CI half-width.\n",
+		"change: head/base - 1 (Hodges-Lehmann, 95%% CI); base, head: median ± CI "
+		"half-width.\n",
 		metric_words(str(d, "metric")), num(d, "alpha"), thr, thr);
 }
 
@@ -301,7 +314,8 @@ static void print_summary(const json_t *d, FILE *out)
 	long long reg = (long long)json_integer_value(json_object_get(s, "regressions"));
 	long long mem = (long long)json_integer_value(json_object_get(s, "memory_regressions"));
 	fprintf(out,
-		"%lld regression%s (time or failure), %lld memory regression%s, %lld improvement%s, "
+		"%lld regression%s (time or failure), %lld memory regression%s, %lld "
+		"improvement%s, "
 		"%lld unchanged, %lld with too few trials, %lld not compared\n",
 		reg, reg == 1 ? "" : "s", mem, mem == 1 ? "" : "s",
 		(long long)json_integer_value(json_object_get(s, "improvements")),
@@ -327,7 +341,8 @@ static void print_doc(const json_t *d, FILE *out, int md)
 	const json_t *cells = json_object_get(d, "cells");
 	int regressions = 0;
 	for (size_t i = 0; i < json_array_size(cells); i++)
-		regressions += json_is_true(json_object_get(json_array_get(cells, i), "regression"));
+		regressions +=
+			json_is_true(json_object_get(json_array_get(cells, i), "regression"));
 	for (size_t i = 0; i < json_array_size(warnings); i++)
 		fprintf(out, md ? "> **Warning:** %s\n\n" : "warning: %s\n",
 			json_string_value(json_array_get(warnings, i)));

@@ -112,7 +112,8 @@ int cb_mannwhitney(const double *a, size_t n1, const double *b, size_t n2, struc
 {
 	memset(out, 0, sizeof *out);
 	if (n1 == 0 || n2 == 0)
-		return CB_FAIL(err, CB_EUSAGE, NULL, NULL, "the U test needs two non-empty samples");
+		return CB_FAIL(err, CB_EUSAGE, NULL, NULL,
+			       "the U test needs two non-empty samples");
 	size_t n = n1 + n2;
 	struct pooled *s = malloc(n * sizeof *s);
 	if (!s)
@@ -134,7 +135,8 @@ int cb_mannwhitney(const double *a, size_t n1, const double *b, size_t n2, struc
 	if (out->exact) {
 		out->p = exact_p(n1, n2, out->u1);
 		if (isnan(out->p))
-			return CB_FAIL(err, CB_ENOMEM, NULL, NULL, "no memory for the U distribution");
+			return CB_FAIL(err, CB_ENOMEM, NULL, NULL,
+				       "no memory for the U distribution");
 		return CB_OK;
 	}
 	normal_p(out, tie_term);

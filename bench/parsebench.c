@@ -60,8 +60,7 @@ static double now_s(void)
 
 /* One parse: open, resolve, free. *seconds is the wall time of all three;
  * *n_tensors what the file holds. */
-static int parse_once(const char *path, double *seconds, size_t *n_tensors,
-		      struct cb_error *err)
+static int parse_once(const char *path, double *seconds, size_t *n_tensors, struct cb_error *err)
 {
 	double t0 = now_s();
 	struct cb_ckpt *ckpt;
@@ -74,15 +73,15 @@ static int parse_once(const char *path, double *seconds, size_t *n_tensors,
 	return CB_OK;
 }
 
-static int print_result(const char *path, size_t n_tensors, const double *times,
-			size_t repeat, struct cb_error *err)
+static int print_result(const char *path, size_t n_tensors, const double *times, size_t repeat,
+			struct cb_error *err)
 {
 	struct cb_stats st;
 	cb_stats_compute(times, repeat, &st);
 	/* jansson escapes the path, whatever bytes it holds. */
 	json_t *doc = json_pack("{s:s, s:I, s:I, s:f, s:f}", "file", path, "tensors",
-				(json_int_t)n_tensors, "repeat", (json_int_t)repeat,
-				"median_s", st.median, "min_s", st.min);
+				(json_int_t)n_tensors, "repeat", (json_int_t)repeat, "median_s",
+				st.median, "min_s", st.min);
 	int rc = CB_OK;
 	if (!doc || json_dumpf(doc, stdout, JSON_COMPACT | JSON_REAL_PRECISION(6)) != 0 ||
 	    putchar('\n') == EOF || fflush(stdout) != 0)

@@ -99,8 +99,11 @@ void cb_plot_size_label(double bytes, char *buf, size_t size)
 		u++;
 	}
 	/* 1023 MiB, 12.5 MiB, 1.5 GiB: no exponent notation on an axis. */
-	snprintf(buf, size, "%.*f %s", bytes >= 100 || u == 0 ? 0 : bytes >= 10 ? 1 : 2, bytes,
-		 units[u]);
+	snprintf(buf, size, "%.*f %s",
+		 bytes >= 100 || u == 0 ? 0
+		 : bytes >= 10          ? 1
+					: 2,
+		 bytes, units[u]);
 	char *dot = strchr(buf, '.');
 	if (dot) {
 		char *end = strchr(dot, ' ');
@@ -332,10 +335,10 @@ const struct cb_pcell *cb_plotset_find(const struct cb_plotset *set, size_t load
 static void machine_text(const json_t *m, char *buf, size_t size)
 {
 	size_t used = 0;
-#define ADD(...)                                                                            \
-	do {                                                                                \
-		if (used < size)                                                            \
-			used += (size_t)snprintf(buf + used, size - used, __VA_ARGS__);     \
+#define ADD(...)                                                                        \
+	do {                                                                            \
+		if (used < size)                                                        \
+			used += (size_t)snprintf(buf + used, size - used, __VA_ARGS__); \
 	} while (0)
 	buf[0] = '\0';
 	const char *cpu = text(m, "cpu_model");
@@ -349,7 +352,8 @@ static void machine_text(const json_t *m, char *buf, size_t size)
 		ADD(", %zu\u00d7 %s", json_array_size(gpus), text(json_array_get(gpus, 0), "name"));
 	const json_t *dd = json_object_get(m, "data_dir");
 	if (json_is_object(dd) && *text(dd, "fs_type"))
-		ADD(", %s on %s", text(dd, "fs_type"), *text(dd, "device") ? text(dd, "device") : "?");
+		ADD(", %s on %s", text(dd, "fs_type"),
+		    *text(dd, "device") ? text(dd, "device") : "?");
 	if (*text(m, "kernel"))
 		ADD(", Linux %s", text(m, "kernel"));
 #undef ADD
@@ -378,11 +382,11 @@ void cb_plot_subtitle(const struct cb_plotset *set, char *buf, size_t size)
 				last = ts;
 		}
 	}
-	int used = snprintf(buf, size, "%s%s", machine,
-			    others ? " (and other machines)" : "");
+	int used = snprintf(buf, size, "%s%s", machine, others ? " (and other machines)" : "");
 	if (first && used >= 0 && (size_t)used < size)
-		snprintf(buf + used, size - (size_t)used, strncmp(first, last, 10) == 0
-				 ? " \u00b7 %.10s" : " \u00b7 %.10s to %.10s", first, last);
+		snprintf(buf + used, size - (size_t)used,
+			 strncmp(first, last, 10) == 0 ? " \u00b7 %.10s" : " \u00b7 %.10s to %.10s",
+			 first, last);
 }
 
 /* ------------------------------------------------------------ series.gp */
@@ -410,7 +414,8 @@ static void put_xtics(FILE *f, const char *name, const double *sizes, size_t n, 
 	for (size_t i = 0; i < n; i++) {
 		char label[32];
 		cb_plot_size_label(sizes[i], label, sizeof label);
-		fprintf(f, "%s\\\"%s\\\" %.12g", i ? ", " : "", label, by_index ? (double)i : sizes[i]);
+		fprintf(f, "%s\\\"%s\\\" %.12g", i ? ", " : "", label,
+			by_index ? (double)i : sizes[i]);
 	}
 	fputs(")\"\n", f);
 }
@@ -438,7 +443,10 @@ static void put_loaders(FILE *f, const struct cb_plotset *set)
 			else if (k == 1)
 				fprintf(f, "#%06X", st.rgb);
 			else
-				fprintf(f, "%d", k == 2 ? st.dash : k == 3 ? st.point : st.hollow_point);
+				fprintf(f, "%d",
+					k == 2   ? st.dash
+					: k == 3 ? st.point
+						 : st.hollow_point);
 		}
 		fputs("\"\n", f);
 	}
@@ -473,7 +481,7 @@ static void mark_text(const struct cb_pcell *c, char *buf, size_t size)
 struct chart_ctx {
 	const struct cb_plotset *set;
 	const char *dir;
-	FILE *vars; /* series.gp */
+	FILE *vars;       /* series.gp */
 	size_t *list;     /* scratch, n_loaders entries */
 	size_t *per_size; /* scratch, n_sizes entries: marks placed per size */
 };
@@ -501,7 +509,8 @@ static int write_xy(struct chart_ctx *x, const char *chart, const char *cache,
 	if (rc != CB_OK)
 		return rc;
 	bool time = strcmp(chart, "time") == 0;
-	fprintf(s.f, "# ckptbench plot: %s, %s cache; one block per loader (%s)\n# model_bytes %s\n",
+	fprintf(s.f,
+		"# ckptbench plot: %s, %s cache; one block per loader (%s)\n# model_bytes %s\n",
 		chart, cache, series_var, time ? "median_s ci95_lo_s ci95_hi_s" : "gbps");
 	fprintf(m.f, "# cells without a figure: model_bytes y label\n");
 	memset(x->per_size, 0, set->n_sizes * sizeof *x->per_size);
@@ -530,8 +539,12 @@ static int write_xy(struct chart_ctx *x, const char *chart, const char *cache,
 			if (time) {
 				const json_t *ci = json_object_get(c->summary, "ci95_s");
 				put_num(s.f, num(c->summary, "median_s"));
-				put_num(s.f, json_is_array(ci) ? json_number_value(json_array_get(ci, 0)) : NAN);
-				put_num(s.f, json_is_array(ci) ? json_number_value(json_array_get(ci, 1)) : NAN);
+				put_num(s.f, json_is_array(ci)
+						     ? json_number_value(json_array_get(ci, 0))
+						     : NAN);
+				put_num(s.f, json_is_array(ci)
+						     ? json_number_value(json_array_get(ci, 1))
+						     : NAN);
 			} else {
 				put_num(s.f, num(c->summary, "gbps"));
 			}
@@ -586,8 +599,8 @@ static void xy_range(const struct cb_plotset *set, bool time, double *lo, double
  * throughput-ceil-CACHE.dat has rows "file_bytes gbps" by size (none unless
  * there are two sizes or more), and VAR the number of rows. Widens
  * [*lo, *hi] to them. */
-static int write_ceiling_curve(struct chart_ctx *x, const char *cache, const char *var,
-			       double *lo, double *hi, struct cb_error *err)
+static int write_ceiling_curve(struct chart_ctx *x, const char *cache, const char *var, double *lo,
+			       double *hi, struct cb_error *err)
 {
 	const json_t *cal = x->set->calibration;
 	const char *key = strcmp(cache, "cold") == 0 ? "cold_read_gbps" : "warm_read_gbps";
@@ -621,8 +634,10 @@ static int write_ceiling_curve(struct chart_ctx *x, const char *cache, const cha
 	int rc = sink_open(&c, err);
 	if (rc != CB_OK)
 		return rc;
-	fprintf(c.f, "# ckptbench plot: the %s read ceiling at each calibrated file size\n"
-		     "# file_bytes gbps\n", cache);
+	fprintf(c.f,
+		"# ckptbench plot: the %s read ceiling at each calibrated file size\n"
+		"# file_bytes gbps\n",
+		cache);
 	if (n < 2) /* one size: the horizontal line says it all */
 		n = 0;
 	for (size_t i = 0; i < n; i++) {
@@ -719,8 +734,10 @@ static int write_memory(struct chart_ctx *x, struct cb_error *err)
 		free(slot);
 		return rc;
 	}
-	fprintf(s.f, "# ckptbench plot: memory, %s cache; one block per loader (MEM_SERIES)\n"
-		     "# x anon_over_model file_over_model rss_over_model model_bytes\n", cache);
+	fprintf(s.f,
+		"# ckptbench plot: memory, %s cache; one block per loader (MEM_SERIES)\n"
+		"# x anon_over_model file_over_model rss_over_model model_bytes\n",
+		cache);
 	fprintf(m.f, "# cells without a figure: x y label\n");
 	size_t n_series = 0, n_marks = 0;
 	double ymax = 2.0;
@@ -792,8 +809,10 @@ static int write_vram(struct chart_ctx *x, bool *any, struct cb_error *err)
 	}
 	size_t slots = bar_slots(set, cache, true, slot);
 	double width = 0.84 / (double)(slots ? slots : 1);
-	fprintf(s.f, "# ckptbench plot: vram, %s cache; one block per loader (VRAM_SERIES)\n"
-		     "# x vram_over_model model_bytes\n", cache);
+	fprintf(s.f,
+		"# ckptbench plot: vram, %s cache; one block per loader (VRAM_SERIES)\n"
+		"# x vram_over_model model_bytes\n",
+		cache);
 	size_t n_series = 0;
 	double ymax = 1.0;
 	for (size_t l = 0; l < set->n_loaders; l++) {
@@ -898,7 +917,8 @@ static void write_one_timeline(FILE *s, FILE *p, const struct cb_pcell *c, const
 	if (json_is_array(vram) && isfinite(num(trial, "peak_vram_bytes")))
 		ext->vram = true;
 	for (size_t i = 0; i < json_array_size(t); i++) {
-		double a = (sample(anon, i) - b_anon) / model, f = (sample(file, i) - b_file) / model;
+		double a = (sample(anon, i) - b_anon) / model,
+		       f = (sample(file, i) - b_file) / model;
 		double v = json_is_array(vram) ? (sample(vram, i) - b_vram) / model : NAN;
 		fprintf(s, "%.12g", sample(t, i));
 		put_num(s, a);
@@ -932,9 +952,11 @@ static int write_timeline(struct chart_ctx *x, bool *any, struct cb_error *err)
 		fclose(s.f), free(s.buf);
 	if (rc != CB_OK)
 		return rc;
-	fprintf(s.f, "# ckptbench plot: timeline of %s, %s cache; one block per loader "
-		     "(TL_SERIES)\n# t_s anon_over_model file_over_model vram_over_model "
-		     "(above the trial's baseline)\n", pick->dataset, pick->cache);
+	fprintf(s.f,
+		"# ckptbench plot: timeline of %s, %s cache; one block per loader "
+		"(TL_SERIES)\n# t_s anon_over_model file_over_model vram_over_model "
+		"(above the trial's baseline)\n",
+		pick->dataset, pick->cache);
 	fprintf(p.f, "# phases, one block per loader (TL_SERIES): start_s end_s name\n");
 	struct tl_extent ext = {0, 2.0, false};
 	size_t n_series = 0;
@@ -942,7 +964,8 @@ static int write_timeline(struct chart_ctx *x, bool *any, struct cb_error *err)
 		for (size_t i = 0; i < set->n_cells; i++) {
 			const struct cb_pcell *c = &set->cells[i];
 			const json_t *trial = timeline_trial(c);
-			if (c->loader_idx != l || !trial || strcmp(c->dataset, pick->dataset) != 0 ||
+			if (c->loader_idx != l || !trial ||
+			    strcmp(c->dataset, pick->dataset) != 0 ||
 			    strcmp(c->cache, pick->cache) != 0)
 				continue;
 			if (n_series) {
@@ -981,7 +1004,7 @@ int cb_plotdata_write(const struct cb_plotset *set, const char *dir, unsigned *c
 	x.per_size = calloc(set->n_sizes + 1, sizeof *x.per_size);
 	struct sink vars;
 	int rc = x.list && x.per_size ? sink_open(&vars, err)
-				       : CB_FAIL(err, CB_ENOMEM, NULL, NULL, "out of memory");
+				      : CB_FAIL(err, CB_ENOMEM, NULL, NULL, "out of memory");
 	if (rc != CB_OK) {
 		free(x.list);
 		free(x.per_size);
@@ -1019,8 +1042,8 @@ int cb_plotdata_write(const struct cb_plotset *set, const char *dir, unsigned *c
 	if (rc != CB_OK)
 		return rc;
 	if (set->n_cells)
-		*charts_out |= 1u << CB_CHART_MEMORY | 1u << CB_CHART_TIME |
-			       1u << CB_CHART_THROUGHPUT;
+		*charts_out |=
+			1u << CB_CHART_MEMORY | 1u << CB_CHART_TIME | 1u << CB_CHART_THROUGHPUT;
 	*charts_out |= (timeline ? 1u << CB_CHART_TIMELINE : 0) | (vram ? 1u << CB_CHART_VRAM : 0);
 	return CB_OK;
 }
@@ -1043,11 +1066,14 @@ static void side_figures(const json_t *c, const char *side, double out[3])
 	const json_t *o = json_object_get(c, side);
 	char key[64];
 	snprintf(key, sizeof key, "%s_median_s", side);
-	out[0] = !json_is_object(o) ? num(c, key)
-		 : isfinite(num(o, "median")) ? num(o, "median") : num(o, "median_s");
+	out[0] = !json_is_object(o)           ? num(c, key)
+		 : isfinite(num(o, "median")) ? num(o, "median")
+					      : num(o, "median_s");
 	snprintf(key, sizeof key, "%s_ci95_s", side);
-	const json_t *ci = !json_is_object(o) ? json_object_get(c, key)
-			   : json_object_get(o, json_object_get(o, "ci95") ? "ci95" : "ci95_s");
+	const json_t *ci =
+		!json_is_object(o)
+			? json_object_get(c, key)
+			: json_object_get(o, json_object_get(o, "ci95") ? "ci95" : "ci95_s");
 	out[1] = json_is_array(ci) ? sample(ci, 0) : NAN;
 	out[2] = json_is_array(ci) ? sample(ci, 1) : NAN;
 }
@@ -1111,7 +1137,8 @@ int cb_plotdata_write_compare(const json_t *doc, const char *path, const char *d
 		return rc;
 	char sub[600];
 	const json_t *base = json_object_get(doc, "base"), *head = json_object_get(doc, "head");
-	snprintf(sub, sizeof sub, "base %s \u00b7 head %s", json_is_object(base) ? text(base, "path") : "?",
+	snprintf(sub, sizeof sub, "base %s \u00b7 head %s",
+		 json_is_object(base) ? text(base, "path") : "?",
 		 json_is_object(head) ? text(head, "path") : "?");
 	fprintf(s.f, "# ckptbench plot: the variables plots/compare.gp reads.\n");
 	put_str_var(s.f, "CMP_SUBTITLE", sub);
@@ -1121,7 +1148,8 @@ int cb_plotdata_write_compare(const json_t *doc, const char *path, const char *d
 	const char *metric = *text(doc, "metric") ? text(doc, "metric") : "wall";
 	const char *unit = *text(doc, "unit") ? text(doc, "unit") : "s";
 	char axis[160];
-	snprintf(axis, sizeof axis, "%s (%s)", strcmp(metric, "wall") == 0 ? "load time" : metric, unit);
+	snprintf(axis, sizeof axis, "%s (%s)", strcmp(metric, "wall") == 0 ? "load time" : metric,
+		 unit);
 	put_str_var(s.f, "CMP_YLABEL", axis);
 	put_var(s.f, "CMP_YMIN", isfinite(lo) ? lo / 2 : 0.001);
 	put_var(s.f, "CMP_YMAX", isfinite(hi) ? hi * 3 : 1);

@@ -58,8 +58,8 @@ int cb_results_open(struct cb_results *r, const char *path, bool force, struct c
 	strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", &tm);
 	r->path = strdup(path);
 	r->csv_path = csv_name(path);
-	r->root = json_pack("{s:s,s:{s:s,s:s},s:s}", "schema", CB_RESULTS_SCHEMA, "tool",
-			    "version", CB_VERSION, "commit", CB_COMMIT, "timestamp", stamp);
+	r->root = json_pack("{s:s,s:{s:s,s:s},s:s}", "schema", CB_RESULTS_SCHEMA, "tool", "version",
+			    CB_VERSION, "commit", CB_COMMIT, "timestamp", stamp);
 	r->cells = json_array();
 	if (!r->path || !r->csv_path || !r->root || !r->cells) {
 		cb_results_free(r);
@@ -120,8 +120,8 @@ static double median_of(double *v, size_t n)
 }
 
 /* (peak - baseline) / model for each ok trial, then the median. */
-static double ratio_median(json_t *const *trials, size_t n, const char *peak,
-			   const char *base, double model)
+static double ratio_median(json_t *const *trials, size_t n, const char *peak, const char *base,
+			   double model)
 {
 	double v[MAX_TRIALS];
 	for (size_t i = 0; i < n; i++)
@@ -131,18 +131,18 @@ static double ratio_median(json_t *const *trials, size_t n, const char *peak,
 
 static void summary_ratios(json_t *s, json_t *const *ok, size_t n, double model)
 {
-	json_object_set_new(s, "peak_rss_over_model",
-			    real_or_null(ratio_median(ok, n, "peak_rss_bytes",
-						      "baseline_rss_bytes", model)));
-	json_object_set_new(s, "peak_anon_over_model",
-			    real_or_null(ratio_median(ok, n, "peak_anon_bytes",
-						      "baseline_anon_bytes", model)));
-	json_object_set_new(s, "peak_file_over_model",
-			    real_or_null(ratio_median(ok, n, "peak_file_bytes",
-						      "baseline_file_bytes", model)));
-	json_object_set_new(s, "peak_vram_over_model",
-			    real_or_null(ratio_median(ok, n, "peak_vram_bytes",
-						      "baseline_vram_bytes", model)));
+	json_object_set_new(
+		s, "peak_rss_over_model",
+		real_or_null(ratio_median(ok, n, "peak_rss_bytes", "baseline_rss_bytes", model)));
+	json_object_set_new(
+		s, "peak_anon_over_model",
+		real_or_null(ratio_median(ok, n, "peak_anon_bytes", "baseline_anon_bytes", model)));
+	json_object_set_new(
+		s, "peak_file_over_model",
+		real_or_null(ratio_median(ok, n, "peak_file_bytes", "baseline_file_bytes", model)));
+	json_object_set_new(
+		s, "peak_vram_over_model",
+		real_or_null(ratio_median(ok, n, "peak_vram_bytes", "baseline_vram_bytes", model)));
 }
 
 /* The checkpoint's load without the model's construction: each ok trial's
@@ -172,8 +172,8 @@ static void summary_load(json_t *s, json_t *const *ok, size_t n, double model, d
 	/* The fastest load against the fastest pass of the same ceiling: what
 	 * each can do when the machine lets it, for a machine whose noise is
 	 * slow stretches that a handful of trials cannot outvote. */
-	double best_gbps = model > 0 && isfinite(load_best) && load_best > 0
-				   ? model / load_best / 1e9 : NAN;
+	double best_gbps =
+		model > 0 && isfinite(load_best) && load_best > 0 ? model / load_best / 1e9 : NAN;
 	json_object_set_new(s, "best_load_ceiling_fraction",
 			    real_or_null(best_cap > 0 ? best_gbps / best_cap : NAN));
 }
@@ -295,10 +295,10 @@ void cb_results_summarize(json_t *cell, const json_t *calibration)
 	json_object_set_new(s, "mean_s", real_or_null(st.mean));
 	json_object_set_new(s, "stddev_s", real_or_null(st.stddev));
 	json_object_set_new(s, "mad_s", real_or_null(st.mad));
-	json_object_set_new(s, "ci95_s",
-			    n ? json_pack("[o,o]", real_or_null(st.ci95_lo),
-					  real_or_null(st.ci95_hi))
-			      : json_null());
+	json_object_set_new(
+		s, "ci95_s",
+		n ? json_pack("[o,o]", real_or_null(st.ci95_lo), real_or_null(st.ci95_hi))
+		  : json_null());
 	json_object_set_new(s, "ci95_is_range", json_boolean(n < CB_STATS_MIN_CI_N));
 	json_object_set_new(s, "gbps", real_or_null(gbps));
 	json_object_set_new(s, "ceiling", json_string(ceiling));
@@ -307,8 +307,7 @@ void cb_results_summarize(json_t *cell, const json_t *calibration)
 	json_object_set_new(s, "ceiling_file_bytes",
 			    isfinite(ceiling_bytes) ? json_integer((json_int_t)ceiling_bytes)
 						    : json_null());
-	json_object_set_new(s, "ceiling_fraction",
-			    real_or_null(cap > 0 ? gbps / cap : NAN));
+	json_object_set_new(s, "ceiling_fraction", real_or_null(cap > 0 ? gbps / cap : NAN));
 	summary_load(s, ok, n, model, cap, best_cap);
 	summary_ratios(s, ok, n, model);
 	summary_outliers(s, t, n);
@@ -318,10 +317,25 @@ void cb_results_summarize(json_t *cell, const json_t *calibration)
 /* ----------------------------------------------------------------- CSV */
 
 static const char *const csv_cols[] = {
-	"outcome", "wall_s", "phases.init", "phases.read", "phases.copy", "phases.to_device",
-	"baseline_rss_bytes", "peak_rss_bytes", "peak_anon_bytes", "peak_file_bytes",
-	"peak_vram_bytes", "major_faults", "minor_faults", "read_bytes", "user_s", "sys_s",
-	"residency_before", "verified", "message",
+	"outcome",
+	"wall_s",
+	"phases.init",
+	"phases.read",
+	"phases.copy",
+	"phases.to_device",
+	"baseline_rss_bytes",
+	"peak_rss_bytes",
+	"peak_anon_bytes",
+	"peak_file_bytes",
+	"peak_vram_bytes",
+	"major_faults",
+	"minor_faults",
+	"read_bytes",
+	"user_s",
+	"sys_s",
+	"residency_before",
+	"verified",
+	"message",
 };
 
 /* A value as one CSV field: quoted when needed, empty for null. */

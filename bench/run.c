@@ -141,18 +141,30 @@ static uint64_t splitmix64(uint64_t *state)
 static int parse_args(struct cb_run_config *cfg, int argc, char **argv)
 {
 	static const struct option options[] = {
-		{"loaders", required_argument, NULL, 'L'}, {"datasets", required_argument, NULL, 'D'},
-		{"preset", required_argument, NULL, 'P'},  {"sizes", required_argument, NULL, 'S'},
-		{"dtype", required_argument, NULL, 'T'},   {"cache", required_argument, NULL, 'c'},
-		{"repeat", required_argument, NULL, 'r'},  {"warmup", required_argument, NULL, 'w'},
-		{"device", required_argument, NULL, 'd'},  {"mem-limit", required_argument, NULL, 'm'},
-		{"bind", required_argument, NULL, 'b'},    {"timeline", no_argument, NULL, 't'},
-		{"timeout", required_argument, NULL, 'O'}, {"sample-ms", required_argument, NULL, 's'},
-		{"no-calibrate", no_argument, NULL, 'n'},  {"drop-caches", no_argument, NULL, 'X'},
-		{"one-ceiling", no_argument, NULL, '1'},   {"sized-ceilings", no_argument, NULL, 'Z'},
-		{"fixed-order", no_argument, NULL, 'R'},   {"seed", required_argument, NULL, 'e'},
-		{"force", no_argument, NULL, 'F'},         {"quiet", no_argument, NULL, 'q'},
-		{"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
+		{"loaders", required_argument, NULL, 'L'},
+		{"datasets", required_argument, NULL, 'D'},
+		{"preset", required_argument, NULL, 'P'},
+		{"sizes", required_argument, NULL, 'S'},
+		{"dtype", required_argument, NULL, 'T'},
+		{"cache", required_argument, NULL, 'c'},
+		{"repeat", required_argument, NULL, 'r'},
+		{"warmup", required_argument, NULL, 'w'},
+		{"device", required_argument, NULL, 'd'},
+		{"mem-limit", required_argument, NULL, 'm'},
+		{"bind", required_argument, NULL, 'b'},
+		{"timeline", no_argument, NULL, 't'},
+		{"timeout", required_argument, NULL, 'O'},
+		{"sample-ms", required_argument, NULL, 's'},
+		{"no-calibrate", no_argument, NULL, 'n'},
+		{"drop-caches", no_argument, NULL, 'X'},
+		{"one-ceiling", no_argument, NULL, '1'},
+		{"sized-ceilings", no_argument, NULL, 'Z'},
+		{"fixed-order", no_argument, NULL, 'R'},
+		{"seed", required_argument, NULL, 'e'},
+		{"force", no_argument, NULL, 'F'},
+		{"quiet", no_argument, NULL, 'q'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
 	};
 	uint64_t v;
 	int c, rc = 0;
@@ -265,8 +277,10 @@ static int build_argv(const struct cb_run *rc, const struct cb_plan_cell *cell,
 		bad |= cb_strlist_add(argv, rc->self_exe);
 		bad |= cb_strlist_add(argv, "trial");
 	}
-	const char *fixed[] = {"--loader", l->name, "--path", cell->dataset->path, "--manifest",
-			       cell->dataset->manifest, "--report-fd", CB_STR(CB_REPORT_FD)};
+	const char *fixed[] = {"--loader",    l->name,
+			       "--path",      cell->dataset->path,
+			       "--manifest",  cell->dataset->manifest,
+			       "--report-fd", CB_STR(CB_REPORT_FD)};
 	for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
 		bad |= cb_strlist_add(argv, fixed[i]);
 	for (size_t i = 0; i < cell->opts.n; i++) {
@@ -372,15 +386,17 @@ static void stop_unsupported(struct cb_run *rc, struct cb_plan_cell *cell, const
 	for (size_t i = 0; i < rc->plan.n_cells; i++) {
 		struct cb_plan_cell *c = &rc->plan.cells[i];
 		if (c->skipped || c->loader != cell->loader ||
-		    c->dataset_index != cell->dataset_index || !json_equal(c->opts_json, cell->opts_json))
+		    c->dataset_index != cell->dataset_index ||
+		    !json_equal(c->opts_json, cell->opts_json))
 			continue;
 		size_t left = trials_left(c, rounds);
 		rc->total -= left < rc->total ? left : rc->total;
 		c->skipped = true;
 		if (c == cell || left < rounds)
 			continue;
-		snprintf(c->reason, sizeof c->reason, "unsupported: %s (as with the %s cache; not run)",
-			 message ? message : "", cell->cold ? "cold" : "warm");
+		snprintf(c->reason, sizeof c->reason,
+			 "unsupported: %s (as with the %s cache; not run)", message ? message : "",
+			 cell->cold ? "cold" : "warm");
 		json_object_set_new(c->json, "status", json_string("skipped"));
 		json_object_set_new(c->json, "reason", json_string(c->reason));
 	}
@@ -412,8 +428,8 @@ static void shuffle_round(const struct cb_run *rc, size_t d, bool cold, unsigned
 }
 
 /* A cell's trial in a round; CB_OK with *stop when the run was interrupted. */
-static int round_trial(struct cb_run *rc, struct cb_plan_cell *cell, unsigned round,
-		       bool *stop, struct cb_error *err)
+static int round_trial(struct cb_run *rc, struct cb_plan_cell *cell, unsigned round, bool *stop,
+		       struct cb_error *err)
 {
 	bool warmup = round < rc->cfg->warmup;
 	char what[48];
@@ -478,14 +494,16 @@ static int run_block(struct cb_run *rc, size_t d, bool cold, struct cb_error *er
 		for (size_t k = 0; status == CB_OK && !stop && k < n; k++) {
 			if (items[k].paired) {
 				if (rc->cfg->progress) {
-					fprintf(stderr, "\r\033[K[%zu/%zu] %s %s: reading its %s files "
-							"for the ceiling",
+					fprintf(stderr,
+						"\r\033[K[%zu/%zu] %s %s: reading its %s files "
+						"for the ceiling",
 						rc->done + 1, rc->total, rc->plan.datasets[d].name,
 						cache_name(cold),
 						cb_format_name((enum cb_format)items[k].index));
 					fflush(stderr);
 				}
-				status = paired_read(rc, d, cold, (enum cb_format)items[k].index, err);
+				status = paired_read(rc, d, cold, (enum cb_format)items[k].index,
+						     err);
 				stop = interrupted;
 				continue;
 			}
@@ -544,7 +562,8 @@ static int matched_ceilings(struct cb_run *rc, json_t *cal, uint64_t main_bytes,
 		return CB_FAIL(err, CB_ENOMEM, NULL, NULL, "out of memory");
 	for (size_t i = 0; i < rc->plan.n_datasets; i++) {
 		double size = (double)rc->plan.datasets[i].model_bytes;
-		bool covered = !(size > 0) || (main_bytes && fabs(log(main_bytes / size)) < log(1.25));
+		bool covered =
+			!(size > 0) || (main_bytes && fabs(log(main_bytes / size)) < log(1.25));
 		for (size_t k = 0; !covered && k < json_array_size(list); k++) {
 			double b = json_number_value(
 				json_object_get(json_array_get(list, k), "file_bytes"));
@@ -599,8 +618,15 @@ static int start_results(struct cb_run *rc, struct cb_error *err)
 int cb_cmd_run(int argc, char **argv)
 {
 	struct cb_run_config cfg = {
-		.cold = true, .warm = true, .repeat = 10, .warmup = 1, .timeout_s = 600,
-		.sample_ms = 10, .calibrate = true, .ceilings = CB_CEILINGS_PAIRED, .progress = isatty(STDERR_FILENO),
+		.cold = true,
+		.warm = true,
+		.repeat = 10,
+		.warmup = 1,
+		.timeout_s = 600,
+		.sample_ms = 10,
+		.calibrate = true,
+		.ceilings = CB_CEILINGS_PAIRED,
+		.progress = isatty(STDERR_FILENO),
 	};
 	int status = parse_args(&cfg, argc, argv);
 	char *out = NULL;
@@ -609,7 +635,8 @@ int cb_cmd_run(int argc, char **argv)
 	struct cb_run rc = {.cfg = &cfg};
 	struct cb_error err = CB_ERROR_INIT;
 	if (status == 0 && cb_plan_build(&rc, &err) != CB_OK)
-		status = err.code == CB_EUSAGE ? cb_usage_error("run", "%s", err.msg) : cb_fail(&err);
+		status = err.code == CB_EUSAGE ? cb_usage_error("run", "%s", err.msg)
+					       : cb_fail(&err);
 	if (status == 0 && start_results(&rc, &err) != CB_OK)
 		status = cb_fail(&err);
 	if (status == 0) {

@@ -45,8 +45,8 @@ const char *cb_run_ceilings_name(enum cb_run_ceilings c)
 
 /* The entry for (dataset, format, cache), made on first use; borrowed from
  * the calibration. NULL on allocation failure. */
-static json_t *paired_entry(struct cb_run *run, const struct cb_plan_dataset *d,
-			    const char *format, bool cold, unsigned all)
+static json_t *paired_entry(struct cb_run *run, const struct cb_plan_dataset *d, const char *format,
+			    bool cold, unsigned all)
 {
 	json_t *list = json_object_get(run->calibration, "paired_reads");
 	if (!list) {
@@ -138,8 +138,9 @@ static int paired_format(struct cb_run *run, struct cb_plan_dataset *d, enum cb_
 		return CB_FAIL(err, CB_ENOMEM, NULL, NULL, "out of memory");
 	json_object_set_new(e, "file_bytes", json_integer((json_int_t)files->bytes));
 	if (!buf->p) {
-		json_object_set_new(e, "note", json_string("no memory for a buffer of the files' "
-							   "size; not measured"));
+		json_object_set_new(e, "note",
+				    json_string("no memory for a buffer of the files' "
+						"size; not measured"));
 		return CB_OK;
 	}
 	static const char *const lists[2] = {"one_thread_gbps", "all_threads_gbps"};
@@ -154,9 +155,9 @@ static int paired_format(struct cb_run *run, struct cb_plan_dataset *d, enum cb_
 		if (paired_cache(run, files, cold, e, &local)) {
 			uint64_t bytes;
 			double seconds;
-			int rc = cb_read_files((const char *const *)files->paths, files->n,
-					       m ? all : 1, buf->p, buf->len, &bytes,
-					       &seconds, err);
+			int rc =
+				cb_read_files((const char *const *)files->paths, files->n,
+					      m ? all : 1, buf->p, buf->len, &bytes, &seconds, err);
 			if (rc != CB_OK)
 				return rc; /* the files a trial is about to load cannot be read */
 			if (seconds > 0)
@@ -168,8 +169,7 @@ static int paired_format(struct cb_run *run, struct cb_plan_dataset *d, enum cb_
 	return CB_OK;
 }
 
-bool cb_run_paired_wanted(const struct cb_run *run, size_t dataset, bool cold,
-			  enum cb_format fmt)
+bool cb_run_paired_wanted(const struct cb_run *run, size_t dataset, bool cold, enum cb_format fmt)
 {
 	if (run->cfg->ceilings != CB_CEILINGS_PAIRED || !json_is_object(run->calibration) ||
 	    !run->plan.datasets[dataset].files[fmt].present)

@@ -73,9 +73,18 @@ static json_t *opts_json(const struct cb_loader *l, const void *opts)
 		uint64_t u;
 		const char *s;
 		switch (p->type) {
-		case CB_OPT_BOOL: memcpy(&b, slot, sizeof b); json_object_set_new(o, p->name, json_boolean(b)); break;
-		case CB_OPT_U64: memcpy(&u, slot, sizeof u); json_object_set_new(o, p->name, json_integer((json_int_t)u)); break;
-		case CB_OPT_STRING: memcpy(&s, slot, sizeof s); json_object_set_new(o, p->name, s ? json_string(s) : json_null()); break;
+		case CB_OPT_BOOL:
+			memcpy(&b, slot, sizeof b);
+			json_object_set_new(o, p->name, json_boolean(b));
+			break;
+		case CB_OPT_U64:
+			memcpy(&u, slot, sizeof u);
+			json_object_set_new(o, p->name, json_integer((json_int_t)u));
+			break;
+		case CB_OPT_STRING:
+			memcpy(&s, slot, sizeof s);
+			json_object_set_new(o, p->name, s ? json_string(s) : json_null());
+			break;
 		}
 	}
 	return o;
@@ -101,10 +110,13 @@ static int parse_loader_spec(const char *spec, struct cb_plan_cell *proto, struc
 	for (const char *p = colon; rc == CB_OK && p && *p; p = strchr(p + 1, ':')) {
 		char kv[256], *eq;
 		const char *next = strchr(p + 1, ':');
-		snprintf(kv, sizeof kv, "%.*s", (int)(next ? next - p - 1 : (long)strlen(p + 1)), p + 1);
+		snprintf(kv, sizeof kv, "%.*s", (int)(next ? next - p - 1 : (long)strlen(p + 1)),
+			 p + 1);
 		if (!(eq = strchr(kv, '=')))
-			rc = CB_FAIL(err, CB_EUSAGE, NULL, l->name, "option \"%s\" lacks =VALUE", kv);
-		else if (cb_strlist_add(&proto->opts, kv) != 0 || cb_strlist_add(&values, eq + 1) != 0)
+			rc = CB_FAIL(err, CB_EUSAGE, NULL, l->name, "option \"%s\" lacks =VALUE",
+				     kv);
+		else if (cb_strlist_add(&proto->opts, kv) != 0 ||
+			 cb_strlist_add(&values, eq + 1) != 0)
 			rc = CB_FAIL(err, CB_ENOMEM, NULL, NULL, "out of memory");
 		if (rc != CB_OK)
 			break;
@@ -209,10 +221,12 @@ static int resolve_dataset(const char *arg, struct cb_plan_dataset *d, bool prog
 			       "no dataset or model \"%s\" (not a path, nor in %s)", arg,
 			       data_root());
 	d->name = d->path ? base_name(d->path) : NULL;
-	d->manifest = !d->path ? NULL
-		      : S_ISDIR(st.st_mode) ? cb_path_join(d->path, "manifest.json")
-					    : (asprintf(&d->manifest, "%s.manifest.json", d->path) < 0
-						       ? NULL : d->manifest);
+	d->manifest =
+		!d->path ? NULL
+		: S_ISDIR(st.st_mode)
+			? cb_path_join(d->path, "manifest.json")
+			: (asprintf(&d->manifest, "%s.manifest.json", d->path) < 0 ? NULL
+										   : d->manifest);
 	if (!d->name || !d->manifest)
 		return CB_FAIL(err, CB_ENOMEM, arg, NULL, "out of memory");
 	int rc = access(d->manifest, R_OK) == 0 ? CB_OK : make_manifest(d, progress, err);
@@ -229,8 +243,7 @@ static int resolve_dataset(const char *arg, struct cb_plan_dataset *d, bool prog
 }
 
 /* --preset P --sizes ...: make what is missing, add them to the list. */
-static int generate(struct cb_run *run, struct cb_strlist *args, bool pytorch,
-		    struct cb_error *err)
+static int generate(struct cb_run *run, struct cb_strlist *args, bool pytorch, struct cb_error *err)
 {
 	const struct cb_run_config *cfg = run->cfg;
 	const struct cb_strlist *sizes = &cfg->sizes;
@@ -244,10 +257,12 @@ static int generate(struct cb_run *run, struct cb_strlist *args, bool pytorch,
 		o.pytorch = pytorch;
 		o.progress = cfg->progress;
 		if (!cb_parse_size(text, &o.size) || o.size == 0)
-			return CB_FAIL(err, CB_EUSAGE, NULL, NULL, "bad size \"%s\" in --sizes", text);
+			return CB_FAIL(err, CB_EUSAGE, NULL, NULL, "bad size \"%s\" in --sizes",
+				       text);
 		if (cfg->dtype && (o.dtype = cb_dtype_from_name(cfg->dtype, strlen(cfg->dtype))) ==
-				  CB_DTYPE_INVALID)
-			return CB_FAIL(err, CB_EUSAGE, NULL, NULL, "unknown --dtype \"%s\"", cfg->dtype);
+					  CB_DTYPE_INVALID)
+			return CB_FAIL(err, CB_EUSAGE, NULL, NULL, "unknown --dtype \"%s\"",
+				       cfg->dtype);
 		struct cb_gen_result r;
 		int rc = cb_gen_dataset(&o, &r, err);
 		if (rc == CB_OK && cb_strlist_add(args, r.dir) != 0)
@@ -268,7 +283,8 @@ static int build_datasets(struct cb_run *run, bool pytorch, struct cb_error *err
 			return CB_FAIL(err, CB_ENOMEM, NULL, NULL, "out of memory");
 	int rc = run->cfg->preset ? generate(run, &args, pytorch, err) : CB_OK;
 	if (rc == CB_OK && args.n == 0)
-		rc = CB_FAIL(err, CB_EUSAGE, NULL, NULL, "no datasets: give --datasets or --preset");
+		rc = CB_FAIL(err, CB_EUSAGE, NULL, NULL,
+			     "no datasets: give --datasets or --preset");
 	struct cb_plan *p = &run->plan;
 	if (rc == CB_OK && !(p->datasets = calloc(args.n, sizeof *p->datasets)))
 		rc = CB_FAIL(err, CB_ENOMEM, NULL, NULL, "out of memory");
@@ -282,7 +298,9 @@ static int build_datasets(struct cb_run *run, bool pytorch, struct cb_error *err
 		if (stat(first, &st) == 0 && S_ISDIR(st.st_mode))
 			p->data_dir = strdup(first);
 		else
-			p->data_dir = strndup(first, strrchr(first, '/') ? (size_t)(strrchr(first, '/') - first) : 0);
+			p->data_dir = strndup(first, strrchr(first, '/')
+							     ? (size_t)(strrchr(first, '/') - first)
+							     : 0);
 		if (p->data_dir && !*p->data_dir) {
 			free(p->data_dir);
 			p->data_dir = strdup(".");
@@ -331,9 +349,11 @@ static int build_cells(struct cb_run *run, struct cb_plan_cell *protos, size_t n
 				c->loader = protos[i].loader;
 				for (size_t o = 0; o < protos[i].opts.n; o++)
 					if (cb_strlist_add(&c->opts, protos[i].opts.v[o]) != 0)
-						return CB_FAIL(err, CB_ENOMEM, NULL, NULL, "out of memory");
+						return CB_FAIL(err, CB_ENOMEM, NULL, NULL,
+							       "out of memory");
 				c->opts_json = json_deep_copy(protos[i].opts_json);
-				c->peer_path = protos[i].peer_path ? strdup(protos[i].peer_path) : NULL;
+				c->peer_path =
+					protos[i].peer_path ? strdup(protos[i].peer_path) : NULL;
 				c->dataset = &p->datasets[d];
 				c->dataset_index = d;
 				c->cold = cold;
@@ -376,7 +396,8 @@ int cb_plan_build(struct cb_run *run, struct cb_error *err)
 			/* A peer that is nowhere is a skipped cell (skip_reason). */
 			struct cb_error nowhere = CB_ERROR_INIT;
 			if (protos[i].loader->caps & CB_CAP_PEER && protos[i].loader->peer)
-				protos[i].peer_path = cb_loader_peer_path(protos[i].loader, &nowhere);
+				protos[i].peer_path =
+					cb_loader_peer_path(protos[i].loader, &nowhere);
 		}
 	}
 	if (rc == CB_OK)
@@ -399,11 +420,11 @@ json_t *cb_plan_config_json(const struct cb_run *run)
 		json_array_append_new(cache, json_string("cold"));
 	if (c->warm)
 		json_array_append_new(cache, json_string("warm"));
-	json_t *o = json_pack("{s:o,s:o,s:o,s:I,s:I,s:b,s:f,s:I,s:b}", "loaders", loaders,
-			      "datasets", datasets, "cache", cache, "repeat",
-			      (json_int_t)c->repeat, "warmup", (json_int_t)c->warmup, "timeline",
-			      c->timeline, "timeout_s", c->timeout_s, "sample_ms",
-			      (json_int_t)c->sample_ms, "drop_caches", c->drop_caches);
+	json_t *o =
+		json_pack("{s:o,s:o,s:o,s:I,s:I,s:b,s:f,s:I,s:b}", "loaders", loaders, "datasets",
+			  datasets, "cache", cache, "repeat", (json_int_t)c->repeat, "warmup",
+			  (json_int_t)c->warmup, "timeline", c->timeline, "timeout_s", c->timeout_s,
+			  "sample_ms", (json_int_t)c->sample_ms, "drop_caches", c->drop_caches);
 	json_object_set_new(o, "device", c->device ? json_string(c->device) : json_null());
 	json_object_set_new(o, "mem_limit_bytes",
 			    c->mem_limit ? json_integer((json_int_t)c->mem_limit) : json_null());
@@ -443,9 +464,10 @@ void cb_plan_add_cells(struct cb_run *run)
 		json_t *fields = json_pack(
 			"{s:s,s:s,s:s,s:s,s:I,s:s,s:s?,s:s,s:O,s:[],s:[]}", "loader", l->name,
 			"dataset", c->dataset->name, "dataset_path", c->dataset->path, "format",
-			cb_format_name(l->format), "model_bytes", (json_int_t)c->dataset->model_bytes,
-			"cache", c->cold ? "cold" : "warm", "device", device, "status",
-			c->skipped ? "skipped" : "ok", "options", c->opts_json, "trials", "warmup");
+			cb_format_name(l->format), "model_bytes",
+			(json_int_t)c->dataset->model_bytes, "cache", c->cold ? "cold" : "warm",
+			"device", device, "status", c->skipped ? "skipped" : "ok", "options",
+			c->opts_json, "trials", "warmup");
 		json_object_update(c->json, fields);
 		json_decref(fields);
 		json_object_set_new(c->json, "reason",

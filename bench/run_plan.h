@@ -43,17 +43,17 @@ struct cb_run_config {
 	bool cold, warm;
 	bool drop_caches;
 	unsigned repeat, warmup;
-	const char *device;             /* NULL, "cpu", "cuda:N" */
-	uint64_t mem_limit;             /* 0: none */
+	const char *device; /* NULL, "cpu", "cuda:N" */
+	uint64_t mem_limit; /* 0: none */
 	const char *bind;
 	bool timeline;
 	double timeout_s;
 	unsigned sample_ms;
 	bool calibrate;
-	enum cb_run_ceilings ceilings;  /* which read ceilings the cells are held against */
-	bool fixed_order;               /* each round in the cells' order, not shuffled */
+	enum cb_run_ceilings ceilings; /* which read ceilings the cells are held against */
+	bool fixed_order;              /* each round in the cells' order, not shuffled */
 	bool seed_given;
-	uint64_t order_seed;            /* the shuffle's seed (run.c) */
+	uint64_t order_seed; /* the shuffle's seed (run.c) */
 	const char *out;
 	bool force;
 	bool progress;
@@ -64,29 +64,29 @@ struct cb_plan_files {
 	char **paths;
 	size_t n;
 	uint64_t bytes;
-	bool present;                 /* the dataset has this format */
+	bool present; /* the dataset has this format */
 };
 
 struct cb_plan_dataset {
-	char *name;                   /* directory or file name */
-	char *path;                   /* what loaders open */
-	char *manifest;               /* the manifest file */
-	bool manifest_is_temp;        /* removed at the end */
+	char *name;            /* directory or file name */
+	char *path;            /* what loaders open */
+	char *manifest;        /* the manifest file */
+	bool manifest_is_temp; /* removed at the end */
 	uint64_t model_bytes;
 	struct cb_plan_files files[3]; /* by enum cb_format */
 };
 
 struct cb_plan_cell {
 	const struct cb_loader *loader;
-	struct cb_strlist opts;        /* KEY=VALUE as given */
-	json_t *opts_json;             /* every option's effective value; owned */
-	char *peer_path;               /* resolved peer program, if a peer */
+	struct cb_strlist opts; /* KEY=VALUE as given */
+	json_t *opts_json;      /* every option's effective value; owned */
+	char *peer_path;        /* resolved peer program, if a peer */
 	struct cb_plan_dataset *dataset;
 	size_t dataset_index;
 	bool cold;
 	bool skipped;
 	char reason[512];
-	json_t *json;                  /* the cell in the results (borrowed) */
+	json_t *json; /* the cell in the results (borrowed) */
 };
 
 struct cb_plan {
@@ -94,17 +94,17 @@ struct cb_plan {
 	size_t n_datasets;
 	struct cb_plan_cell *cells;
 	size_t n_cells;
-	char *data_dir;                /* where calibration and sysinfo look */
+	char *data_dir; /* where calibration and sysinfo look */
 };
 
 struct cb_run {
 	const struct cb_run_config *cfg;
 	struct cb_plan plan;
 	struct cb_results results;
-	json_t *calibration;           /* owned reference; may be JSON null */
-	char self_exe[4096];            /* this binary, for the trial children */
+	json_t *calibration; /* owned reference; may be JSON null */
+	char self_exe[4096]; /* this binary, for the trial children */
 	double started;
-	size_t done, total;            /* trials */
+	size_t done, total; /* trials */
 	bool wrong_bytes;
 };
 
@@ -150,8 +150,7 @@ int cb_run_prepare_cache(const struct cb_run_config *cfg, const struct cb_plan_f
  * per CPU (calibrate.h), adding the figures to the calibration's
  * "paired_reads" entry for (dataset, format, cache). A pass whose cache
  * could not be put in its state is not counted (the entry's note says so). */
-bool cb_run_paired_wanted(const struct cb_run *run, size_t dataset, bool cold,
-			  enum cb_format fmt);
+bool cb_run_paired_wanted(const struct cb_run *run, size_t dataset, bool cold, enum cb_format fmt);
 int cb_run_paired_read(struct cb_run *run, size_t dataset, bool cold, enum cb_format fmt,
 		       struct cb_error *err);
 

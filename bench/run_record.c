@@ -76,8 +76,8 @@ static void set_peaks(json_t *t, const json_t *rep, const struct cb_child_run *c
  * what came instead. */
 static json_t *parse_report(const char *text, char *problem, size_t size)
 {
-	static const char *const outcomes[] = {"ok", "wrong-bytes", "crash", "timeout", "oom",
-					       "over-mem-limit", "unsupported", "error"};
+	static const char *const outcomes[] = {"ok",  "wrong-bytes",    "crash",       "timeout",
+					       "oom", "over-mem-limit", "unsupported", "error"};
 	problem[0] = '\0';
 	if (!text)
 		return NULL;
@@ -119,7 +119,8 @@ static void parent_outcome(json_t *t, const struct cb_run *run, const struct cb_
 			 ch->cgroup_limit ? "cgroup memory.max" : "sampler: RssAnon + RssShmem");
 	} else if (WIFSIGNALED(ws) && WTERMSIG(ws) == SIGKILL) {
 		outcome = "oom";
-		snprintf(msg, sizeof msg, "killed by SIGKILL, not by ckptbench: most likely the "
+		snprintf(msg, sizeof msg,
+			 "killed by SIGKILL, not by ckptbench: most likely the "
 			 "kernel's OOM killer");
 	} else if (WIFSIGNALED(ws)) {
 		outcome = "crash";
@@ -155,7 +156,8 @@ static void check_cache(json_t *t, const struct cb_plan_cell *cell, bool cold,
 		snprintf(warn, sizeof warn, "warm trial began with only %.1f%% of the files cached",
 			 residency * 100);
 	else if (cold && ch->io_ok && (double)ch->read_bytes < COLD_READ_FRACTION * bytes)
-		snprintf(warn, sizeof warn, "cold trial read %llu of %.0f bytes from storage "
+		snprintf(warn, sizeof warn,
+			 "cold trial read %llu of %.0f bytes from storage "
 			 "(no block I/O accounting here, or the loader skipped data)",
 			 (unsigned long long)ch->read_bytes, bytes);
 	json_object_set_new(t, "cache_ok", json_boolean(!*warn));
@@ -169,19 +171,19 @@ static json_t *timeline_json(const json_t *rep, const struct cb_child_run *ch)
 	for (size_t i = 0; i < ch->n_samples; i++) {
 		json_array_append_new(ts, json_real(ch->samples[i].t_s));
 		json_array_append_new(anon, u64_json(ch->samples[i].anon_bytes));
-		json_array_append_new(file, u64_json(ch->samples[i].file_bytes +
-						     ch->samples[i].shmem_bytes));
+		json_array_append_new(
+			file, u64_json(ch->samples[i].file_bytes + ch->samples[i].shmem_bytes));
 	}
 	const json_t *spans = json_object_get(rep, "phase_spans");
 	for (size_t i = 0; i < json_array_size(spans); i++) {
 		const json_t *s = json_array_get(spans, i);
-		json_array_append_new(ph, json_pack("{s:O,s:f,s:f}", "name",
-						    json_object_get(s, "name"), "start_s",
-						    num(s, "start_mono") - ch->start_mono, "end_s",
-						    num(s, "end_mono") - ch->start_mono));
+		json_array_append_new(ph,
+				      json_pack("{s:O,s:f,s:f}", "name", json_object_get(s, "name"),
+						"start_s", num(s, "start_mono") - ch->start_mono,
+						"end_s", num(s, "end_mono") - ch->start_mono));
 	}
-	return json_pack("{s:o,s:o,s:o,s:n,s:o}", "t_s", ts, "anon_bytes", anon, "file_bytes",
-			 file, "vram_bytes", "phases", ph);
+	return json_pack("{s:o,s:o,s:o,s:n,s:o}", "t_s", ts, "anon_bytes", anon, "file_bytes", file,
+			 "vram_bytes", "phases", ph);
 }
 
 static double tv_s(struct timeval tv)
@@ -199,16 +201,17 @@ json_t *cb_trial_record(const struct cb_run *run, const struct cb_plan_cell *cel
 	json_t *rep = parse_report(ch->report, report_problem, sizeof report_problem);
 	json_t *t = json_object();
 	json_t *outcome = json_object_get(rep, "outcome");
-	json_object_set_new(t, "outcome", json_is_string(outcome) ? json_incref(outcome)
-								   : json_string("error"));
+	json_object_set_new(t, "outcome",
+			    json_is_string(outcome) ? json_incref(outcome) : json_string("error"));
 	json_t *msg = json_object_get(rep, "message");
-	json_object_set_new(t, "message", json_is_string(msg) ? json_incref(msg)
-							       : json_string(""));
-	json_object_set_new(t, "wall_s", isfinite(num(rep, "wall_s")) ? json_real(num(rep, "wall_s"))
-								      : json_null());
+	json_object_set_new(t, "message", json_is_string(msg) ? json_incref(msg) : json_string(""));
+	json_object_set_new(t, "wall_s",
+			    isfinite(num(rep, "wall_s")) ? json_real(num(rep, "wall_s"))
+							 : json_null());
 	json_t *phases = json_object_get(rep, "phases");
 	json_object_set_new(t, "phases", phases ? json_incref(phases) : json_null());
-	json_object_set_new(t, "baseline_rss_bytes", u64_json(max_u64(0, num(rep, "baseline_rss_bytes"))));
+	json_object_set_new(t, "baseline_rss_bytes",
+			    u64_json(max_u64(0, num(rep, "baseline_rss_bytes"))));
 	set_peaks(t, rep, ch);
 	const struct rusage *ru = &ch->rusage;
 	json_object_set_new(t, "major_faults", u64_json((uint64_t)ru->ru_majflt));
@@ -216,12 +219,15 @@ json_t *cb_trial_record(const struct cb_run *run, const struct cb_plan_cell *cel
 	json_object_set_new(t, "read_bytes", ch->io_ok ? u64_json(ch->read_bytes) : json_null());
 	json_object_set_new(t, "user_s", json_real(tv_s(ru->ru_utime)));
 	json_object_set_new(t, "sys_s", json_real(tv_s(ru->ru_stime)));
-	json_object_set_new(t, "residency_before", isfinite(residency) ? json_real(residency)
-								       : json_null());
-	json_object_set_new(t, "verified", json_boolean(json_is_true(json_object_get(rep, "verified"))));
+	json_object_set_new(t, "residency_before",
+			    isfinite(residency) ? json_real(residency) : json_null());
+	json_object_set_new(t, "verified",
+			    json_boolean(json_is_true(json_object_get(rep, "verified"))));
 	/* Extras: the rest of the evidence. */
-	json_object_set_new(t, "baseline_anon_bytes", u64_json(max_u64(0, num(rep, "baseline_anon_bytes"))));
-	json_object_set_new(t, "baseline_file_bytes", u64_json(max_u64(0, num(rep, "baseline_file_bytes"))));
+	json_object_set_new(t, "baseline_anon_bytes",
+			    u64_json(max_u64(0, num(rep, "baseline_anon_bytes"))));
+	json_object_set_new(t, "baseline_file_bytes",
+			    u64_json(max_u64(0, num(rep, "baseline_file_bytes"))));
 	json_object_set_new(t, "process_s", json_real(ch->elapsed_s));
 	json_object_set_new(t, "inblock_bytes", u64_json((uint64_t)ru->ru_inblock * 512));
 	json_object_set_new(t, "wait4_maxrss_bytes", u64_json((uint64_t)ru->ru_maxrss * 1024));
@@ -230,15 +236,16 @@ json_t *cb_trial_record(const struct cb_run *run, const struct cb_plan_cell *cel
 	json_object_set_new(t, "sampler_cpu_s", json_real(ch->watch_cpu_s));
 	/* the load's instructions (bench/perfcount.h), for compare --metric */
 	json_t *instr = json_object_get(rep, "instructions");
-	json_object_set_new(t, "instructions", json_is_integer(instr) ? json_incref(instr)
-								      : json_null());
+	json_object_set_new(t, "instructions",
+			    json_is_integer(instr) ? json_incref(instr) : json_null());
 	json_t *mode = json_object_get(rep, "mode");
 	if (json_is_string(mode))
 		json_object_set(t, "mode", mode);
 	/* A GPU loader's extras (trial.c report_vram); absent elsewhere. */
 	static const char *const gpu_keys[] = {"baseline_vram_bytes", "vram_alloc_peak_bytes",
-		"vram_context_bytes", "cuda_context_s", "pinned_bytes", "pinned_alloc_s",
-		"vram_source"};
+					       "vram_context_bytes",  "cuda_context_s",
+					       "pinned_bytes",        "pinned_alloc_s",
+					       "vram_source"};
 	for (size_t k = 0; k < sizeof gpu_keys / sizeof gpu_keys[0]; k++) {
 		json_t *v = json_object_get(rep, gpu_keys[k]);
 		if (v)
@@ -319,8 +326,8 @@ void cb_plan_mark_interrupted(struct cb_run *run)
 	json_object_set_new(run->results.root, "interrupted", json_true());
 	for (size_t i = 0; i < run->plan.n_cells; i++) {
 		const struct cb_plan_cell *c = &run->plan.cells[i];
-		if (!c->skipped && json_array_size(json_object_get(c->json, "trials")) <
-					   run->cfg->repeat)
+		if (!c->skipped &&
+		    json_array_size(json_object_get(c->json, "trials")) < run->cfg->repeat)
 			json_object_set_new(c->json, "incomplete", json_true());
 	}
 }
@@ -389,19 +396,19 @@ void cb_plan_print_table(const struct cb_run *run, FILE *out)
 		fmt_num(rss, sizeof rss, num(s, "peak_rss_over_model"), "%.2f");
 		outcome_text(c, outcome, sizeof outcome);
 		cell_label(&run->plan.cells[i], label, sizeof label);
-		fprintf(out, "%-*s %-*s %-5s %10s %8s %8s %6s %9s %6s %9s  %s\n", loader_w,
-			label, dataset_w,
-			json_string_value(json_object_get(c, "dataset")),
-			json_string_value(json_object_get(c, "cache")), med, init, gbps, pct, pct_all,
-			pct_best, rss, outcome);
+		fprintf(out, "%-*s %-*s %-5s %10s %8s %8s %6s %9s %6s %9s  %s\n", loader_w, label,
+			dataset_w, json_string_value(json_object_get(c, "dataset")),
+			json_string_value(json_object_get(c, "cache")), med, init, gbps, pct,
+			pct_all, pct_best, rss, outcome);
 	}
 	static const char *const against[] = {
 		[CB_CEILINGS_PAIRED] = "the read of the dataset's own files between the trials",
 		[CB_CEILINGS_SIZED] = "the calibrated read of a file the dataset's size",
 		[CB_CEILINGS_ONE] = "the calibrated read",
 	};
-	fprintf(out, "GB/s and %%ceil: the load after the model is built (median_s - init_s) "
-		     "against the read ceiling (%s); %%ceil_all: median_s against it; "
-		     "%%best: the fastest load against the fastest pass of that read.\n",
+	fprintf(out,
+		"GB/s and %%ceil: the load after the model is built (median_s - init_s) "
+		"against the read ceiling (%s); %%ceil_all: median_s against it; "
+		"%%best: the fastest load against the fastest pass of that read.\n",
 		run->cfg->ceilings <= CB_CEILINGS_ONE ? against[run->cfg->ceilings] : "?");
 }

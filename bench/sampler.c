@@ -164,7 +164,7 @@ static void child_exec(const struct cb_child_run *run, const struct cgroup *cg, 
 struct watch {
 	struct cb_child_run *run;
 	pid_t pid;
-	int status_fd;      /* /proc/PID/status, kept open */
+	int status_fd; /* /proc/PID/status, kept open */
 	int report_r, err_r, pidfd;
 	char *report;
 	size_t report_len;
@@ -306,7 +306,8 @@ static void kill_child(struct watch *w, bool *flag)
 static int watch_child(struct watch *w, struct cb_error *err)
 {
 	struct cb_child_run *run = w->run;
-	bool report_open = true, err_open = true, sampler_limit = run->mem_limit && !run->cgroup_limit;
+	bool report_open = true, err_open = true,
+	     sampler_limit = run->mem_limit && !run->cgroup_limit;
 	double next_sample = run->start_mono;
 	bool exit_seen = false;
 	for (;;) {
@@ -326,8 +327,8 @@ static int watch_child(struct watch *w, struct cb_error *err)
 		/* With a pidfd, poll says when the child exits; without one, ask. */
 		if ((w->pidfd < 0 || exit_seen) && child_exited(w->pid))
 			break;
-		struct pollfd fds[3] = {{w->report_r, POLLIN, 0}, {w->err_r, POLLIN, 0},
-					{w->pidfd, POLLIN, 0}};
+		struct pollfd fds[3] = {
+			{w->report_r, POLLIN, 0}, {w->err_r, POLLIN, 0}, {w->pidfd, POLLIN, 0}};
 		fds[0].fd = report_open ? w->report_r : -1;
 		fds[1].fd = err_open ? w->err_r : -1;
 		if (poll(fds, 3, poll_timeout_ms(w, cb_mono_now(), next_sample)) > 0) {

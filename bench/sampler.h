@@ -45,21 +45,21 @@ struct cb_child_run {
 	volatile sig_atomic_t *stop; /* nonzero: kill the child and return */
 
 	/* out (cb_child_run_free releases them) */
-	double start_mono;           /* CLOCK_MONOTONIC seconds at the fork */
-	double elapsed_s;            /* fork to exit */
-	double watch_cpu_s;          /* CPU time this process spent watching
+	double start_mono;  /* CLOCK_MONOTONIC seconds at the fork */
+	double elapsed_s;   /* fork to exit */
+	double watch_cpu_s; /* CPU time this process spent watching
 				      * (sampling, polling): the sampler's cost */
-	int wait_status;             /* from wait4 */
+	int wait_status;    /* from wait4 */
 	struct rusage rusage;
 	bool timed_out, over_limit, interrupted;
-	bool cgroup_limit;           /* the limit was a cgroup's memory.max */
-	bool io_ok;                  /* /proc/PID/io was read */
-	uint64_t read_bytes;         /* its read_bytes: fetched from storage */
-	uint64_t rchar;              /* bytes through read-like calls */
-	struct cb_sample *samples;   /* in time order */
+	bool cgroup_limit;         /* the limit was a cgroup's memory.max */
+	bool io_ok;                /* /proc/PID/io was read */
+	uint64_t read_bytes;       /* its read_bytes: fetched from storage */
+	uint64_t rchar;            /* bytes through read-like calls */
+	struct cb_sample *samples; /* in time order */
 	size_t n_samples;
-	char *report;                /* the report line without "\n"; NULL if none */
-	char stderr_tail[1024];      /* the end of what it wrote on stderr */
+	char *report;           /* the report line without "\n"; NULL if none */
+	char stderr_tail[1024]; /* the end of what it wrote on stderr */
 };
 
 /* Runs the child to its end (or kills it). CB_OK whenever the child ran,

@@ -94,8 +94,8 @@ static void moments(const double *v, size_t n, struct cb_stats *out)
 
 /* Points *sorted and *scratch at n doubles each: the stack buffers when
  * they fit, else one heap block the caller frees through *heap_out. */
-static bool buffers(size_t n, double *stack_a, double *stack_b, double **sorted,
-		    double **scratch, double **heap_out)
+static bool buffers(size_t n, double *stack_a, double *stack_b, double **sorted, double **scratch,
+		    double **heap_out)
 {
 	*heap_out = NULL;
 	if (n <= STACK_SAMPLES) {

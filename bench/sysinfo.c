@@ -86,7 +86,8 @@ static void add_cache(json_t *caches, int level, const char *type, long long siz
 {
 	size_t i;
 	json_t *c;
-	json_array_foreach(caches, i, c) {
+	json_array_foreach(caches, i, c)
+	{
 		if (json_integer_value(json_object_get(c, "level")) == level &&
 		    strcmp(json_string_value(json_object_get(c, "type")), type) == 0 &&
 		    json_integer_value(json_object_get(c, "size_bytes")) == size) {
@@ -203,7 +204,7 @@ static void sysfs_cpu_caches(long cpu, struct strset *seen, json_t *caches)
 		char *end;
 		long long bytes = strtoll(size, &end, 10);
 		bytes *= *end == 'K' ? 1024 : *end == 'M' ? 1024 * 1024 : 1;
-		const char *kind = strcmp(type, "Data") == 0		? "data"
+		const char *kind = strcmp(type, "Data") == 0          ? "data"
 				   : strcmp(type, "Instruction") == 0 ? "instruction"
 								      : "unified";
 		add_cache(caches, atoi(level), kind, bytes);
@@ -296,7 +297,8 @@ uint64_t cb_sysinfo_llc_bytes(void)
 	json_int_t level = 0, total = 0;
 	size_t i;
 	json_t *c;
-	json_array_foreach(json_object_get(o, "caches"), i, c) {
+	json_array_foreach(json_object_get(o, "caches"), i, c)
+	{
 		json_int_t l = json_integer_value(json_object_get(c, "level"));
 		json_int_t bytes = json_integer_value(json_object_get(c, "size_bytes")) *
 				   json_integer_value(json_object_get(c, "count"));
@@ -447,9 +449,8 @@ static json_t *data_dir_json(const char *data_dir)
 static json_t *os_name(void)
 {
 	char buf[256];
-	return find_keyed("/etc/os-release", "PRETTY_NAME", '=', buf, sizeof buf)
-		       ? json_string(buf)
-		       : json_null();
+	return find_keyed("/etc/os-release", "PRETTY_NAME", '=', buf, sizeof buf) ? json_string(buf)
+										  : json_null();
 }
 
 /* True where the CPU says it runs under a hypervisor (the x86 "hypervisor"
@@ -507,8 +508,7 @@ json_t *cb_sysinfo_json(const char *data_dir)
 	json_object_set_new(o, "kernel", string_or_null(have_uname, u.release));
 	json_object_set_new(o, "kernel_version", string_or_null(have_uname, u.version));
 	json_object_set_new(o, "os", os_name());
-	json_object_set_new(o, "thp",
-			    bracketed("/sys/kernel/mm/transparent_hugepage/enabled"));
+	json_object_set_new(o, "thp", bracketed("/sys/kernel/mm/transparent_hugepage/enabled"));
 	json_object_set_new(o, "hypervisor", under_hypervisor());
 	json_object_set_new(o, "free_page_reporting_order", free_page_reporting_order());
 	json_object_set_new(o, "cpu_governor",
@@ -625,8 +625,7 @@ static int check_cpus(const struct cb_bind *bind, struct cb_error *err)
 }
 
 #if CB_HAVE_HWLOC
-static int hwloc_bind_node(hwloc_topology_t topo, const struct cb_bind *bind,
-			   struct cb_error *err)
+static int hwloc_bind_node(hwloc_topology_t topo, const struct cb_bind *bind, struct cb_error *err)
 {
 	hwloc_obj_t node = hwloc_get_numanode_obj_by_os_index(topo, bind->node);
 	if (!node)
@@ -648,8 +647,7 @@ static int hwloc_bind_node(hwloc_topology_t topo, const struct cb_bind *bind,
 		       bind->spec, strerror(why));
 }
 
-static int hwloc_bind_cores(hwloc_topology_t topo, const struct cb_bind *bind,
-			    struct cb_error *err)
+static int hwloc_bind_cores(hwloc_topology_t topo, const struct cb_bind *bind, struct cb_error *err)
 {
 	hwloc_bitmap_t set = hwloc_bitmap_alloc();
 	if (!set)

@@ -115,11 +115,14 @@ struct trial {
 static int parse_args(struct trial *t, int argc, char **argv)
 {
 	static const struct option options[] = {
-		{"loader", required_argument, NULL, 'l'}, {"path", required_argument, NULL, 'p'},
+		{"loader", required_argument, NULL, 'l'},
+		{"path", required_argument, NULL, 'p'},
 		{"manifest", required_argument, NULL, 'm'},
 		{"report-fd", required_argument, NULL, 'r'},
-		{"opt", required_argument, NULL, 'o'},    {"device", required_argument, NULL, 'd'},
-		{"bind", required_argument, NULL, 'b'},   {NULL, 0, NULL, 0},
+		{"opt", required_argument, NULL, 'o'},
+		{"device", required_argument, NULL, 'd'},
+		{"bind", required_argument, NULL, 'b'},
+		{NULL, 0, NULL, 0},
 	};
 	uint64_t fd;
 	int c;
@@ -146,7 +149,8 @@ static int parse_args(struct trial *t, int argc, char **argv)
 		}
 	}
 	if (!t->loader_name || !t->path || !t->manifest_path || t->report_fd < 0)
-		return cb_usage_error("trial", "needs --loader, --path, --manifest and --report-fd");
+		return cb_usage_error("trial",
+				      "needs --loader, --path, --manifest and --report-fd");
 	return 0;
 }
 
@@ -335,8 +339,12 @@ static int timed_load(struct trial *t, struct cb_error *err)
 {
 	const struct cb_loader *l = t->loader;
 	struct cb_load_ctx ctx = {
-		.path = t->path, .format = l->format, .arch = t->arch, .opts = t->opts_struct,
-		.device_index = device_index(t->device), .phases = &t->clock.sink,
+		.path = t->path,
+		.format = l->format,
+		.arch = t->arch,
+		.opts = t->opts_struct,
+		.device_index = device_index(t->device),
+		.phases = &t->clock.sink,
 	};
 	t->clock = (struct phase_clock){.sink = {clock_enter}, .current = CB_PHASE_NONE};
 	int rc = l->open(t->priv, &ctx, err);
@@ -396,7 +404,8 @@ static int run_trial(struct trial *t)
 	}
 	if (cb_loader_available(t->loader, &err) != CB_OK || (t->loader->caps & CB_CAP_PEER)) {
 		if (err.code == CB_OK)
-			CB_FAIL(&err, CB_EUNAVAILABLE, NULL, NULL, "a peer runs as its own program");
+			CB_FAIL(&err, CB_EUNAVAILABLE, NULL, NULL,
+				"a peer runs as its own program");
 		report_error(t, "unsupported", &err);
 		return 3;
 	}

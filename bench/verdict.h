@@ -40,8 +40,8 @@ enum cb_verdict {
 
 struct cb_time_verdict {
 	enum cb_verdict verdict;
-	struct cb_mw mw;        /* computed whenever both sides have a value */
-	struct cb_ratio ratio;  /* head/base with its 95% CI */
+	struct cb_mw mw;       /* computed whenever both sides have a value */
+	struct cb_ratio ratio; /* head/base with its 95% CI */
 };
 
 /* Decides for base[0..n1) against head[0..n2) (times or counts, larger is

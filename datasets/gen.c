@@ -87,8 +87,8 @@ int cb_gen_dataset_name(const struct cb_gen_options *opts, char *out, size_t siz
 		uint64_t bytes = opts->size ? opts->size : cb_preset_default_size(opts->preset);
 		cb_format_size_label(bytes, label, sizeof label);
 	}
-	snprintf(out, size, "%s-%s-%s-s%" PRIu64 "%s", opts->preset, label,
-		 cb_dtype_name(dtype), opts->seed, opts->shards > 1 ? "" : "");
+	snprintf(out, size, "%s-%s-%s-s%" PRIu64 "%s", opts->preset, label, cb_dtype_name(dtype),
+		 opts->seed, opts->shards > 1 ? "" : "");
 	if (opts->shards > 1) {
 		size_t used = strlen(out);
 		snprintf(out + used, size - used, "-x%u", opts->shards);
@@ -108,19 +108,19 @@ void cb_gen_result_free(struct cb_gen_result *result)
  * values are made once and written twice) and the hashes of what was made. */
 struct gen_item {
 	const char *name;
-	int fd;                   /* -1: no safetensors file */
+	int fd; /* -1: no safetensors file */
 	const char *path;
 	uint64_t offset, nbytes;
-	int pt_fd;                /* -1: no .pt file */
+	int pt_fd; /* -1: no .pt file */
 	const char *pt_path;
 	uint64_t pt_offset;
 	uint64_t xxh3;
-	uint32_t crc;             /* CRC-32 for the .pt record's descriptor */
+	uint32_t crc; /* CRC-32 for the .pt record's descriptor */
 };
 
 struct gen_job {
 	struct gen_item *items;
-	const size_t *order;      /* items in the order to make them */
+	const size_t *order; /* items in the order to make them */
 	size_t n_items;
 	uint64_t seed;
 	const struct cb_value_table *table;
@@ -140,8 +140,8 @@ static int make_tensor(struct gen_job *job, struct gen_item *item, uint8_t *buf,
 	XXH3_64bits_reset(&hash);
 	uint32_t crc = 0;
 	for (uint64_t done = 0; done < item->nbytes;) {
-		size_t n = item->nbytes - done < GEN_CHUNK ? (size_t)(item->nbytes - done)
-							   : GEN_CHUNK;
+		size_t n =
+			item->nbytes - done < GEN_CHUNK ? (size_t)(item->nbytes - done) : GEN_CHUNK;
 		cb_values_fill(job->table, &state, buf, n);
 		XXH3_64bits_update(&hash, buf, n);
 		int rc = CB_OK;
@@ -250,11 +250,11 @@ static int run_workers(struct gen_job *job, unsigned threads, const char *name, 
 /* ------------------------------------------------------------ one dataset */
 
 struct shard_plan {
-	size_t first, count;      /* a run of spec tensors, in architecture order */
+	size_t first, count; /* a run of spec tensors, in architecture order */
 	char file_name[96];
 	struct cb_atomic_file file;
 	struct cb_st_layout layout;
-	char pt_name[96];         /* the same tensors as a .pt/.bin */
+	char pt_name[96]; /* the same tensors as a .pt/.bin */
 	struct cb_atomic_file pt_file;
 	struct cb_pt_layout pt_layout;
 };
@@ -272,9 +272,10 @@ static void plan_shards(const struct cb_model_spec *spec, unsigned n_shards,
 		 * never skipping a shard (a huge tensor may span several shares)
 		 * and moving on early when only as many tensors remain as shards
 		 * to fill: every shard gets at least one tensor. */
-		unsigned k = spec->total_bytes
-				     ? (unsigned)((__uint128_t)cursor * n_shards / spec->total_bytes)
-				     : 0;
+		unsigned k =
+			spec->total_bytes
+				? (unsigned)((__uint128_t)cursor * n_shards / spec->total_bytes)
+				: 0;
 		if (i == 0)
 			k = 0;
 		else if (k < prev)
@@ -291,7 +292,8 @@ static void plan_shards(const struct cb_model_spec *spec, unsigned n_shards,
 	}
 	for (unsigned k = 0; k < n_shards; k++) {
 		if (n_shards == 1) {
-			snprintf(plans[k].file_name, sizeof plans[k].file_name, "model.safetensors");
+			snprintf(plans[k].file_name, sizeof plans[k].file_name,
+				 "model.safetensors");
 			snprintf(plans[k].pt_name, sizeof plans[k].pt_name, "model.pt");
 		} else {
 			snprintf(plans[k].file_name, sizeof plans[k].file_name,
@@ -335,9 +337,9 @@ static int write_manifest(const char *dir, enum cb_format format, const char *mo
 	else
 		cb_format_size_label(opts->size ? opts->size : cb_preset_default_size(opts->preset),
 				     size_label, sizeof size_label);
-	json_t *info = json_pack("{s:s, s:s, s:s, s:s, s:I, s:i, s:I, s:s}", "name", name,
-				 "preset", opts->preset, "dtype", cb_dtype_name(spec->dtype),
-				 "size", size_label, "seed", (json_int_t)opts->seed, "shards",
+	json_t *info = json_pack("{s:s, s:s, s:s, s:s, s:I, s:i, s:I, s:s}", "name", name, "preset",
+				 opts->preset, "dtype", cb_dtype_name(spec->dtype), "size",
+				 size_label, "seed", (json_int_t)opts->seed, "shards",
 				 opts->shards > 1 ? (int)opts->shards : 1, "model_bytes",
 				 (json_int_t)spec->total_bytes, "description", spec->description);
 	char *text = NULL;
@@ -360,8 +362,8 @@ static int write_manifest(const char *dir, enum cb_format format, const char *mo
 	return rc;
 }
 
-static int write_index(const char *dir, const struct cb_model_spec *spec,
-		       struct shard_plan *plans, unsigned n_shards, bool pt, struct cb_error *err)
+static int write_index(const char *dir, const struct cb_model_spec *spec, struct shard_plan *plans,
+		       unsigned n_shards, bool pt, struct cb_error *err)
 {
 	const char **names = calloc(spec->n ? spec->n : 1, sizeof *names);
 	uint32_t *file_of = calloc(spec->n ? spec->n : 1, sizeof *file_of);
@@ -435,8 +437,10 @@ static int prepare_pt_shard(const char *path, const struct cb_model_spec *spec,
 	}
 	for (size_t j = 0; j < n; j++) {
 		const struct cb_preset_tensor *t = &spec->tensors[plan->first + j];
-		tensors[j] = (struct cb_pkl_tensor){.name = t->name, .storage = (uint32_t)j,
-						    .rank = t->rank, .shape = t->shape};
+		tensors[j] = (struct cb_pkl_tensor){.name = t->name,
+						    .storage = (uint32_t)j,
+						    .rank = t->rank,
+						    .shape = t->shape};
 		storages[j] = (struct cb_pkl_storage){spec->dtype, 1};
 		for (uint32_t d = 0; d < t->rank; d++)
 			storages[j].numel *= t->shape[d];
@@ -489,7 +493,8 @@ static int prepare_shards(const char *dir, const struct cb_gen_options *opts,
 		if ((opts->safetensors && !path) || (opts->pytorch && !pt_path))
 			rc = CB_FAIL(err, CB_ENOMEM, dir, NULL, "out of memory");
 		if (rc == CB_OK && path &&
-		    (rc = prepare_st_shard(path, st_specs, plan, items, order, &n_order, err)) != CB_OK)
+		    (rc = prepare_st_shard(path, st_specs, plan, items, order, &n_order, err)) !=
+			    CB_OK)
 			cb_error_set_path(err, path);
 		if (rc == CB_OK && pt_path &&
 		    (rc = prepare_pt_shard(pt_path, spec, plan, items, path ? NULL : order,
@@ -542,8 +547,8 @@ static int generate(const struct cb_gen_options *opts, const struct cb_model_spe
 {
 	unsigned n_shards = opts->shards > 1 ? opts->shards : 1;
 	if (n_shards > spec->n)
-		return CB_FAIL(err, CB_EUSAGE, NULL, NULL,
-			       "%u shards for a model of %zu tensors", n_shards, spec->n);
+		return CB_FAIL(err, CB_EUSAGE, NULL, NULL, "%u shards for a model of %zu tensors",
+			       n_shards, spec->n);
 	struct shard_plan *plans = calloc(n_shards, sizeof *plans);
 	struct gen_item *items = calloc(spec->n ? spec->n : 1, sizeof *items);
 	size_t *order = calloc(spec->n ? spec->n : 1, sizeof *order);
@@ -561,8 +566,11 @@ static int generate(const struct cb_gen_options *opts, const struct cb_model_spe
 	if ((rc = prepare_shards(out->dir, opts, spec, plans, n_shards, items, order, err)) !=
 	    CB_OK)
 		goto out;
-	struct gen_job job = {.items = items, .order = order, .n_items = spec->n,
-			      .seed = opts->seed, .table = table};
+	struct gen_job job = {.items = items,
+			      .order = order,
+			      .n_items = spec->n,
+			      .seed = opts->seed,
+			      .table = table};
 	pthread_mutex_init(&job.err_lock, NULL);
 	rc = run_workers(&job, worker_count(opts->threads, spec->n), out->name, spec->total_bytes,
 			 opts->progress, err);
@@ -587,12 +595,13 @@ static int generate(const struct cb_gen_options *opts, const struct cb_model_spe
 	/* One manifest for both formats: the tensors are the same bytes. */
 	if (rc == CB_OK && opts->safetensors)
 		rc = write_manifest(out->dir, CB_FORMAT_SAFETENSORS,
-				    n_shards > 1 ? "model.safetensors.index.json" : "model.safetensors",
+				    n_shards > 1 ? "model.safetensors.index.json"
+						 : "model.safetensors",
 				    opts, spec, items, spec->n, out->name, err);
 	else if (rc == CB_OK)
 		rc = write_manifest(out->dir, CB_FORMAT_PYTORCH,
-				    n_shards > 1 ? "pytorch_model.bin.index.json" : "model.pt", opts,
-				    spec, items, spec->n, out->name, err);
+				    n_shards > 1 ? "pytorch_model.bin.index.json" : "model.pt",
+				    opts, spec, items, spec->n, out->name, err);
 out:
 	for (unsigned k = 0; plans && k < n_shards; k++) {
 		cb_atomic_abort(&plans[k].file);

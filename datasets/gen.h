@@ -17,37 +17,37 @@
 #include "error.h"
 
 struct cb_gen_options {
-	const char *preset;      /* "llama" by default */
-	uint64_t size;           /* bytes; 0 = the preset's default */
-	enum cb_dtype dtype;     /* CB_DTYPE_INVALID = the preset's default */
-	unsigned shards;         /* 0 or 1 = one file */
-	uint64_t seed;           /* default 1 */
-	const char *out_dir;     /* the parent of the dataset directory */
-	bool safetensors;        /* formats to write */
+	const char *preset;  /* "llama" by default */
+	uint64_t size;       /* bytes; 0 = the preset's default */
+	enum cb_dtype dtype; /* CB_DTYPE_INVALID = the preset's default */
+	unsigned shards;     /* 0 or 1 = one file */
+	uint64_t seed;       /* default 1 */
+	const char *out_dir; /* the parent of the dataset directory */
+	bool safetensors;    /* formats to write */
 	bool pytorch;
-	bool force;              /* regenerate an existing dataset */
-	bool no_sync;            /* skip fsync: faster, not crash-safe */
-	bool progress;           /* a progress line on stderr */
-	unsigned threads;        /* 0 = one per CPU */
+	bool force;       /* regenerate an existing dataset */
+	bool no_sync;     /* skip fsync: faster, not crash-safe */
+	bool progress;    /* a progress line on stderr */
+	unsigned threads; /* 0 = one per CPU */
 };
 
 void cb_gen_default_options(struct cb_gen_options *opts);
 
 struct cb_gen_result {
-	char name[128];          /* the dataset's directory name */
-	char *dir;               /* its path; freed by cb_gen_result_free */
+	char name[128]; /* the dataset's directory name */
+	char *dir;      /* its path; freed by cb_gen_result_free */
 	uint64_t model_bytes;
-	uint64_t written_bytes;  /* all files */
+	uint64_t written_bytes; /* all files */
 	size_t n_tensors;
-	double seconds;          /* generating and writing, fsync included */
-	double sync_seconds;     /* of which fsync */
-	bool existed;            /* nothing was done: it was there already */
+	double seconds;      /* generating and writing, fsync included */
+	double sync_seconds; /* of which fsync */
+	bool existed;        /* nothing was done: it was there already */
 	char description[160];
 };
 
 /* The dataset name for these options (no I/O). */
-CB_NODISCARD int cb_gen_dataset_name(const struct cb_gen_options *opts, char *out,
-				     size_t size, struct cb_error *err);
+CB_NODISCARD int cb_gen_dataset_name(const struct cb_gen_options *opts, char *out, size_t size,
+				     struct cb_error *err);
 
 CB_NODISCARD int cb_gen_dataset(const struct cb_gen_options *opts, struct cb_gen_result *out,
 				struct cb_error *err);

@@ -130,8 +130,8 @@ static uint64_t llama_params(const struct llama_shape *s)
 static bool llama_fit(uint64_t target_params, struct llama_shape *best)
 {
 	static const uint64_t vocabs[] = {32000, 8192, 1024};
-	static const uint64_t widths[] = {64, 128, 256, 384, 512, 768, 1024, 1536, 2048,
-					  2560, 3072, 4096, 5120, 6144, 8192};
+	static const uint64_t widths[] = {64,   128,  256,  384,  512,  768,  1024, 1536,
+					  2048, 2560, 3072, 4096, 5120, 6144, 8192};
 	double best_score = INFINITY;
 	for (size_t v = 0; v < sizeof vocabs / sizeof vocabs[0]; v++)
 		for (size_t w = 0; w < sizeof widths / sizeof widths[0]; w++)
@@ -147,12 +147,14 @@ static bool llama_fit(uint64_t target_params, struct llama_shape *best)
 					continue;
 				s.intermediate = inter;
 				double got = (double)llama_params(&s);
-				double error = fabs(got - (double)target_params) / (double)target_params;
+				double error =
+					fabs(got - (double)target_params) / (double)target_params;
 				if (error > 0.02)
 					continue;
-				double score = fabs(log2((double)layers / ((double)h / 128.0))) +
-					       2.0 * fabs(log2((double)inter / (8.0 * (double)h / 3.0))) +
-					       (v > 0 ? 3.0 : 0.0) + 10.0 * error;
+				double score =
+					fabs(log2((double)layers / ((double)h / 128.0))) +
+					2.0 * fabs(log2((double)inter / (8.0 * (double)h / 3.0))) +
+					(v > 0 ? 3.0 : 0.0) + 10.0 * error;
 				if (score < best_score) {
 					best_score = score;
 					*best = s;
@@ -181,8 +183,8 @@ static void build_llama(struct builder *b, const struct llama_shape *s)
 	ADD2(b, s->vocab, h, "lm_head.weight");
 	snprintf(b->spec->description, sizeof b->spec->description,
 		 "Llama-style: hidden %llu, %llu layers, intermediate %llu, vocab %llu",
-		 (unsigned long long)h, (unsigned long long)s->layers,
-		 (unsigned long long)im, (unsigned long long)s->vocab);
+		 (unsigned long long)h, (unsigned long long)s->layers, (unsigned long long)im,
+		 (unsigned long long)s->vocab);
 }
 
 /* LoRA-adapter-like: rank-8 A/B pairs on every projection of many layers,
@@ -191,7 +193,7 @@ static void build_many_small(struct builder *b, uint64_t target_elems)
 {
 	static const char *const modules[] = {
 		"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
-		"mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"};
+		"mlp.gate_proj",    "mlp.up_proj",      "mlp.down_proj"};
 	const uint64_t rank = 8, per_layer = 2 * 7;
 	/* about 1024 elements per tensor, at least one layer, at most 5000 */
 	uint64_t layers = target_elems / (per_layer * 1024);
@@ -199,16 +201,17 @@ static void build_many_small(struct builder *b, uint64_t target_elems)
 		layers = 1;
 	if (layers > 5000)
 		layers = 5000;
-	uint64_t width = (target_elems + layers * per_layer * rank / 2) / (layers * per_layer * rank);
+	uint64_t width =
+		(target_elems + layers * per_layer * rank / 2) / (layers * per_layer * rank);
 	if (width < 1)
 		width = 1;
 	for (uint64_t l = 0; l < layers; l++)
 		for (size_t m = 0; m < 7; m++) {
 			unsigned long long n = (unsigned long long)l;
-			ADD2(b, rank, width, "base_model.model.model.layers.%llu.%s.lora_A.weight", n,
-			     modules[m]);
-			ADD2(b, width, rank, "base_model.model.model.layers.%llu.%s.lora_B.weight", n,
-			     modules[m]);
+			ADD2(b, rank, width, "base_model.model.model.layers.%llu.%s.lora_A.weight",
+			     n, modules[m]);
+			ADD2(b, width, rank, "base_model.model.model.layers.%llu.%s.lora_B.weight",
+			     n, modules[m]);
 		}
 	snprintf(b->spec->description, sizeof b->spec->description,
 		 "LoRA-like adapters: %llu layers x 7 projections x (A, B), rank 8, width %llu",
@@ -226,8 +229,8 @@ static void build_few_large(struct builder *b, uint64_t target_elems)
 		rows = 1;
 	for (uint64_t i = 0; i < count; i++)
 		ADD2(b, rows, cols, "layers.%llu.weight", (unsigned long long)i);
-	snprintf(b->spec->description, sizeof b->spec->description,
-		 "4 tensors of [%llu, %llu]", (unsigned long long)rows, (unsigned long long)cols);
+	snprintf(b->spec->description, sizeof b->spec->description, "4 tensors of [%llu, %llu]",
+		 (unsigned long long)rows, (unsigned long long)cols);
 }
 
 static uint64_t tensor_bytes(const struct cb_preset_tensor *t, enum cb_dtype dtype)
@@ -265,7 +268,8 @@ int cb_preset_build(const char *preset, uint64_t target_bytes, enum cb_dtype dty
 		build_few_large(&b, target_elems);
 	} else {
 		return CB_FAIL(err, CB_EUSAGE, NULL, NULL,
-			       "unknown preset \"%s\" (gpt2, llama, many-small, few-large)", preset);
+			       "unknown preset \"%s\" (gpt2, llama, many-small, few-large)",
+			       preset);
 	}
 	if (b.failed) {
 		cb_model_spec_free(out);

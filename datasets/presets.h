@@ -12,7 +12,7 @@
 #define CB_PRESET_MAX_RANK 4
 
 struct cb_preset_tensor {
-	char *name;                          /* owned by the model spec */
+	char *name; /* owned by the model spec */
 	uint32_t rank;
 	uint64_t shape[CB_PRESET_MAX_RANK];
 };
@@ -21,9 +21,9 @@ struct cb_model_spec {
 	char preset[32];
 	enum cb_dtype dtype;
 	size_t n;
-	struct cb_preset_tensor *tensors;    /* in architecture order */
-	uint64_t total_bytes;                /* sum of the tensors' bytes */
-	char description[160];               /* e.g. "hidden 1024, 12 layers, ..." */
+	struct cb_preset_tensor *tensors; /* in architecture order */
+	uint64_t total_bytes;             /* sum of the tensors' bytes */
+	char description[160];            /* e.g. "hidden 1024, 12 layers, ..." */
 };
 
 /* NULL-terminated list of preset names. */
@@ -41,9 +41,8 @@ enum cb_dtype cb_preset_default_dtype(const char *preset);
 /* Builds the tensor list of `preset` at `target_bytes` (ignored for fixed
  * presets) in `dtype`. Scalable presets land within 2% of the target. The
  * caller frees with cb_model_spec_free. */
-CB_NODISCARD int cb_preset_build(const char *preset, uint64_t target_bytes,
-				 enum cb_dtype dtype, struct cb_model_spec *out,
-				 struct cb_error *err);
+CB_NODISCARD int cb_preset_build(const char *preset, uint64_t target_bytes, enum cb_dtype dtype,
+				 struct cb_model_spec *out, struct cb_error *err);
 
 void cb_model_spec_free(struct cb_model_spec *spec);
 

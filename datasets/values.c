@@ -29,7 +29,7 @@ static double normal_quantile(double p)
 				   -1.328068155288572e+01};
 	static const double c[] = {-7.784894002430293e-03, -3.223964580411365e-01,
 				   -2.400758277161838e+00, -2.549732539343734e+00,
-				   4.374664141464968e+00, 2.938163982698783e+00};
+				   4.374664141464968e+00,  2.938163982698783e+00};
 	static const double d[] = {7.784695709041462e-03, 3.224671290700398e-01,
 				   2.445134137142996e+00, 3.754408661907416e+00};
 	if (p < 0.02425) {
@@ -172,22 +172,22 @@ void cb_value_table_init(struct cb_value_table *table, enum cb_dtype dtype)
 
 /* One loop per element size, so each is a tight table-lookup loop: 12 bits
  * of the stream pick one of the 4096 levels, five elements per 64-bit draw. */
-#define FILL_LOOP(type)                                                              \
-	do {                                                                         \
-		type *out = buf;                                                     \
-		const type *lut = (const type *)table->levels;                       \
-		size_t n = len / sizeof(type), k = 0;                                \
-		while (k + 5 <= n) {                                                 \
-			uint64_t r = splitmix64(state);                              \
-			out[k++] = lut[r & 4095];                                    \
-			out[k++] = lut[(r >> 12) & 4095];                            \
-			out[k++] = lut[(r >> 24) & 4095];                            \
-			out[k++] = lut[(r >> 36) & 4095];                            \
-			out[k++] = lut[(r >> 48) & 4095];                            \
-		}                                                                    \
-		uint64_t r = splitmix64(state);                                      \
-		for (; k < n; k++, r >>= 12)                                         \
-			out[k] = lut[r & 4095];                                      \
+#define FILL_LOOP(type)                                        \
+	do {                                                   \
+		type *out = buf;                               \
+		const type *lut = (const type *)table->levels; \
+		size_t n = len / sizeof(type), k = 0;          \
+		while (k + 5 <= n) {                           \
+			uint64_t r = splitmix64(state);        \
+			out[k++] = lut[r & 4095];              \
+			out[k++] = lut[(r >> 12) & 4095];      \
+			out[k++] = lut[(r >> 24) & 4095];      \
+			out[k++] = lut[(r >> 36) & 4095];      \
+			out[k++] = lut[(r >> 48) & 4095];      \
+		}                                              \
+		uint64_t r = splitmix64(state);                \
+		for (; k < n; k++, r >>= 12)                   \
+			out[k] = lut[r & 4095];                \
 	} while (0)
 
 void cb_values_fill(const struct cb_value_table *table, uint64_t *state, void *buf, size_t len)

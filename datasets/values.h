@@ -20,7 +20,7 @@
  * Immutable after cb_value_table_init: share it between threads. */
 struct cb_value_table {
 	enum cb_dtype dtype;
-	unsigned esize;          /* bytes per element; 0 for sub-byte types */
+	unsigned esize; /* bytes per element; 0 for sub-byte types */
 	/* entry i at byte i × esize; aligned for any element type */
 	_Alignas(8) uint8_t levels[CB_VALUE_LEVELS * 8];
 };

@@ -24,7 +24,9 @@ unsigned cb_host_threads(uint64_t opt)
 	if (opt)
 		return opt > MAX_THREADS ? MAX_THREADS : (unsigned)opt;
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-	return cpus < 1 ? 1 : cpus > CB_DEFAULT_THREADS_MAX ? CB_DEFAULT_THREADS_MAX : (unsigned)cpus;
+	return cpus < 1                        ? 1
+	       : cpus > CB_DEFAULT_THREADS_MAX ? CB_DEFAULT_THREADS_MAX
+					       : (unsigned)cpus;
 }
 
 /* ------------------------------------------------------------ parallel */
@@ -115,8 +117,8 @@ static int touch_slice(void *arg, size_t i, struct cb_error *err)
 	return CB_OK;
 }
 
-static int touch_model(struct cb_host_model *hm, const struct cb_manifest *arch,
-		       unsigned threads, struct cb_error *err)
+static int touch_model(struct cb_host_model *hm, const struct cb_manifest *arch, unsigned threads,
+		       struct cb_error *err)
 {
 	size_t *first = calloc(hm->n ? hm->n : 1, sizeof *first);
 	if (!first)
@@ -157,21 +159,23 @@ int cb_host_model_alloc(struct cb_host_model *hm, const struct cb_manifest *arch
 		uint64_t nbytes = arch->tensors[i].nbytes;
 		if (nbytes < OWN_MAP_MIN)
 			continue;
-		if (nbytes > SIZE_MAX - page || (nbytes + page - 1) / page * page > SIZE_MAX - arena)
+		if (nbytes > SIZE_MAX - page ||
+		    (nbytes + page - 1) / page * page > SIZE_MAX - arena)
 			return CB_FAIL(err, CB_ELIMIT, NULL, arch->tensors[i].name,
 				       "the model is larger than the address space");
 		arena += (size_t)(nbytes + page - 1) / page * page;
 	}
 	if (thp && arena > SIZE_MAX - HUGE_PAGE)
-		return CB_FAIL(err, CB_ELIMIT, NULL, NULL, "the model is larger than the address space");
+		return CB_FAIL(err, CB_ELIMIT, NULL, NULL,
+			       "the model is larger than the address space");
 	if (thp) /* whole huge pages: the kernel then aligns the mapping to one */
 		arena = (arena + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE;
 	if (arena) {
 		void *p = mmap(NULL, arena, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
 			       0);
 		if (p == MAP_FAILED)
-			return CB_FAIL(err, CB_ENOMEM, NULL, NULL, "cannot map %zu bytes for the model",
-				       arena);
+			return CB_FAIL(err, CB_ENOMEM, NULL, NULL,
+				       "cannot map %zu bytes for the model", arena);
 		hm->arena = p;
 		hm->arena_len = arena;
 		if (thp) /* a hint: refused or unsupported changes nothing */
@@ -267,7 +271,8 @@ int cb_host_gather(void *dst, const uint8_t *storage, const struct cb_ckpt_tenso
 			out += inner * esize;
 		} else {
 			for (uint64_t k = 0; k < inner; k++, out += esize)
-				memcpy(out, src + (int64_t)k * inner_stride * (int64_t)esize, esize);
+				memcpy(out, src + (int64_t)k * inner_stride * (int64_t)esize,
+				       esize);
 		}
 		for (uint32_t d = rank > 0 ? rank - 1 : 0; d-- > 0;) {
 			if (++index[d] < t->shape[d])

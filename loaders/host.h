@@ -47,8 +47,8 @@ struct cb_host_model {
  * model's initialiser does, so the pages are resident before any load.
  * Free with cb_host_model_free, also after a failure. */
 CB_NODISCARD int cb_host_model_alloc(struct cb_host_model *hm, const struct cb_manifest *arch,
-				     struct cb_model *model, bool touch, bool thp,
-				     unsigned threads, struct cb_error *err);
+				     struct cb_model *model, bool touch, bool thp, unsigned threads,
+				     struct cb_error *err);
 
 void cb_host_model_free(struct cb_host_model *hm);
 
@@ -56,8 +56,8 @@ void cb_host_model_free(struct cb_host_model *hm);
  * with the architecture's dtype, shape and bytes. `have` may be NULL. A
  * strided view (PyTorch) passes only when `views_ok`. */
 CB_NODISCARD int cb_host_match(const struct cb_manifest_tensor *want,
-			       const struct cb_ckpt_tensor *have, bool views_ok,
-			       const char *path, struct cb_error *err);
+			       const struct cb_ckpt_tensor *have, bool views_ok, const char *path,
+			       struct cb_error *err);
 
 /* The file offset of the first byte of the storage a PyTorch tensor views
  * (its own offset for a safetensors tensor). */
@@ -68,8 +68,8 @@ uint64_t cb_host_storage_start(const struct cb_ckpt_tensor *t);
  * tensor is one memcpy; a view is gathered one innermost run at a time.
  * Offsets and strides were bounds-checked when the checkpoint was opened.
  * CB_EUNSUPPORTED for a strided view of a sub-byte dtype. */
-CB_NODISCARD int cb_host_gather(void *dst, const uint8_t *storage,
-				const struct cb_ckpt_tensor *t, struct cb_error *err);
+CB_NODISCARD int cb_host_gather(void *dst, const uint8_t *storage, const struct cb_ckpt_tensor *t,
+				struct cb_error *err);
 
 /* Reads one byte of every page of [p, p + len) so that each is resident;
  * returns a value the caller must use (so the reads are not elided). */

@@ -90,11 +90,11 @@ enum cb_opt_type {
 };
 
 struct cb_loader_opt {
-	const char *name;   /* NULL ends the list */
+	const char *name; /* NULL ends the list */
 	enum cb_opt_type type;
-	size_t offset;      /* into the loader's options struct */
-	uint64_t min, max;  /* CB_OPT_U64 only */
-	const char *def;    /* default, as text (as the user would write it) */
+	size_t offset;     /* into the loader's options struct */
+	uint64_t min, max; /* CB_OPT_U64 only */
+	const char *def;   /* default, as text (as the user would write it) */
 	const char *help;
 };
 
@@ -112,7 +112,7 @@ enum cb_tensor_location {
  * until close(). */
 struct cb_model_tensor {
 	const char *name;
-	void *data;                     /* host pointer, or device pointer */
+	void *data; /* host pointer, or device pointer */
 	uint64_t nbytes;
 	enum cb_tensor_location location;
 };
@@ -128,8 +128,8 @@ struct cb_model {
 
 /* What open() and load() are given. All of it stays valid until close(). */
 struct cb_load_ctx {
-	const char *path;             /* the checkpoint: file, sharded dir, dataset dir */
-	enum cb_format format;        /* which of the dataset's formats to load */
+	const char *path;      /* the checkpoint: file, sharded dir, dataset dir */
+	enum cb_format format; /* which of the dataset's formats to load */
 	/* The model's architecture: names, dtypes, shapes, in name order, as a
 	 * framework's model class knows them before any file is read (this is
 	 * what `M()` allocates). Hashes are the harness's; loaders must not use
@@ -177,21 +177,21 @@ struct cb_loader_vram {
 };
 
 struct cb_loader_fetch {
-	size_t index;          /* into model->tensors */
-	void *host_buf;        /* nbytes of it */
+	size_t index;   /* into model->tensors */
+	void *host_buf; /* nbytes of it */
 	uint64_t nbytes;
 };
 
 struct cb_loader {
-	unsigned abi;                  /* CB_LOADER_ABI */
-	const char *name;              /* "safetensors-read": [a-z0-9-]+ */
-	const char *summary;           /* one line: the real-world path it stands for */
-	enum cb_format format;         /* the checkpoint format it reads */
+	unsigned abi;          /* CB_LOADER_ABI */
+	const char *name;      /* "safetensors-read": [a-z0-9-]+ */
+	const char *summary;   /* one line: the real-world path it stands for */
+	enum cb_format format; /* the checkpoint format it reads */
 	enum cb_device_kind device;
-	unsigned caps;                 /* enum cb_loader_cap bits */
+	unsigned caps;                    /* enum cb_loader_cap bits */
 	const struct cb_loader_opt *opts; /* NULL-name terminated; may be NULL */
-	size_t opts_size;              /* bytes of the options struct */
-	size_t priv_size;              /* bytes of private state (zeroed) */
+	size_t opts_size;                 /* bytes of the options struct */
+	size_t priv_size;                 /* bytes of private state (zeroed) */
 	/* Build-time unavailability ("built without CUDA (-Dcuda=disabled)").
 	 * When set, no hook is ever called; the loader is listed and skipped. */
 	const char *unavailable_reason;
@@ -241,12 +241,11 @@ char *cb_loader_peer_path(const struct cb_loader *loader, struct cb_error *err);
 /* Stores the text value of option `opt` into the options struct `opts`.
  * CB_EUSAGE naming the loader and option on a bad value. String values
  * point into `value`, which must outlive the struct. */
-int cb_loader_opt_set(const struct cb_loader *loader, const struct cb_loader_opt *opt,
-		      void *opts, const char *value, struct cb_error *err);
+int cb_loader_opt_set(const struct cb_loader *loader, const struct cb_loader_opt *opt, void *opts,
+		      const char *value, struct cb_error *err);
 
 /* Finds an option by name; NULL when the loader has none such. */
-const struct cb_loader_opt *cb_loader_opt_find(const struct cb_loader *loader,
-					       const char *name);
+const struct cb_loader_opt *cb_loader_opt_find(const struct cb_loader *loader, const char *name);
 
 /* Fills a zeroed options struct with every default. */
 int cb_loader_opts_defaults(const struct cb_loader *loader, void *opts, struct cb_error *err);

@@ -73,8 +73,8 @@ static void run_probe(const struct cb_loader *self)
 		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 			;
 	if (rc != 0)
-		snprintf(probe_cache.failure, sizeof probe_cache.failure, "cannot run %.300s: %s", prog,
-			 strerror(rc));
+		snprintf(probe_cache.failure, sizeof probe_cache.failure, "cannot run %.300s: %s",
+			 prog, strerror(rc));
 	else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
 		/* 127: the wrapper found no Python to exec */
 		snprintf(probe_cache.failure, sizeof probe_cache.failure,

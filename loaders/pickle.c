@@ -53,14 +53,14 @@ static const struct cb_loader_opt pickle_opts[] = {
 /* One storage record as torch.load materialises it. */
 struct record {
 	uint32_t file;
-	uint64_t start;  /* file offset of its first byte */
+	uint64_t start; /* file offset of its first byte */
 	uint64_t nbytes;
-	void *buf;       /* malloc'd while its file is loaded, else NULL */
+	void *buf; /* malloc'd while its file is loaded, else NULL */
 };
 
 /* One load_state_dict copy: architecture tensor -> its record. */
 struct copy {
-	size_t tensor;                 /* index into the architecture */
+	size_t tensor; /* index into the architecture */
 	const struct cb_ckpt_tensor *src;
 	size_t record;
 };
@@ -71,11 +71,11 @@ struct pickle {
 	struct cb_ckpt *ckpt;
 	struct record *records; /* sorted by (file, start), unique */
 	size_t n_records;
-	struct copy *copies;    /* grouped by file */
+	struct copy *copies; /* grouped by file */
 	size_t n_copies;
 	struct cb_model *dest;
 	size_t copy_from, copy_to; /* the slice of copies[] being run */
-	uint64_t strided;       /* views gathered rather than memcpy'd */
+	uint64_t strided;          /* views gathered rather than memcpy'd */
 };
 
 static int pickle_open(void *priv, const struct cb_load_ctx *ctx, struct cb_error *err)
@@ -108,9 +108,9 @@ static int plan_records(struct pickle *s, struct cb_error *err)
 	if (!s->records)
 		return CB_FAIL(err, CB_ENOMEM, NULL, NULL, "out of memory");
 	for (size_t i = 0; i < c->n_tensors; i++)
-		s->records[i] = (struct record){c->tensors[i].file,
-						cb_host_storage_start(&c->tensors[i]),
-						c->tensors[i].storage_nbytes, NULL};
+		s->records[i] =
+			(struct record){c->tensors[i].file, cb_host_storage_start(&c->tensors[i]),
+					c->tensors[i].storage_nbytes, NULL};
 	qsort(s->records, c->n_tensors, sizeof *s->records, by_place);
 	size_t n = 0;
 	for (size_t i = 0; i < c->n_tensors; i++) {
@@ -172,7 +172,8 @@ static int read_file_records(struct pickle *s, uint32_t file, struct cb_error *e
 		/* c10's CPU allocator: 64-byte aligned, untouched until read. */
 		if (posix_memalign(&r->buf, 64, r->nbytes ? (size_t)r->nbytes : 1) != 0) {
 			r->buf = NULL;
-			rc = CB_FAIL(err, CB_ENOMEM, path, NULL, "cannot allocate a %llu-byte storage",
+			rc = CB_FAIL(err, CB_ENOMEM, path, NULL,
+				     "cannot allocate a %llu-byte storage",
 				     (unsigned long long)r->nbytes);
 			break;
 		}
@@ -241,9 +242,11 @@ static int pickle_control(void *priv, int op, void *arg, struct cb_error *err)
 	(void)err;
 	if (op != CB_LOADER_CTL_MODE)
 		return CB_EUNSUPPORTED;
-	snprintf(arg, 256, "%zu records read into fresh buffers, %zu tensors copied "
-		 "(%llu strided), %zu files", s->n_records, s->n_copies,
-		 (unsigned long long)s->strided, s->ckpt ? s->ckpt->n_files : (size_t)0);
+	snprintf(arg, 256,
+		 "%zu records read into fresh buffers, %zu tensors copied "
+		 "(%llu strided), %zu files",
+		 s->n_records, s->n_copies, (unsigned long long)s->strided,
+		 s->ckpt ? s->ckpt->n_files : (size_t)0);
 	return CB_OK;
 }
 

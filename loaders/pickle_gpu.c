@@ -39,11 +39,11 @@ struct pk_gpu {
 	struct cb_ckpt *ckpt;
 	int *fds;
 	size_t n_fds;
-	void **host;          /* the host model */
-	void **storages;      /* torch.load's buffers, NULL once copied */
+	void **host;     /* the host model */
+	void **storages; /* torch.load's buffers, NULL once copied */
 	void **dev;
 	uint64_t *dev_bytes;
-	size_t n;             /* entries allocated in the tables above */
+	size_t n; /* entries allocated in the tables above */
 };
 
 static int pk_open(void *priv, const struct cb_load_ctx *ctx, struct cb_error *err)

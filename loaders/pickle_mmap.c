@@ -58,7 +58,7 @@ struct pmmap {
 	struct cb_ckpt *ckpt;
 	struct mapping *maps;
 	size_t n_maps;
-	void **copies;            /* per architecture tensor: a copy, or NULL */
+	void **copies; /* per architecture tensor: a copy, or NULL */
 	size_t n_copies;
 	struct cb_model *model;
 	uint64_t n_views, n_strided, n_misaligned;
@@ -80,7 +80,8 @@ static int map_files(struct pmmap *s, bool willneed, struct cb_error *err)
 	for (size_t i = 0; i < s->n_maps; i++) {
 		const struct cb_ckpt_file *f = &s->ckpt->files[i];
 		if (f->size == 0 || f->size > SIZE_MAX)
-			return CB_FAIL(err, CB_EFORMAT, f->path, NULL, "cannot map this file's size");
+			return CB_FAIL(err, CB_EFORMAT, f->path, NULL,
+				       "cannot map this file's size");
 		int fd = open(f->path, O_RDONLY | O_CLOEXEC);
 		if (fd < 0)
 			return CB_FAIL_ERRNO(err, errno, f->path, "open");
@@ -125,8 +126,8 @@ static int assign(struct pmmap *s, const struct cb_manifest *arch, struct cb_mod
 		int rc = cb_host_match(&arch->tensors[i], t, true, s->ckpt->path, err);
 		if (rc != CB_OK)
 			return rc;
-		const uint8_t *storage = (const uint8_t *)s->maps[t->file].addr +
-					 cb_host_storage_start(t);
+		const uint8_t *storage =
+			(const uint8_t *)s->maps[t->file].addr + cb_host_storage_start(t);
 		bool aligned = cb_host_storage_start(t) % RECORD_ALIGN == 0;
 		bool dense = is_dense(t);
 		model->tensors[i].location = CB_LOC_HOST;
@@ -137,7 +138,8 @@ static int assign(struct pmmap *s, const struct cb_manifest *arch, struct cb_mod
 		}
 		s->n_strided += !dense;
 		s->n_misaligned += dense && !aligned;
-		if (posix_memalign(&s->copies[i], RECORD_ALIGN, t->nbytes ? (size_t)t->nbytes : 1)) {
+		if (posix_memalign(&s->copies[i], RECORD_ALIGN,
+				   t->nbytes ? (size_t)t->nbytes : 1)) {
 			s->copies[i] = NULL;
 			return CB_FAIL(err, CB_ENOMEM, NULL, t->name, "out of memory");
 		}
@@ -189,10 +191,11 @@ static int pmmap_control(void *priv, int op, void *arg, struct cb_error *err)
 	(void)err;
 	if (op != CB_LOADER_CTL_MODE)
 		return CB_EUNSUPPORTED;
-	snprintf(arg, 256, "mmap private read-only, %llu views, %llu strided copied, "
-		 "%llu misaligned copied, %zu files", (unsigned long long)s->n_views,
-		 (unsigned long long)s->n_strided, (unsigned long long)s->n_misaligned,
-		 s->n_maps);
+	snprintf(arg, 256,
+		 "mmap private read-only, %llu views, %llu strided copied, "
+		 "%llu misaligned copied, %zu files",
+		 (unsigned long long)s->n_views, (unsigned long long)s->n_strided,
+		 (unsigned long long)s->n_misaligned, s->n_maps);
 	return CB_OK;
 }
 

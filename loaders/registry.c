@@ -16,14 +16,18 @@
 #include "loader.h"
 #include "resources.h"
 
-/* X(c_name): every shipped loader, in listing order. */
-#define CB_LOADERS(X) X(safetensors_read) X(safetensors_mmap) X(pickle) X(pickle_mmap) \
+/* X(c_name): every shipped loader, in listing order. (clang-format does not
+ * settle on a layout for this list, so it is left as written.) */
+/* clang-format off */
+#define CB_LOADERS(X) \
+	X(safetensors_read) X(safetensors_mmap) X(pickle) X(pickle_mmap) \
 	X(safetensors_gpu) X(safetensors_gpu_naive) X(pickle_gpu) \
 	X(peer_torch_load) X(peer_torch_load_mmap) X(peer_safetensors_py) \
 	X(peer_torch_load_gpu) X(peer_safetensors_py_gpu) \
 	X(libtorch_safetensors) X(libtorch_safetensors_mmap) X(libtorch_pickle) \
 	X(libtorch_pickle_load) X(libtorch_safetensors_gpu) X(libtorch_safetensors_mmap_gpu) \
 	X(libtorch_pickle_gpu) X(libtorch_pickle_load_gpu)
+/* clang-format on */
 
 #define CB_X_DECLARE(id) extern const struct cb_loader cb_loader_##id;
 #define CB_X_ENTRY(id) &cb_loader_##id,
@@ -34,10 +38,9 @@ CB_LOADERS(CB_X_DECLARE)
 CB_TEST_LOADERS(CB_X_DECLARE)
 #endif
 
-static const struct cb_loader *const registry[] = {
-	CB_LOADERS(CB_X_ENTRY)
+static const struct cb_loader *const registry[] = {CB_LOADERS(CB_X_ENTRY)
 #ifdef CB_TEST_REGISTRY
-	CB_TEST_LOADERS(CB_X_ENTRY)
+							   CB_TEST_LOADERS(CB_X_ENTRY)
 #endif
 };
 
@@ -106,7 +109,8 @@ static int check_opts(const struct cb_loader *l, struct cb_error *err)
 		    end > l->opts_size)
 			return CB_FAIL(err, CB_EINTERNAL, NULL, l->name,
 				       "loader option \"%s\" is not well formed (name, help, "
-				       "offset within opts_size)", o->name);
+				       "offset within opts_size)",
+				       o->name);
 		if (o->type == CB_OPT_U64 && o->min > o->max)
 			return CB_FAIL(err, CB_EINTERNAL, NULL, l->name,
 				       "loader option \"%s\" has min above max", o->name);
@@ -134,8 +138,9 @@ int cb_loader_check(const struct cb_loader *l, struct cb_error *err)
 		return CB_FAIL(err, CB_EINTERNAL, NULL, l->name,
 			       "loader lacks a required hook (open, load, close)");
 	if ((l->caps & CB_CAP_DEVICE_MEM) && !stub && !peer && !l->control)
-		return CB_FAIL(err, CB_EINTERNAL, NULL, l->name,
-			       "a device loader needs control(CB_LOADER_CTL_FETCH) for verification");
+		return CB_FAIL(
+			err, CB_EINTERNAL, NULL, l->name,
+			"a device loader needs control(CB_LOADER_CTL_FETCH) for verification");
 	return check_opts(l, err);
 }
 
@@ -222,9 +227,21 @@ static bool parse_u64(const char *text, uint64_t *out)
 		return false;
 	unsigned shift = 0;
 	switch (*end) {
-	case 'K': case 'k': shift = 10; end++; break;
-	case 'M': case 'm': shift = 20; end++; break;
-	case 'G': case 'g': shift = 30; end++; break;
+	case 'K':
+	case 'k':
+		shift = 10;
+		end++;
+		break;
+	case 'M':
+	case 'm':
+		shift = 20;
+		end++;
+		break;
+	case 'G':
+	case 'g':
+		shift = 30;
+		end++;
+		break;
 	default: break;
 	}
 	if (*end || (shift && v > (UINT64_MAX >> shift)))
@@ -250,17 +267,14 @@ int cb_loader_opt_set(const struct cb_loader *l, const struct cb_loader_opt *o, 
 			break;
 		memcpy(slot, &u, sizeof u);
 		return CB_OK;
-	case CB_OPT_STRING:
-		memcpy(slot, &value, sizeof value);
-		return CB_OK;
+	case CB_OPT_STRING: memcpy(slot, &value, sizeof value); return CB_OK;
 	}
 	if (o->type == CB_OPT_U64)
 		return CB_FAIL(err, CB_EUSAGE, NULL, l->name,
 			       "option %s takes an integer from %llu to %llu, not \"%s\"", o->name,
 			       (unsigned long long)o->min, (unsigned long long)o->max, value);
-	return CB_FAIL(err, CB_EUSAGE, NULL, l->name,
-		       "option %s takes %s, not \"%s\"", o->name, cb_opt_type_name(o->type),
-		       value);
+	return CB_FAIL(err, CB_EUSAGE, NULL, l->name, "option %s takes %s, not \"%s\"", o->name,
+		       cb_opt_type_name(o->type), value);
 }
 
 int cb_loader_opts_defaults(const struct cb_loader *l, void *opts, struct cb_error *err)

@@ -52,7 +52,7 @@
 #include "cuda/gpu.h"
 
 #define MAX_THREADS 64
-#define CARVE_ALIGN UINT64_C(256)     /* cudaMalloc's own alignment */
+#define CARVE_ALIGN UINT64_C(256) /* cudaMalloc's own alignment */
 #define CUFILE_MAX_IO (UINT64_C(16) << 20)
 
 struct st_gpu_opts {
@@ -61,7 +61,7 @@ struct st_gpu_opts {
 	const char *direct; /* auto | on | off */
 	uint64_t threads;   /* 0: one per CPU, at most 16 */
 	uint64_t chunk_mib;
-	uint64_t slots;     /* per thread */
+	uint64_t slots; /* per thread */
 	bool numa;
 	const char *pinned_alloc; /* parallel | serial */
 };
@@ -83,7 +83,8 @@ static const struct cb_loader_opt st_gpu_opts[] = {
 	{"numa", CB_OPT_BOOL, offsetof(struct st_gpu_opts, numa), 0, 0, "true",
 	 "bind reader threads and pinned slots to the GPU's NUMA-local CPUs"},
 	{"pinned-alloc", CB_OPT_STRING, offsetof(struct st_gpu_opts, pinned_alloc), 0, 0,
-	 "parallel", "parallel: each reader thread page-locks its own slots at once; serial: "
+	 "parallel",
+	 "parallel: each reader thread page-locks its own slots at once; serial: "
 	 "one thread allocates the whole ring"},
 	{NULL, 0, 0, 0, 0, NULL, NULL},
 };
@@ -96,9 +97,9 @@ struct st_gpu {
 	struct cb_ckpt *ckpt;
 	int *fds;
 	size_t n_fds;
-	void *base;                /* alloc=model */
+	void *base; /* alloc=model */
 	uint64_t base_bytes;
-	void **tensor_bufs;        /* alloc=tensor */
+	void **tensor_bufs; /* alloc=tensor */
 	uint64_t *tensor_bytes;
 	size_t n_tensor_bufs;
 	struct cb_pipe_range *ranges;
@@ -123,8 +124,9 @@ static unsigned thread_count(const struct st_gpu_opts *o)
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	/* On the H100 machine (16 CPUs) 16 readers moved a warm 8 GiB load
 	 * from 26 to 28-31 GB/s over 8 (results/reference/gpu-h100-tuned). */
-	return cpus < 1 ? 1 : cpus > CB_DEFAULT_THREADS_MAX ? CB_DEFAULT_THREADS_MAX
-							     : (unsigned)cpus;
+	return cpus < 1                        ? 1
+	       : cpus > CB_DEFAULT_THREADS_MAX ? CB_DEFAULT_THREADS_MAX
+					       : (unsigned)cpus;
 }
 
 static int st_gpu_open(void *priv, const struct cb_load_ctx *ctx, struct cb_error *err)
@@ -147,8 +149,9 @@ static int st_gpu_open(void *priv, const struct cb_load_ctx *ctx, struct cb_erro
 		return rc;
 	if (is(o->mode, "register")) {
 		int ro = 0;
-		CB_CUDA_TRY(err, cudaDeviceGetAttribute(&ro, cudaDevAttrHostRegisterReadOnlySupported,
-							s->gpu.device));
+		CB_CUDA_TRY(err,
+			    cudaDeviceGetAttribute(&ro, cudaDevAttrHostRegisterReadOnlySupported,
+						   s->gpu.device));
 		if (!ro)
 			return CB_FAIL(err, CB_EUNAVAILABLE, NULL, NULL,
 				       "mode=register: this GPU cannot register read-only host "
@@ -179,8 +182,8 @@ static int alloc_model(struct st_gpu *s, const struct cb_manifest *arch, bool on
 	if (one) {
 		uint64_t total = 0;
 		for (size_t i = 0; i < n; i++) {
-			uint64_t padded = (arch->tensors[i].nbytes + CARVE_ALIGN - 1) &
-					  ~(CARVE_ALIGN - 1);
+			uint64_t padded =
+				(arch->tensors[i].nbytes + CARVE_ALIGN - 1) & ~(CARVE_ALIGN - 1);
 			if (__builtin_add_overflow(total, padded, &total))
 				return CB_FAIL(err, CB_ELIMIT, NULL, NULL, "model too large");
 		}
@@ -226,7 +229,8 @@ static int plan_ranges(struct st_gpu *s, const struct cb_load_ctx *ctx, struct c
 		int rc = cb_gpu_match(&arch->tensors[i], have, s->ckpt->path, false, err);
 		if (rc != CB_OK)
 			return rc;
-		s->ranges[i] = (struct cb_pipe_range){.file = have->file, .offset = have->offset,
+		s->ranges[i] = (struct cb_pipe_range){.file = have->file,
+						      .offset = have->offset,
 						      .len = have->nbytes,
 						      .dst = model->tensors[i].data};
 	}
@@ -243,8 +247,8 @@ static double cached_fraction(const struct cb_ckpt *ckpt)
 	for (size_t i = 0; i < ckpt->n_files; i++) {
 		size_t len = (size_t)ckpt->files[i].size;
 		int fd = open(ckpt->files[i].path, O_RDONLY | O_CLOEXEC);
-		void *map = fd >= 0 && len ? mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0)
-					   : MAP_FAILED;
+		void *map =
+			fd >= 0 && len ? mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0) : MAP_FAILED;
 		if (fd >= 0)
 			close(fd);
 		if (map == MAP_FAILED)
@@ -320,8 +324,8 @@ static int setup_ring(struct st_gpu *s, const struct st_gpu_opts *o, struct cb_p
 }
 
 /* O_DIRECT or not, by the option; the files opened accordingly. */
-static int open_for_pipeline(struct st_gpu *s, const struct st_gpu_opts *o, bool *direct,
-			     char *why, size_t why_size, struct cb_error *err)
+static int open_for_pipeline(struct st_gpu *s, const struct st_gpu_opts *o, bool *direct, char *why,
+			     size_t why_size, struct cb_error *err)
 {
 	*direct = is(o->direct, "on");
 	snprintf(why, why_size, "direct=%s", o->direct);
@@ -375,8 +379,13 @@ static int run_pipeline(struct st_gpu *s, const struct cb_load_ctx *ctx, bool ma
 	if (rc == CB_OK && plan.n_chunks < threads)
 		threads = plan.n_chunks ? (unsigned)plan.n_chunks : 1;
 	struct cb_pipe_config cfg = {
-		.threads = threads, .slots_per_thread = (unsigned)o->slots, .slot_bytes = chunk,
-		.map = map, .serial_setup = is(o->pinned_alloc, "serial"), .on_thread = o->numa ? cb_gpu_bind_thread : NULL, .thread_ctx = &s->gpu,
+		.threads = threads,
+		.slots_per_thread = (unsigned)o->slots,
+		.slot_bytes = chunk,
+		.map = map,
+		.serial_setup = is(o->pinned_alloc, "serial"),
+		.on_thread = o->numa ? cb_gpu_bind_thread : NULL,
+		.thread_ctx = &s->gpu,
 	};
 	if (rc == CB_OK)
 		rc = cb_cuda_engine_new(&s->gpu, (size_t)threads * o->slots, &engine, err);
@@ -401,9 +410,11 @@ static int run_pipeline(struct st_gpu *s, const struct cb_load_ctx *ctx, bool ma
 	else
 		snprintf(s->mode + used, sizeof s->mode - used,
 			 "pipeline: %s (%s), %u threads x %llu pinned slots x %llu MiB (allocated "
-			 "in %s), NUMA %s, alloc=%s", direct ? "O_DIRECT" : "buffered", why, threads,
-			 (unsigned long long)o->slots, (unsigned long long)o->chunk_mib, o->pinned_alloc,
-			 o->numa && s->gpu.have_local_cpus ? "bound" : "not bound", o->alloc);
+			 "in %s), NUMA %s, alloc=%s",
+			 direct ? "O_DIRECT" : "buffered", why, threads,
+			 (unsigned long long)o->slots, (unsigned long long)o->chunk_mib,
+			 o->pinned_alloc, o->numa && s->gpu.have_local_cpus ? "bound" : "not bound",
+			 o->alloc);
 	return rc;
 }
 
@@ -413,7 +424,7 @@ static int run_pipeline(struct st_gpu *s, const struct cb_load_ctx *ctx, bool ma
 struct cf_req {
 	uint32_t file;
 	uint64_t offset, len;
-	void *base;      /* the registered buffer, or the tensor's own */
+	void *base; /* the registered buffer, or the tensor's own */
 	uint64_t dev_off;
 };
 
@@ -489,13 +500,14 @@ static int cufile_prepare(struct st_gpu *s, struct cb_error *err)
 		CUfileError_t e = s->cufile.handle_register(&s->handles[i], &d);
 		if (e.err != CU_FILE_SUCCESS) {
 			s->handles[i] = NULL;
-			return cb_cufile_fail(err, s->ckpt->files[i].path, "cuFileHandleRegister", e);
+			return cb_cufile_fail(err, s->ckpt->files[i].path, "cuFileHandleRegister",
+					      e);
 		}
 	}
 	/* Registering pins the buffer's BAR1 mapping once, not per request;
 	 * per-tensor buffers go unregistered (cuFile bounces them). */
-	if (s->base && s->cufile.buf_register(s->base, (size_t)s->base_bytes, 0).err ==
-			       CU_FILE_SUCCESS)
+	if (s->base &&
+	    s->cufile.buf_register(s->base, (size_t)s->base_bytes, 0).err == CU_FILE_SUCCESS)
 		s->base_registered = true;
 	return CB_OK;
 }
@@ -516,9 +528,11 @@ static int run_cufile(struct st_gpu *s, const struct cb_load_ctx *ctx, struct cb
 		for (uint64_t at = 0; at < g->len; at += max_io) {
 			void *dst = (char *)g->dst + at;
 			struct cf_req *q = &r.reqs[r.n_reqs++];
-			*q = (struct cf_req){.file = g->file, .offset = g->offset + at,
+			*q = (struct cf_req){.file = g->file,
+					     .offset = g->offset + at,
 					     .len = g->len - at < max_io ? g->len - at : max_io,
-					     .base = dst, .dev_off = 0};
+					     .base = dst,
+					     .dev_off = 0};
 			if (s->base_registered) {
 				q->base = s->base;
 				q->dev_off = (uint64_t)((char *)dst - (char *)s->base);

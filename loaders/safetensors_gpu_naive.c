@@ -56,7 +56,8 @@ static int map_files(struct st_naive *s, struct cb_error *err)
 		int fd = open(f->path, O_RDONLY | O_CLOEXEC);
 		if (fd < 0)
 			return CB_FAIL_ERRNO(err, errno, f->path, "open");
-		void *m = f->size ? mmap(NULL, (size_t)f->size, PROT_READ, MAP_SHARED, fd, 0) : NULL;
+		void *m =
+			f->size ? mmap(NULL, (size_t)f->size, PROT_READ, MAP_SHARED, fd, 0) : NULL;
 		int e = errno;
 		close(fd);
 		if (m == MAP_FAILED)
@@ -68,8 +69,8 @@ static int map_files(struct st_naive *s, struct cb_error *err)
 	return CB_OK;
 }
 
-static int copy_tensors(struct st_naive *s, const struct cb_manifest *arch,
-			struct cb_model *model, struct cb_error *err)
+static int copy_tensors(struct st_naive *s, const struct cb_manifest *arch, struct cb_model *model,
+			struct cb_error *err)
 {
 	size_t n = arch->n_tensors;
 	s->bufs = calloc(n ? n : 1, sizeof *s->bufs);
@@ -135,14 +136,15 @@ static void naive_close(void *priv)
 static int naive_control(void *priv, int op, void *arg, struct cb_error *err)
 {
 	struct st_naive *s = priv;
-	return cb_gpu_control(&s->gpu, s->model, "mmap + cudaMemcpy per tensor (pageable)", op,
-			      arg, err);
+	return cb_gpu_control(&s->gpu, s->model, "mmap + cudaMemcpy per tensor (pageable)", op, arg,
+			      err);
 }
 
 const struct cb_loader cb_loader_safetensors_gpu_naive = {
 	.abi = CB_LOADER_ABI,
 	.name = "safetensors-gpu-naive",
-	.summary = "load_file(device=\"cuda\") plainly: mmap, cudaMemcpy each tensor from pageable memory",
+	.summary = "load_file(device=\"cuda\") plainly: mmap, cudaMemcpy each tensor from pageable "
+		   "memory",
 	.format = CB_FORMAT_SAFETENSORS,
 	.device = CB_DEVICE_CUDA,
 	.caps = CB_CAP_DEVICE_MEM,
@@ -159,7 +161,8 @@ const struct cb_loader cb_loader_safetensors_gpu_naive = {
 const struct cb_loader cb_loader_safetensors_gpu_naive = {
 	.abi = CB_LOADER_ABI,
 	.name = "safetensors-gpu-naive",
-	.summary = "load_file(device=\"cuda\") plainly: mmap, cudaMemcpy each tensor from pageable memory",
+	.summary = "load_file(device=\"cuda\") plainly: mmap, cudaMemcpy each tensor from pageable "
+		   "memory",
 	.format = CB_FORMAT_SAFETENSORS,
 	.device = CB_DEVICE_CUDA,
 	.caps = CB_CAP_DEVICE_MEM,

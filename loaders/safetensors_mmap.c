@@ -40,10 +40,10 @@
 #include "loader.h"
 
 struct st_mmap_opts {
-	uint64_t threads; /* touching threads; 0: one per CPU, at most 16 */
-	bool populate;    /* MAP_POPULATE */
-	bool willneed;    /* madvise(MADV_WILLNEED) */
-	bool sequential;  /* madvise(MADV_SEQUENTIAL) */
+	uint64_t threads;   /* touching threads; 0: one per CPU, at most 16 */
+	bool populate;      /* MAP_POPULATE */
+	bool willneed;      /* madvise(MADV_WILLNEED) */
+	bool sequential;    /* madvise(MADV_SEQUENTIAL) */
 	bool populate_read; /* madvise(MADV_POPULATE_READ) per touched slice */
 };
 
@@ -65,7 +65,7 @@ static const struct cb_loader_opt st_mmap_opts[] = {
 #define TOUCH_SLICE ((size_t)4 << 20)
 
 struct mapping {
-	void *addr;   /* MAP_FAILED or NULL when not mapped */
+	void *addr; /* MAP_FAILED or NULL when not mapped */
 	size_t len;
 };
 
@@ -75,7 +75,7 @@ struct st_mmap {
 	struct cb_ckpt *ckpt;
 	struct mapping *maps; /* one per checkpoint file */
 	size_t n_maps;
-	size_t *first_slice;  /* per file: index of its first touch slice */
+	size_t *first_slice; /* per file: index of its first touch slice */
 	size_t n_slices;
 	char advice[96];      /* what the kernel was told, for the mode */
 	uint64_t sink;        /* the touched bytes' sum, so reads are kept */
@@ -188,7 +188,8 @@ static int st_mmap_load(void *priv, const struct cb_load_ctx *ctx, struct cb_mod
 	/* Still the read phase: faulting the pages in is where the bytes are
 	 * read from the file (or found in the page cache). */
 	if (rc == CB_OK)
-		rc = cb_host_parallel(cb_host_threads(o->threads), s->n_slices, touch_slice, s, err);
+		rc = cb_host_parallel(cb_host_threads(o->threads), s->n_slices, touch_slice, s,
+				      err);
 	cb_loader_phase(ctx, CB_PHASE_NONE);
 	return rc;
 }

@@ -104,22 +104,22 @@ struct worker {
 struct st_read {
 	struct cb_host_model model;
 	struct cb_ckpt *ckpt;
-	int *fds;             /* buffered, one per checkpoint file; -1 when closed */
-	int *dfds;            /* O_DIRECT, or -1 where refused or not asked for */
+	int *fds;  /* buffered, one per checkpoint file; -1 when closed */
+	int *dfds; /* O_DIRECT, or -1 where refused or not asked for */
 	size_t n_fds;
 	struct chunk *chunks; /* in file order, then offset order */
 	size_t n_chunks;
-	atomic_size_t next;   /* the next chunk to read (one shared queue) */
-	bool shares;          /* workers read their own [first, end) instead */
-	atomic_int failed;    /* set by the first failing worker */
+	atomic_size_t next;          /* the next chunk to read (one shared queue) */
+	bool shares;                 /* workers read their own [first, end) instead */
+	atomic_int failed;           /* set by the first failing worker */
 	atomic_int direct_fallbacks; /* direct reads refused mid-load (EINVAL) */
 	pthread_mutex_t err_lock;
 	bool lock_ready;
 	struct cb_error *err; /* the load's error struct, under err_lock */
 	struct worker workers[MAX_THREADS];
 	unsigned n_workers;
-	size_t direct_files;  /* files opened with O_DIRECT */
-	char uring_note[96];  /* why io_uring did not run, when asked for */
+	size_t direct_files; /* files opened with O_DIRECT */
+	char uring_note[96]; /* why io_uring did not run, when asked for */
 	bool uring_ran;
 };
 
@@ -137,8 +137,8 @@ static int st_read_open(void *priv, const struct cb_load_ctx *ctx, struct cb_err
 	 * before the baseline, one per reader thread or io_uring slot. */
 	for (unsigned i = 0; o->direct && i < s->n_workers; i++) {
 		size_t len = (size_t)o->chunk + 2 * DIRECT_ALIGN;
-		void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
-			       0);
+		void *p =
+			mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		if (p == MAP_FAILED)
 			return CB_FAIL(err, CB_ENOMEM, NULL, NULL, "no memory for bounce buffers");
 		memset(p, 0, len);
@@ -382,12 +382,11 @@ static int read_threads(struct st_read *s, struct cb_error *err)
 /* One read in flight: a chunk, or what is left of it after a short read. */
 struct slot {
 	size_t chunk;
-	uint64_t pos;  /* file offset this read starts at */
-	bool bounced;  /* into the worker's bounce buffer (O_DIRECT) */
+	uint64_t pos; /* file offset this read starts at */
+	bool bounced; /* into the worker's bounce buffer (O_DIRECT) */
 };
 
-static void submit_slot(struct st_read *s, struct io_uring *ring, struct slot *sl,
-			struct worker *w)
+static void submit_slot(struct st_read *s, struct io_uring *ring, struct slot *sl, struct worker *w)
 {
 	const struct chunk *c = &s->chunks[sl->chunk];
 	uint64_t end = c->offset + c->len;
@@ -406,8 +405,8 @@ static void submit_slot(struct st_read *s, struct io_uring *ring, struct slot *s
 
 /* A completion: copies bounced bytes into place; true when the chunk is
  * done, false when the slot was resubmitted for the rest. */
-static int complete_slot(struct st_read *s, struct slot *sl, struct worker *w, int res,
-			 bool *done, struct cb_error *err)
+static int complete_slot(struct st_read *s, struct slot *sl, struct worker *w, int res, bool *done,
+			 struct cb_error *err)
 {
 	const struct chunk *c = &s->chunks[sl->chunk];
 	const char *path = s->ckpt->files[c->file].path;

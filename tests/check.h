@@ -11,52 +11,48 @@
 
 static int check_failures, check_count;
 
-#define CHECK(cond)                                                                 \
-	do {                                                                        \
-		check_count++;                                                      \
-		if (!(cond)) {                                                      \
-			check_failures++;                                           \
-			fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__,      \
-				__LINE__, #cond);                                   \
-		}                                                                   \
+#define CHECK(cond)                                                                              \
+	do {                                                                                     \
+		check_count++;                                                                   \
+		if (!(cond)) {                                                                   \
+			check_failures++;                                                        \
+			fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
+		}                                                                                \
 	} while (0)
 
-#define CHECK_EQ_U64(a, b)                                                          \
-	do {                                                                        \
-		uint64_t check_a_ = (uint64_t)(a), check_b_ = (uint64_t)(b);        \
-		check_count++;                                                      \
-		if (check_a_ != check_b_) {                                         \
-			check_failures++;                                           \
-			fprintf(stderr, "%s:%d: %s == %s failed: %" PRIu64         \
-					" != %" PRIu64 "\n",                        \
-				__FILE__, __LINE__, #a, #b, check_a_, check_b_);    \
-		}                                                                   \
+#define CHECK_EQ_U64(a, b)                                                                      \
+	do {                                                                                    \
+		uint64_t check_a_ = (uint64_t)(a), check_b_ = (uint64_t)(b);                    \
+		check_count++;                                                                  \
+		if (check_a_ != check_b_) {                                                     \
+			check_failures++;                                                       \
+			fprintf(stderr, "%s:%d: %s == %s failed: %" PRIu64 " != %" PRIu64 "\n", \
+				__FILE__, __LINE__, #a, #b, check_a_, check_b_);                \
+		}                                                                               \
 	} while (0)
 
-#define CHECK_STR_EQ(a, b)                                                          \
-	do {                                                                        \
-		const char *check_a_ = (a), *check_b_ = (b);                        \
-		check_count++;                                                      \
-		if (!check_a_ || !check_b_ || strcmp(check_a_, check_b_) != 0) {   \
-			check_failures++;                                           \
-			fprintf(stderr, "%s:%d: %s == %s failed: \"%s\" != \"%s\"\n", \
-				__FILE__, __LINE__, #a, #b,                         \
-				check_a_ ? check_a_ : "(null)",                     \
-				check_b_ ? check_b_ : "(null)");                    \
-		}                                                                   \
+#define CHECK_STR_EQ(a, b)                                                                      \
+	do {                                                                                    \
+		const char *check_a_ = (a), *check_b_ = (b);                                    \
+		check_count++;                                                                  \
+		if (!check_a_ || !check_b_ || strcmp(check_a_, check_b_) != 0) {                \
+			check_failures++;                                                       \
+			fprintf(stderr, "%s:%d: %s == %s failed: \"%s\" != \"%s\"\n", __FILE__, \
+				__LINE__, #a, #b, check_a_ ? check_a_ : "(null)",               \
+				check_b_ ? check_b_ : "(null)");                                \
+		}                                                                               \
 	} while (0)
 
 /* The text contains the substring. */
-#define CHECK_CONTAINS(text, needle)                                                \
-	do {                                                                        \
-		const char *check_t_ = (text), *check_n_ = (needle);                \
-		check_count++;                                                      \
-		if (!check_t_ || !strstr(check_t_, check_n_)) {                     \
-			check_failures++;                                           \
-			fprintf(stderr, "%s:%d: \"%s\" does not contain \"%s\"\n",  \
-				__FILE__, __LINE__, check_t_ ? check_t_ : "(null)", \
-				check_n_);                                          \
-		}                                                                   \
+#define CHECK_CONTAINS(text, needle)                                                         \
+	do {                                                                                 \
+		const char *check_t_ = (text), *check_n_ = (needle);                         \
+		check_count++;                                                               \
+		if (!check_t_ || !strstr(check_t_, check_n_)) {                              \
+			check_failures++;                                                    \
+			fprintf(stderr, "%s:%d: \"%s\" does not contain \"%s\"\n", __FILE__, \
+				__LINE__, check_t_ ? check_t_ : "(null)", check_n_);         \
+		}                                                                            \
 	} while (0)
 
 static inline int check_finish(const char *program)

@@ -83,7 +83,7 @@ struct zlayout {
 /* Builds an archive of `n` (<= 16) records. zip64_extra: the central
  * directory saturates sizes and offsets and carries them in ZIP64 extras. */
 static inline void zip_build(struct buf *out, const struct zrec *recs, size_t n, bool zip64_extra,
-		      struct zlayout *lay)
+			     struct zlayout *lay)
 {
 	memset(lay, 0, sizeof *lay);
 	for (size_t i = 0; i < n; i++) {
@@ -249,7 +249,7 @@ static inline void op_int_tuple(struct buf *b, const int64_t *v, int n)
 struct tspec {
 	const char *storage_class; /* "FloatStorage", ... */
 	const char *key;
-	int64_t numel;             /* of the storage */
+	int64_t numel; /* of the storage */
 	int64_t offset;
 	int rank;
 	int64_t size[4], stride[4];

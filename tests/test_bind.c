@@ -36,8 +36,9 @@ static void test_parse(void)
 	CHECK(cb_bind_parse("none", &b, &err) == CB_OK);
 	CHECK(b.kind == CB_BIND_NONE);
 
-	static const char *const bad[] = {"", "node:", "node:x", "node:1x", "core:", "core:3-1",
-					  "core:1,", "core:1;2", "core:1024", "socket:0", "core:-1"};
+	static const char *const bad[] = {"",          "node:",    "node:x",  "node:1x",
+					  "core:",     "core:3-1", "core:1,", "core:1;2",
+					  "core:1024", "socket:0", "core:-1"};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		cb_error_clear(&err);
 		CHECK(cb_bind_parse(bad[i], &b, &err) == CB_EUSAGE);

@@ -91,12 +91,18 @@ static const struct {
 	const char *prefix;
 	enum cb_dtype dtype;
 } jl_dtypes[] = {
-	{"int64", CB_DTYPE_I64},    {"float64", CB_DTYPE_F64},
-	{"float32", CB_DTYPE_F32},  {"int32", CB_DTYPE_I32},
-	{"bfloat16", CB_DTYPE_BF16}, {"float16", CB_DTYPE_F16},
-	{"int16", CB_DTYPE_I16},    {"float8_e4m3fn", CB_DTYPE_F8_E4M3},
-	{"float8_e5m2", CB_DTYPE_F8_E5M2}, {"int8", CB_DTYPE_I8},
-	{"uint8", CB_DTYPE_U8},     {"bool", CB_DTYPE_BOOL},
+	{"int64", CB_DTYPE_I64},
+	{"float64", CB_DTYPE_F64},
+	{"float32", CB_DTYPE_F32},
+	{"int32", CB_DTYPE_I32},
+	{"bfloat16", CB_DTYPE_BF16},
+	{"float16", CB_DTYPE_F16},
+	{"int16", CB_DTYPE_I16},
+	{"float8_e4m3fn", CB_DTYPE_F8_E4M3},
+	{"float8_e5m2", CB_DTYPE_F8_E5M2},
+	{"int8", CB_DTYPE_I8},
+	{"uint8", CB_DTYPE_U8},
+	{"bool", CB_DTYPE_BOOL},
 };
 
 static void check_jl_tensors(const char *what, const struct cb_ckpt *ckpt)
@@ -109,7 +115,8 @@ static void check_jl_tensors(const char *what, const struct cb_ckpt *ckpt)
 	for (size_t i = 0; i < sizeof jl_dtypes / sizeof jl_dtypes[0]; i++)
 		for (uint32_t rank = 1; rank <= 3; rank++) {
 			char name[64];
-			snprintf(name, sizeof name, "%s%s", jl_dtypes[i].prefix, suffixes[rank - 1]);
+			snprintf(name, sizeof name, "%s%s", jl_dtypes[i].prefix,
+				 suffixes[rank - 1]);
 			const struct cb_ckpt_tensor *t = cb_ckpt_find(ckpt, name);
 			CHECK(t != NULL);
 			if (!t) {
@@ -427,9 +434,9 @@ static void test_python_xxh3(void)
 	if (asprintf(&script, "%s/tests/xxh3_of_ranges.py", source_dir) < 0)
 		abort();
 	static const char *const names[] = {
-		"jl_model.safetensors", "jl_model.with_metadata.safetensors",
+		"jl_model.safetensors",       "jl_model.with_metadata.safetensors",
 		"jl_model.numpy.safetensors", "mlverse_hello.safetensors",
-		"syoyo_model.safetensors", "sharded"};
+		"syoyo_model.safetensors",    "sharded"};
 	size_t compared = 0;
 	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
 		char *path = fixture(names[i]);

@@ -186,8 +186,10 @@ static int run_once(struct scenario *sc, const struct cb_pipe_file *files, unsig
 	struct cb_copy_engine eng;
 	if (cb_host_engine_new((size_t)threads * depth, &eng, err) != CB_OK)
 		abort();
-	struct cb_pipe_config cfg = {.threads = threads, .slots_per_thread = depth,
-				     .slot_bytes = chunk, .pread = fk ? fake_pread : NULL,
+	struct cb_pipe_config cfg = {.threads = threads,
+				     .slots_per_thread = depth,
+				     .slot_bytes = chunk,
+				     .pread = fk ? fake_pread : NULL,
 				     .pread_ctx = fk};
 	int rc = run_pipe(sc, files, &cfg, eng, pipe_out, err);
 	cb_host_engine_free(&eng);
@@ -280,8 +282,8 @@ static int map_once(struct scenario *sc, const struct cb_pipe_file *files, unsig
 	if (cb_host_engine_new((size_t)threads * depth, &pc->host, err) != CB_OK)
 		abort();
 	struct cb_copy_engine eng = {.ops = &pin_check_ops, .impl = pc};
-	struct cb_pipe_config cfg = {.threads = threads, .slots_per_thread = depth,
-				     .slot_bytes = chunk, .map = true};
+	struct cb_pipe_config cfg = {
+		.threads = threads, .slots_per_thread = depth, .slot_bytes = chunk, .map = true};
 	int rc = run_pipe(sc, files, &cfg, eng, pipe_out, err);
 	cb_host_engine_free(&pc->host);
 	return rc;
@@ -307,7 +309,8 @@ static void test_runs(struct scenario *sc, const struct cb_pipe_file *files, boo
 							NULL, &p, &err);
 				CHECK(rc == CB_OK);
 				if (!exact(sc) || rc != CB_OK)
-					fprintf(stderr, "  %s: threads %u depth %u chunk %llu: %s\n",
+					fprintf(stderr,
+						"  %s: threads %u depth %u chunk %llu: %s\n",
 						map ? "map" : "read", threads[a], depths[b],
 						(unsigned long long)chunks[c], err.msg);
 				CHECK(exact(sc));

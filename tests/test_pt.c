@@ -316,8 +316,12 @@ static void test_archive_refusals(void)
 static void test_old_formats(void)
 {
 	uint8_t tar[1024] = "storages";
-	memcpy(tar + 257, "ustar\0" "00", 8);
-	expect_refused(fixture_write("old.tar.pt", tar, sizeof tar), "a tar-format PyTorch checkpoint");
+	memcpy(tar + 257,
+	       "ustar\0"
+	       "00",
+	       8);
+	expect_refused(fixture_write("old.tar.pt", tar, sizeof tar),
+		       "a tar-format PyTorch checkpoint");
 	expect_refused(fixture_write("preview.pt", "PYTORCH1\0\0\0\0", 12), "PYTORCH1");
 	expect_refused(fixture_write("text.pt", "hello world", 11),
 		       "neither a zip archive nor a pickle");

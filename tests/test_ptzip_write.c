@@ -125,40 +125,43 @@ static void test_linear_file(void)
 		free(path);
 		return;
 	}
-	static const uint8_t pkl_header[] = {0x50, 0x4b, 0x03, 0x04, 0, 0, 0x08, 0x08, 0, 0, 0,
-					     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-					     0x0c, 0, 0x16, 0};
+	static const uint8_t pkl_header[] = {0x50, 0x4b, 0x03, 0x04, 0, 0, 0x08, 0x08, 0,    0,
+					     0,    0,    0,    0,    0, 0, 0,    0,    0,    0,
+					     0,    0,    0,    0,    0, 0, 0x0c, 0,    0x16, 0};
 	CHECK(memcmp(f, pkl_header, 30) == 0);
 	CHECK(memcmp(f + 30, "lin/data.pkl", 12) == 0);
 	CHECK(memcmp(f + 42, "FB\x12\x00ZZZZZZZZZZZZZZZZZZ", 22) == 0);
-	CHECK(memcmp(f + 64, "\x80\x02" "ccollections\nOrderedDict\n", 27) == 0);
+	CHECK(memcmp(f + 64,
+		     "\x80\x02"
+		     "ccollections\nOrderedDict\n",
+		     27) == 0);
 	static const uint8_t desc1[] = {0x50, 0x4b, 0x07, 0x08, 0x9b, 0x05, 0xb5, 0x7f,
-					0xe5, 0, 0, 0, 0xe5, 0, 0, 0};
+					0xe5, 0,    0,    0,    0xe5, 0,    0,    0};
 	CHECK(memcmp(f + 293, desc1, 16) == 0);
-	static const uint8_t data_header[] = {0x50, 0x4b, 0x03, 0x04, 0, 0, 0x08, 0x08, 0, 0,
-					      0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-					      0, 0, 0x0a, 0, 0x23, 0};
+	static const uint8_t data_header[] = {0x50, 0x4b, 0x03, 0x04, 0, 0, 0x08, 0x08, 0,    0,
+					      0,    0,    0,    0,    0, 0, 0,    0,    0,    0,
+					      0,    0,    0,    0,    0, 0, 0x0a, 0,    0x23, 0};
 	CHECK(memcmp(f + 309, data_header, 30) == 0);
 	CHECK(memcmp(f + 339, "lin/data/0FB\x1f\x00", 14) == 0);
 	static const uint8_t floats[] = {0, 0, 0x80, 0x3f, 0, 0, 0, 0x40, 0, 0, 0x40, 0x40};
 	CHECK(memcmp(f + 384, floats, 12) == 0);
 	static const uint8_t desc2[] = {0x50, 0x4b, 0x07, 0x08, 0xb1, 0x96, 0x0e, 0xb2,
-					0x0c, 0, 0, 0, 0x0c, 0, 0, 0};
+					0x0c, 0,    0,    0,    0x0c, 0,    0,    0};
 	CHECK(memcmp(f + 396, desc2, 16) == 0);
 	CHECK_EQ_U64(rd32(f + 412), 0x04034b50);
 	CHECK_EQ_U64(rd16(f + 412 + 26), 11);
 	CHECK_EQ_U64(rd16(f + 412 + 28), 59);
 	CHECK(memcmp(f + 512, "3\n", 2) == 0);
-	CHECK_EQ_U64(rd32(f + 530), 0x02014b50);  /* central directory */
-	CHECK_EQ_U64(rd32(f + 701), 0x06064b50);  /* ZIP64 end record */
-	static const uint8_t zip64_eocd[] = {0x50, 0x4b, 0x06, 0x06, 0x2c, 0, 0, 0, 0, 0, 0, 0,
-					     0x1e, 0x03, 0x2d, 0};
+	CHECK_EQ_U64(rd32(f + 530), 0x02014b50); /* central directory */
+	CHECK_EQ_U64(rd32(f + 701), 0x06064b50); /* ZIP64 end record */
+	static const uint8_t zip64_eocd[] = {0x50, 0x4b, 0x06, 0x06, 0x2c, 0,    0,    0,
+					     0,    0,    0,    0,    0x1e, 0x03, 0x2d, 0};
 	CHECK(memcmp(f + 701, zip64_eocd, 16) == 0);
-	static const uint8_t locator[] = {0x50, 0x4b, 0x06, 0x07, 0, 0, 0, 0, 0xbd, 0x02, 0, 0,
-					  0, 0, 0, 0, 1, 0, 0, 0};
+	static const uint8_t locator[] = {0x50, 0x4b, 0x06, 0x07, 0, 0, 0, 0, 0xbd, 0x02,
+					  0,    0,    0,    0,    0, 0, 1, 0, 0,    0};
 	CHECK(memcmp(f + 757, locator, 20) == 0);
-	static const uint8_t eocd[] = {0x50, 0x4b, 0x05, 0x06, 0, 0, 0, 0, 3, 0, 3, 0,
-				       0xab, 0, 0, 0, 0x12, 0x02, 0, 0, 0, 0};
+	static const uint8_t eocd[] = {0x50, 0x4b, 0x05, 0x06, 0, 0,    0,    0, 3, 0, 3,
+				       0,    0xab, 0,    0,    0, 0x12, 0x02, 0, 0, 0, 0};
 	CHECK(memcmp(f + 777, eocd, 22) == 0);
 	CHECK_EQ_U64(check_archive(f, len, "lin/"), 3);
 	free(f);
@@ -325,8 +328,8 @@ static void test_sparse_over_4g(void)
 	CHECK(cb_pread_full(fd, tail, tail_len, cd, path, &rerr) == CB_OK);
 	const uint8_t *eocd = tail + tail_len - 22;
 	CHECK_EQ_U64(rd32(eocd), 0x06054b50);
-	CHECK_EQ_U64(rd32(eocd + 16), 0xFFFFFFFF);      /* cd offset > 4 GiB */
-	CHECK_EQ_U64(rd64(eocd - 20 + 8), size - 98);   /* locator -> ZIP64 EOCD */
+	CHECK_EQ_U64(rd32(eocd + 16), 0xFFFFFFFF);    /* cd offset > 4 GiB */
+	CHECK_EQ_U64(rd64(eocd - 20 + 8), size - 98); /* locator -> ZIP64 EOCD */
 	CHECK_EQ_U64(rd64(tail + tail_len - 98 + 48), cd);
 	/* central entry of data/0: sizes saturated, the ZIP64 extra holds them */
 	const uint8_t *p = tail;

@@ -176,9 +176,8 @@ static void check_written(const char *what, const uint8_t *got, size_t got_len, 
 	free(want);
 }
 
-static uint8_t *write_ok(const char *what, const struct cb_st_spec *specs,
-			 const void *const *data, size_t n, const struct cb_kv *meta,
-			 size_t n_meta, size_t *len_out)
+static uint8_t *write_ok(const char *what, const struct cb_st_spec *specs, const void *const *data,
+			 size_t n, const struct cb_kv *meta, size_t n_meta, size_t *len_out)
 {
 	struct cb_error err = CB_ERROR_INIT;
 	uint8_t *buf = write_mem(specs, data, n, meta, n_meta, len_out, &err);
@@ -294,8 +293,9 @@ static void test_writer_vectors(void)
 	 * order they are given in, N=128. */
 	uint16_t halves[4] = {0, 0, 0, 0};
 	uint8_t both[24] = {0};
-	const char *json_two = "{\"test1\":{\"dtype\":\"I32\",\"shape\":[2,2],\"data_offsets\":[0,16]},"
-			       "\"test2\":{\"dtype\":\"F16\",\"shape\":[2,2],\"data_offsets\":[16,24]}}";
+	const char *json_two =
+		"{\"test1\":{\"dtype\":\"I32\",\"shape\":[2,2],\"data_offsets\":[0,16]},"
+		"\"test2\":{\"dtype\":\"F16\",\"shape\":[2,2],\"data_offsets\":[16,24]}}";
 	struct cb_st_spec two[2] = {{"test1", CB_DTYPE_I32, 2, shape_2_2},
 				    {"test2", CB_DTYPE_F16, 2, shape_2_2}};
 	const void *two_data[2] = {zeros, halves};
@@ -369,8 +369,7 @@ static void test_reader_vectors(void)
 	 * length's low byte is '<' but the rest is binary: no HTML hint. */
 	const char *body = "{\"test\":{\"dtype\":\"I32\",\"shape\":[2,2],\"data_offsets\":[0,16]}}";
 	buf = raw_file(0xffffff000000003cull, body, strlen(body), NULL, 16, &len);
-	parse_refused("test_header_too_large", buf, len, CB_EFORMAT, "header too large",
-		      "byte 0");
+	parse_refused("test_header_too_large", buf, len, CB_EFORMAT, "header too large", "byte 0");
 	{
 		struct cb_error err = CB_ERROR_INIT;
 		struct cb_st_file *g = NULL;
@@ -394,16 +393,16 @@ static void test_reader_vectors(void)
 	/* test_validation_overflow. [2, 2^63-1] overflows the bit count; our
 	 * JSON layer refuses [2, 2^64-2] earlier as an out-of-range integer
 	 * (documented departure); both are malformed files. */
-	const char *over78 =
-		"{\"test\":{\"dtype\":\"I32\",\"shape\":[2,9223372036854775807],\"data_offsets\":[0,16]}}";
-	const char *over79 =
-		"{\"test\":{\"dtype\":\"I32\",\"shape\":[2,18446744073709551614],\"data_offsets\":[0,16]}}";
+	const char *over78 = "{\"test\":{\"dtype\":\"I32\",\"shape\":[2,9223372036854775807],"
+			     "\"data_offsets\":[0,16]}}";
+	const char *over79 = "{\"test\":{\"dtype\":\"I32\",\"shape\":[2,18446744073709551614],"
+			     "\"data_offsets\":[0,16]}}";
 	CHECK_EQ_U64(strlen(over78), 78);
 	CHECK_EQ_U64(strlen(over79), 79);
 	refused_json("test_validation_overflow N=78", over78, 0, CB_EFORMAT, "validation overflow",
 		     "tensor \"test\"");
-	refused_json("test_validation_overflow N=79", over79, 0, CB_EFORMAT,
-		     "integer out of range", NULL);
+	refused_json("test_validation_overflow N=79", over79, 0, CB_EFORMAT, "integer out of range",
+		     NULL);
 	/* The element count alone overflowing 64 bits. */
 	refused_json("element count overflow",
 		     "{\"t\":{\"dtype\":\"U8\",\"shape\":[4294967296,4294967296],"
@@ -469,8 +468,7 @@ static void test_header_length_rules(void)
 	parse_refused("N = 100,000,000", buf, sizeof buf, CB_EFORMAT, "invalid header length",
 		      "byte 0");
 	put_le64(buf, 100000001);
-	parse_refused("N = 100,000,001", buf, sizeof buf, CB_EFORMAT, "header too large",
-		      "byte 0");
+	parse_refused("N = 100,000,001", buf, sizeof buf, CB_EFORMAT, "header too large", "byte 0");
 	/* The header runs past the end of the file (syoyo's abuse attempt 1). */
 	uint8_t abuse[88];
 	memset(abuse, ' ', sizeof abuse);
@@ -500,14 +498,10 @@ static void test_utf8_rules(void)
 		const char *seq;
 		size_t seq_len;
 	} bad[] = {
-		{"overlong 2-byte", "\xc0\xaf", 2},
-		{"overlong 3-byte", "\xe0\x80\xaf", 3},
-		{"overlong 4-byte", "\xf0\x80\x80\xaf", 4},
-		{"surrogate U+D800", "\xed\xa0\x80", 3},
-		{"above U+10FFFF", "\xf4\x90\x80\x80", 4},
-		{"F5 lead byte", "\xf5\x80\x80\x80", 4},
-		{"truncated sequence", "\xe2\x82", 2},
-		{"lone continuation", "\x80", 1},
+		{"overlong 2-byte", "\xc0\xaf", 2},         {"overlong 3-byte", "\xe0\x80\xaf", 3},
+		{"overlong 4-byte", "\xf0\x80\x80\xaf", 4}, {"surrogate U+D800", "\xed\xa0\x80", 3},
+		{"above U+10FFFF", "\xf4\x90\x80\x80", 4},  {"F5 lead byte", "\xf5\x80\x80\x80", 4},
+		{"truncated sequence", "\xe2\x82", 2},      {"lone continuation", "\x80", 1},
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		char json[128];
@@ -539,13 +533,13 @@ static void test_json_rules(void)
 	size_t len;
 	uint8_t *buf = raw_file(8, "{}\0\0\0\0\0\0", 8, NULL, 0, &len);
 	parse_refused("NUL padding", buf, len, CB_EFORMAT,
-		      "invalid JSON in header: a NUL byte (headers are padded with spaces", "byte 10");
+		      "invalid JSON in header: a NUL byte (headers are padded with spaces",
+		      "byte 10");
 	free(buf);
 	refused_json("UTF-8 BOM", "\xef\xbb\xbf{}", 0, CB_EFORMAT, "invalid JSON in header", NULL);
 	refused_json("top level array", "[]", 0, CB_EFORMAT, "the top level must be an object",
 		     NULL);
-	refused_json("top level string", "\"x\"", 0, CB_EFORMAT, "invalid JSON in header",
-		     NULL);
+	refused_json("top level string", "\"x\"", 0, CB_EFORMAT, "invalid JSON in header", NULL);
 	refused_json("form feed padding", "{}\f", 0, CB_EFORMAT, "invalid JSON in header", NULL);
 
 	refused_json("__metadata__ null", "{\"__metadata__\":null}", 0, CB_EFORMAT,
@@ -554,9 +548,8 @@ static void test_json_rules(void)
 		     "__metadata__ must be an object of strings", "key \"__metadata__\"");
 	refused_json("__metadata__ string", "{\"__metadata__\":\"pt\"}", 0, CB_EFORMAT,
 		     "__metadata__ must be an object of strings", "key \"__metadata__\"");
-	refused_json("__metadata__ int value", "{\"__metadata__\":{\"version\":2}}", 0,
-		     CB_EFORMAT, "__metadata__ value of \"version\" is not a string",
-		     "key \"__metadata__\"");
+	refused_json("__metadata__ int value", "{\"__metadata__\":{\"version\":2}}", 0, CB_EFORMAT,
+		     "__metadata__ value of \"version\" is not a string", "key \"__metadata__\"");
 	refused_json("__metadata__ null value", "{\"__metadata__\":{\"a\":null}}", 0, CB_EFORMAT,
 		     "is not a string", "key \"__metadata__\"");
 
@@ -596,23 +589,28 @@ static void test_entry_rules(void)
 		 "\"dtype\" must be a string"},
 		{"dtype null", "{\"t\":{\"dtype\":null,\"shape\":[1],\"data_offsets\":[0,1]}}",
 		 "\"dtype\" must be a string"},
-		{"unknown dtype", "{\"t\":{\"dtype\":\"F128\",\"shape\":[1],\"data_offsets\":[0,1]}}",
+		{"unknown dtype",
+		 "{\"t\":{\"dtype\":\"F128\",\"shape\":[1],\"data_offsets\":[0,1]}}",
 		 "unknown dtype \"F128\""},
 		{"lower-case dtype",
 		 "{\"t\":{\"dtype\":\"u8\",\"shape\":[1],\"data_offsets\":[0,1]}}",
 		 "unknown dtype \"u8\""},
-		{"shape not an array", "{\"t\":{\"dtype\":\"U8\",\"shape\":1,\"data_offsets\":[0,1]}}",
+		{"shape not an array",
+		 "{\"t\":{\"dtype\":\"U8\",\"shape\":1,\"data_offsets\":[0,1]}}",
 		 "\"shape\" must be an array of non-negative integers"},
 		{"negative dim", "{\"t\":{\"dtype\":\"U8\",\"shape\":[-1],\"data_offsets\":[0,1]}}",
 		 "\"shape\" must be an array of non-negative integers"},
-		{"float dim 1.0", "{\"t\":{\"dtype\":\"U8\",\"shape\":[1.0],\"data_offsets\":[0,1]}}",
+		{"float dim 1.0",
+		 "{\"t\":{\"dtype\":\"U8\",\"shape\":[1.0],\"data_offsets\":[0,1]}}",
 		 "\"shape\" must be an array of non-negative integers"},
 		{"exponent dim 1e0",
 		 "{\"t\":{\"dtype\":\"U8\",\"shape\":[1e0],\"data_offsets\":[0,1]}}",
 		 "\"shape\" must be an array of non-negative integers"},
-		{"string dim", "{\"t\":{\"dtype\":\"U8\",\"shape\":[\"1\"],\"data_offsets\":[0,1]}}",
+		{"string dim",
+		 "{\"t\":{\"dtype\":\"U8\",\"shape\":[\"1\"],\"data_offsets\":[0,1]}}",
 		 "\"shape\" must be an array of non-negative integers"},
-		{"data_offsets of 1", "{\"t\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[1]}}",
+		{"data_offsets of 1",
+		 "{\"t\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[1]}}",
 		 "\"data_offsets\" must be an array of two non-negative integers"},
 		{"data_offsets of 3",
 		 "{\"t\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1,1]}}",
@@ -657,23 +655,24 @@ static void test_tiling_rules(void)
 		      "\"z\":{\"dtype\":\"U8\",\"shape\":[0],\"data_offsets\":[16,16]}}",
 		      16);
 	refused_json("trailing bytes",
-		     "{\"a\":{\"dtype\":\"U8\",\"shape\":[4],\"data_offsets\":[0,4]}}", 5, CB_EFORMAT,
-		     "incomplete metadata", NULL);
+		     "{\"a\":{\"dtype\":\"U8\",\"shape\":[4],\"data_offsets\":[0,4]}}", 5,
+		     CB_EFORMAT, "incomplete metadata", NULL);
 	refused_json("missing bytes",
-		     "{\"a\":{\"dtype\":\"U8\",\"shape\":[4],\"data_offsets\":[0,4]}}", 3, CB_EFORMAT,
-		     "the file is cut short", NULL);
+		     "{\"a\":{\"dtype\":\"U8\",\"shape\":[4],\"data_offsets\":[0,4]}}", 3,
+		     CB_EFORMAT, "the file is cut short", NULL);
 	refused_json("no tensors but data", "{}", 1, CB_EFORMAT, "trailing bytes", NULL);
 	refused_json("size mismatch",
-		     "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,4]}}", 4, CB_EFORMAT,
-		     "invalid tensor info: F32 of shape [2] needs 8 bytes", "tensor \"a\"");
+		     "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,4]}}", 4,
+		     CB_EFORMAT, "invalid tensor info: F32 of shape [2] needs 8 bytes",
+		     "tensor \"a\"");
 
 	/* Sub-byte types: the whole tensor must be whole bytes, rows need not. */
 	refused_json("F4 [3]", "{\"a\":{\"dtype\":\"F4\",\"shape\":[3],\"data_offsets\":[0,2]}}", 2,
 		     CB_EFORMAT, "misaligned slice", "tensor \"a\"");
 	refused_json("F4 []", "{\"a\":{\"dtype\":\"F4\",\"shape\":[],\"data_offsets\":[0,1]}}", 1,
 		     CB_EFORMAT, "misaligned slice", "tensor \"a\"");
-	struct cb_st_file *f =
-		ok_json("F4 [2,3]", "{\"a\":{\"dtype\":\"F4\",\"shape\":[2,3],\"data_offsets\":[0,3]}}", 3);
+	struct cb_st_file *f = ok_json(
+		"F4 [2,3]", "{\"a\":{\"dtype\":\"F4\",\"shape\":[2,3],\"data_offsets\":[0,3]}}", 3);
 	CHECK(f && f->n_tensors == 1 && f->tensors[0].numel == 6);
 	cb_st_free(f);
 	accepted_json("F6_E2M3 [4]",
@@ -691,8 +690,8 @@ static void test_tiling_rules(void)
 		     CB_EFORMAT, "invalid tensor info", "tensor \"a\"");
 	/* Precedence within one tensor: offsets before alignment. */
 	refused_json("offset before alignment",
-		     "{\"a\":{\"dtype\":\"F4\",\"shape\":[3],\"data_offsets\":[1,3]}}", 3, CB_EFORMAT,
-		     "invalid offset", "tensor \"a\"");
+		     "{\"a\":{\"dtype\":\"F4\",\"shape\":[3],\"data_offsets\":[1,3]}}", 3,
+		     CB_EFORMAT, "invalid offset", "tensor \"a\"");
 }
 
 static void test_limits(void)
@@ -702,7 +701,8 @@ static void test_limits(void)
 	 * 65th level opens). */
 	for (int nest = 62; nest <= 63; nest++) {
 		char json[512];
-		const char *head = "{\"t\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1],\"x\":";
+		const char *head =
+			"{\"t\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1],\"x\":";
 		size_t n = (size_t)snprintf(json, sizeof json, "%s", head);
 		size_t first_bracket = n;
 		for (int i = 0; i < nest; i++)
@@ -731,15 +731,16 @@ static void test_limits(void)
 	/* Rank: 64 accepted, 65 refused. */
 	for (int rank = CB_ST_MAX_RANK; rank <= CB_ST_MAX_RANK + 1; rank++) {
 		char json[1024];
-		size_t n = (size_t)snprintf(json, sizeof json, "{\"t\":{\"dtype\":\"U8\",\"shape\":[");
+		size_t n =
+			(size_t)snprintf(json, sizeof json, "{\"t\":{\"dtype\":\"U8\",\"shape\":[");
 		for (int d = 0; d < rank; d++)
 			n += (size_t)snprintf(json + n, sizeof json - n, "%s1", d ? "," : "");
 		snprintf(json + n, sizeof json - n, "],\"data_offsets\":[0,1]}}");
 		if (rank == CB_ST_MAX_RANK)
 			accepted_json("rank 64", json, 1);
 		else
-			refused_json("rank 65", json, 1, CB_ELIMIT, "rank 65 is above the limit of 64",
-				     "tensor \"t\"");
+			refused_json("rank 65", json, 1, CB_ELIMIT,
+				     "rank 65 is above the limit of 64", "tensor \"t\"");
 	}
 
 	/* Names: CB_ST_MAX_NAME bytes accepted, one more refused. */
@@ -778,14 +779,15 @@ static void test_oddities(void)
 	const char *json =
 		"{\"\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[4,5]},"
 		"\"\\u6743\\u91cd\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[3,4]},"
-		"\"\xe6\x9d\x83\xe9\x87\x8d.bias\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[2,3]},"
+		"\"\xe6\x9d\x83\xe9\x87\x8d.bias\":{\"dtype\":\"U8\",\"shape\":[1],\"data_"
+		"offsets\":[2,3]},"
 		"\"tab\\there\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[1,2]},"
 		"\"q\\\"b\\\\s\\/n\\n\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]},"
 		"\"__metadata__\":{\"k\\u00e9y\":\"v\\nal\"}}";
 	f = ok_json("odd names", json, 5);
-	static const char *const by_offset[] = {
-		"q\"b\\s/n\n", "tab\there", "\xe6\x9d\x83\xe9\x87\x8d.bias", "\xe6\x9d\x83\xe9\x87\x8d",
-		""};
+	static const char *const by_offset[] = {"q\"b\\s/n\n", "tab\there",
+						"\xe6\x9d\x83\xe9\x87\x8d.bias",
+						"\xe6\x9d\x83\xe9\x87\x8d", ""};
 	CHECK(f && f->n_tensors == 5);
 	for (size_t i = 0; f && i < f->n_tensors && i < 5; i++) {
 		CHECK_STR_EQ(f->tensors[i].name, by_offset[i]);
@@ -841,7 +843,7 @@ static void test_find(void)
 {
 	enum { N = 10000 };
 	struct cb_st_spec *specs = calloc(N, sizeof *specs);
-	char (*names)[32] = calloc(N, sizeof *names);
+	char(*names)[32] = calloc(N, sizeof *names);
 	uint64_t *shapes = calloc(N, sizeof *shapes);
 	const void **data = calloc(N, sizeof *data);
 	static const uint8_t bytes[8] = {0};
@@ -868,9 +870,9 @@ static void test_find(void)
 	CHECK_EQ_U64(found, N);
 	CHECK_EQ_U64(right, N);
 	if (f) {
-		static const char *const absent[] = {"layers.1428.w5", "layers.0.w", "", "layers",
-						     "__metadata__", "layers.0.w00",
-						     "Layers.0.w0"};
+		static const char *const absent[] = {
+			"layers.1428.w5", "layers.0.w",   "",           "layers",
+			"__metadata__",   "layers.0.w00", "Layers.0.w0"};
 		for (size_t i = 0; i < sizeof absent / sizeof absent[0]; i++)
 			CHECK(cb_st_find(f, absent[i]) == NULL);
 		CHECK(cb_st_find(f, "layers.1428.w3") != NULL); /* the last one */
@@ -940,9 +942,9 @@ static void test_writer_rules(void)
 
 	/* Order: dtype descending in enum order, then names byte-wise. */
 	struct cb_st_spec mix[7] = {
-		{"b", CB_DTYPE_F16, 1, four},   {"a", CB_DTYPE_F16, 1, four},
-		{"z", CB_DTYPE_BOOL, 1, four},  {"c", CB_DTYPE_F32, 1, four},
-		{"A", CB_DTYPE_F16, 1, four},   {"\xc3\xa9", CB_DTYPE_F16, 1, four},
+		{"b", CB_DTYPE_F16, 1, four},         {"a", CB_DTYPE_F16, 1, four},
+		{"z", CB_DTYPE_BOOL, 1, four},        {"c", CB_DTYPE_F32, 1, four},
+		{"A", CB_DTYPE_F16, 1, four},         {"\xc3\xa9", CB_DTYPE_F16, 1, four},
 		{"m", CB_DTYPE_F8_E4M3FNUZ, 1, four},
 	};
 	static const char *const expected[] = {"c", "A", "a", "b", "\xc3\xa9", "m", "z"};
@@ -1047,10 +1049,10 @@ static void test_all_dtypes_roundtrip(const char *dir)
 	if (f) {
 		CHECK(f->n_meta == 1 && strcmp(f->meta[0].value, "pt") == 0);
 		/* 8 elements: 4 bytes of F4, 6 of each F6, the rest whole types. */
-		CHECK(cb_st_find(f, "t.F4") && cb_st_find(f, "t.F4")->end -
-						     cb_st_find(f, "t.F4")->begin == 4);
-		CHECK(cb_st_find(f, "t.F6_E3M2") && cb_st_find(f, "t.F6_E3M2")->end -
-							    cb_st_find(f, "t.F6_E3M2")->begin == 6);
+		CHECK(cb_st_find(f, "t.F4") &&
+		      cb_st_find(f, "t.F4")->end - cb_st_find(f, "t.F4")->begin == 4);
+		CHECK(cb_st_find(f, "t.F6_E3M2") &&
+		      cb_st_find(f, "t.F6_E3M2")->end - cb_st_find(f, "t.F6_E3M2")->begin == 6);
 	}
 	if (fd >= 0)
 		close(fd);

@@ -215,8 +215,8 @@ static void test_refused(void)
 	free(index);
 
 	index = index_json("a", SHARD_A, "c", SHARD_B, NULL);
-	refused("tensor absent from weight_map", ab, c_only, index,
-		"the tensor is in", "tensor \"b\"");
+	refused("tensor absent from weight_map", ab, c_only, index, "the tensor is in",
+		"tensor \"b\"");
 	refused("tensor absent from weight_map (message)", ab, c_only, index,
 		"but not in weight_map", "tensor \"b\"");
 	free(index);

@@ -23,13 +23,13 @@ static void test_dtypes(void)
 		unsigned bits;
 		bool is_float;
 	} table[CB_DTYPE_COUNT] = {
-		{"BOOL", 8, false},        {"F4", 4, true},           {"F6_E2M3", 6, true},
-		{"F6_E3M2", 6, true},      {"U8", 8, false},          {"I8", 8, false},
-		{"F8_E5M2", 8, true},      {"F8_E4M3", 8, true},      {"F8_E8M0", 8, true},
-		{"F8_E4M3FNUZ", 8, true},  {"F8_E5M2FNUZ", 8, true},  {"I16", 16, false},
-		{"U16", 16, false},        {"F16", 16, true},         {"BF16", 16, true},
-		{"I32", 32, false},        {"U32", 32, false},        {"F32", 32, true},
-		{"C64", 64, true},         {"F64", 64, true},         {"I64", 64, false},
+		{"BOOL", 8, false},       {"F4", 4, true},          {"F6_E2M3", 6, true},
+		{"F6_E3M2", 6, true},     {"U8", 8, false},         {"I8", 8, false},
+		{"F8_E5M2", 8, true},     {"F8_E4M3", 8, true},     {"F8_E8M0", 8, true},
+		{"F8_E4M3FNUZ", 8, true}, {"F8_E5M2FNUZ", 8, true}, {"I16", 16, false},
+		{"U16", 16, false},       {"F16", 16, true},        {"BF16", 16, true},
+		{"I32", 32, false},       {"U32", 32, false},       {"F32", 32, true},
+		{"C64", 64, true},        {"F64", 64, true},        {"I64", 64, false},
 		{"U64", 64, false},
 	};
 	CHECK_EQ_U64(CB_DTYPE_COUNT, 22);
@@ -47,8 +47,8 @@ static void test_dtypes(void)
 	CHECK(!cb_dtype_is_subbyte(CB_DTYPE_INVALID) && !cb_dtype_is_float(CB_DTYPE_INVALID));
 
 	/* Lookup is exact: case, length and prefixes matter. */
-	static const char *const unknown[] = {"f32", "F3", "F322", "BFloat16", "", "F8_E4M3FN",
-					      "float32", " F32", "F32 "};
+	static const char *const unknown[] = {"f32",       "F3",      "F322", "BFloat16", "",
+					      "F8_E4M3FN", "float32", " F32", "F32 "};
 	for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++)
 		CHECK(cb_dtype_from_name(unknown[i], strlen(unknown[i])) == CB_DTYPE_INVALID);
 	CHECK(cb_dtype_from_name("F32x", 3) == CB_DTYPE_F32); /* only len bytes count */
@@ -94,15 +94,15 @@ static void test_utf8(void)
 	} valid[] = {
 		{"", 0},
 		{"plain ascii", 11},
-		{"\x00\x7f", 2},                /* NUL is valid UTF-8 */
-		{"\xc2\x80", 2},                /* U+0080, smallest 2-byte */
-		{"\xdf\xbf", 2},                /* U+07FF */
-		{"\xe0\xa0\x80", 3},            /* U+0800, smallest 3-byte */
-		{"\xed\x9f\xbf", 3},            /* U+D7FF, just below surrogates */
-		{"\xee\x80\x80", 3},            /* U+E000, just above */
-		{"\xef\xbf\xbf", 3},            /* U+FFFF */
-		{"\xf0\x90\x80\x80", 4},        /* U+10000, smallest 4-byte */
-		{"\xf4\x8f\xbf\xbf", 4},        /* U+10FFFF, the last */
+		{"\x00\x7f", 2},                 /* NUL is valid UTF-8 */
+		{"\xc2\x80", 2},                 /* U+0080, smallest 2-byte */
+		{"\xdf\xbf", 2},                 /* U+07FF */
+		{"\xe0\xa0\x80", 3},             /* U+0800, smallest 3-byte */
+		{"\xed\x9f\xbf", 3},             /* U+D7FF, just below surrogates */
+		{"\xee\x80\x80", 3},             /* U+E000, just above */
+		{"\xef\xbf\xbf", 3},             /* U+FFFF */
+		{"\xf0\x90\x80\x80", 4},         /* U+10000, smallest 4-byte */
+		{"\xf4\x8f\xbf\xbf", 4},         /* U+10FFFF, the last */
 		{"\xe6\x9d\x83\xe9\x87\x8d", 6}, /* CJK */
 	};
 	uint64_t bad_at;
@@ -115,23 +115,23 @@ static void test_utf8(void)
 		size_t len;
 		uint64_t at;
 	} invalid[] = {
-		{"\x80", 1, 0},                   /* lone continuation */
+		{"\x80", 1, 0}, /* lone continuation */
 		{"ab\xbf", 3, 2},
-		{"\xc0\x80", 2, 0},               /* overlong NUL */
-		{"\xc1\xbf", 2, 0},               /* overlong U+007F */
-		{"\xe0\x9f\xbf", 3, 0},           /* overlong U+07FF */
-		{"\xf0\x8f\xbf\xbf", 4, 0},       /* overlong U+FFFF */
-		{"\xed\xa0\x80", 3, 0},           /* U+D800 */
-		{"x\xed\xbf\xbf", 4, 1},          /* U+DFFF */
-		{"\xf4\x90\x80\x80", 4, 0},       /* U+110000 */
+		{"\xc0\x80", 2, 0},         /* overlong NUL */
+		{"\xc1\xbf", 2, 0},         /* overlong U+007F */
+		{"\xe0\x9f\xbf", 3, 0},     /* overlong U+07FF */
+		{"\xf0\x8f\xbf\xbf", 4, 0}, /* overlong U+FFFF */
+		{"\xed\xa0\x80", 3, 0},     /* U+D800 */
+		{"x\xed\xbf\xbf", 4, 1},    /* U+DFFF */
+		{"\xf4\x90\x80\x80", 4, 0}, /* U+110000 */
 		{"\xf5\x80\x80\x80", 4, 0},
 		{"\xff", 1, 0},
 		{"\xfe", 1, 0},
-		{"abc\xe2\x82", 5, 3},            /* cut at the end */
-		{"\xe2\x82x", 3, 0},              /* cut by an ASCII byte */
+		{"abc\xe2\x82", 5, 3}, /* cut at the end */
+		{"\xe2\x82x", 3, 0},   /* cut by an ASCII byte */
 		{"\xf0\x9f\x98", 3, 0},
 		{"\xc3", 1, 0},
-		{"ok\xc3\xa9\xc3", 5, 4},         /* bad after a good one */
+		{"ok\xc3\xa9\xc3", 5, 4}, /* bad after a good one */
 	};
 	for (size_t i = 0; i < sizeof invalid / sizeof invalid[0]; i++) {
 		bool ok = utf8(invalid[i].bytes, invalid[i].len, &bad_at);
@@ -149,18 +149,12 @@ static void test_parse_size(void)
 		const char *text;
 		uint64_t bytes;
 	} good[] = {
-		{"512", 512},
-		{"0", 0},
-		{"64K", 64ull << 10},
-		{"256M", 256ull << 20},
-		{"1G", 1ull << 30},
-		{"1.5G", 3ull << 29},
-		{"64G", 64ull << 30},
-		{"2T", 2ull << 40},
-		{"1k", 1024},
-		{"1GiB", 1ull << 30},
-		{"1MB", 1ull << 20},
-		{"1.25K", 1280},
+		{"512", 512},         {"0", 0},
+		{"64K", 64ull << 10}, {"256M", 256ull << 20},
+		{"1G", 1ull << 30},   {"1.5G", 3ull << 29},
+		{"64G", 64ull << 30}, {"2T", 2ull << 40},
+		{"1k", 1024},         {"1GiB", 1ull << 30},
+		{"1MB", 1ull << 20},  {"1.25K", 1280},
 		{".5K", 512},
 	};
 	for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
@@ -171,10 +165,29 @@ static void test_parse_size(void)
 		if (!ok)
 			fprintf(stderr, "  refused \"%s\"\n", good[i].text);
 	}
-	static const char *const bad[] = {
-		"", "-1", "1X", "1e400", "G", "1GG", "1 G", " 1G", "nan", "inf", "1.5",
-		"0.1K", "16777216T", "99999999999999999999", "18446744073709551616",
-		"1Gi", "1iB", "12iB", "0x10", "1e3", "1G ", "1.G5", NULL};
+	static const char *const bad[] = {"",
+					  "-1",
+					  "1X",
+					  "1e400",
+					  "G",
+					  "1GG",
+					  "1 G",
+					  " 1G",
+					  "nan",
+					  "inf",
+					  "1.5",
+					  "0.1K",
+					  "16777216T",
+					  "99999999999999999999",
+					  "18446744073709551616",
+					  "1Gi",
+					  "1iB",
+					  "12iB",
+					  "0x10",
+					  "1e3",
+					  "1G ",
+					  "1.G5",
+					  NULL};
 	for (size_t i = 0; bad[i]; i++) {
 		uint64_t got = 12345;
 		bool ok = cb_parse_size(bad[i], &got);
@@ -322,8 +335,8 @@ static void test_scalable_presets(void)
 		for (uint64_t size = 1ull << 20; size <= 64ull << 30; size <<= 1) {
 			struct cb_model_spec spec;
 			char what[64];
-			snprintf(what, sizeof what, "llama %lluM %s", (unsigned long long)(size >> 20),
-				 cb_dtype_name(dtypes[k]));
+			snprintf(what, sizeof what, "llama %lluM %s",
+				 (unsigned long long)(size >> 20), cb_dtype_name(dtypes[k]));
 			cb_error_clear(&err);
 			int rc = cb_preset_build("llama", size, dtypes[k], &spec, &err);
 			CHECK(rc == CB_OK);
@@ -361,7 +374,8 @@ static void test_scalable_presets(void)
 	for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
 		for (size_t k = 0; k < 3; k++) {
 			cb_error_clear(&err);
-			if (cb_preset_build("few-large", sizes[i], dtypes[k], &spec, &err) != CB_OK) {
+			if (cb_preset_build("few-large", sizes[i], dtypes[k], &spec, &err) !=
+			    CB_OK) {
 				CHECK(false);
 				continue;
 			}
@@ -408,20 +422,20 @@ static void test_half_encoders(void)
 	CHECK_EQ_U64(cb_float_to_f16(0.0f), 0x0000);
 	CHECK_EQ_U64(cb_float_to_f16(-0.0f), 0x8000);
 	CHECK_EQ_U64(cb_float_to_f16(0.5f), 0x3800);
-	CHECK_EQ_U64(cb_float_to_f16(65504.0f), 0x7bff);           /* the largest finite */
-	CHECK_EQ_U64(cb_float_to_f16(0x1p-14f), 0x0400);            /* smallest normal */
-	CHECK_EQ_U64(cb_float_to_f16(0x1p-24f), 0x0001);            /* smallest subnormal */
-	CHECK_EQ_U64(cb_float_to_f16(0x3ffp-24f), 0x03ff);          /* largest subnormal */
+	CHECK_EQ_U64(cb_float_to_f16(65504.0f), 0x7bff);   /* the largest finite */
+	CHECK_EQ_U64(cb_float_to_f16(0x1p-14f), 0x0400);   /* smallest normal */
+	CHECK_EQ_U64(cb_float_to_f16(0x1p-24f), 0x0001);   /* smallest subnormal */
+	CHECK_EQ_U64(cb_float_to_f16(0x3ffp-24f), 0x03ff); /* largest subnormal */
 	/* Round to nearest, ties to even. */
-	CHECK_EQ_U64(cb_float_to_f16(1.0f + 0x1p-11f), 0x3c00);     /* tie, down to even */
-	CHECK_EQ_U64(cb_float_to_f16(1.0f + 0x3p-11f), 0x3c02);     /* tie, up to even */
+	CHECK_EQ_U64(cb_float_to_f16(1.0f + 0x1p-11f), 0x3c00);            /* tie, down to even */
+	CHECK_EQ_U64(cb_float_to_f16(1.0f + 0x3p-11f), 0x3c02);            /* tie, up to even */
 	CHECK_EQ_U64(cb_float_to_f16(1.0f + 0x1p-11f + 0x1p-20f), 0x3c01); /* above the tie */
-	CHECK_EQ_U64(cb_float_to_f16(0x1p-25f), 0x0000);            /* subnormal tie, even */
-	CHECK_EQ_U64(cb_float_to_f16(0x3p-25f), 0x0002);            /* subnormal tie, up */
-	CHECK_EQ_U64(cb_float_to_f16(0x1.8p-25f), 0x0001);          /* above half the step */
-	CHECK_EQ_U64(cb_float_to_f16(0x1p-26f), 0x0000);            /* underflow */
-	CHECK_EQ_U64(cb_float_to_f16(0x7ffp-25f), 0x0400);          /* rounds into normal */
-	CHECK_EQ_U64(cb_float_to_f16(65520.0f), 0x7c00);            /* rounds to infinity */
+	CHECK_EQ_U64(cb_float_to_f16(0x1p-25f), 0x0000);                   /* subnormal tie, even */
+	CHECK_EQ_U64(cb_float_to_f16(0x3p-25f), 0x0002);                   /* subnormal tie, up */
+	CHECK_EQ_U64(cb_float_to_f16(0x1.8p-25f), 0x0001);                 /* above half the step */
+	CHECK_EQ_U64(cb_float_to_f16(0x1p-26f), 0x0000);                   /* underflow */
+	CHECK_EQ_U64(cb_float_to_f16(0x7ffp-25f), 0x0400);                 /* rounds into normal */
+	CHECK_EQ_U64(cb_float_to_f16(65520.0f), 0x7c00);                   /* rounds to infinity */
 	CHECK_EQ_U64(cb_float_to_f16(-65504.0f), 0xfbff);
 	/* Every finite half survives a round trip through float. */
 	size_t exact = 0, finite = 0;
@@ -438,10 +452,10 @@ static void test_half_encoders(void)
 	CHECK_EQ_U64(cb_float_to_bf16(-2.0f), 0xc000);
 	CHECK_EQ_U64(cb_float_to_bf16(0.0f), 0x0000);
 	CHECK_EQ_U64(cb_float_to_bf16(-0.0f), 0x8000);
-	CHECK_EQ_U64(cb_float_to_bf16(0x1p-133f), 0x0001);          /* smallest subnormal */
-	CHECK_EQ_U64(cb_float_to_bf16(0x1.fep127f), 0x7f7f);        /* the largest finite */
-	CHECK_EQ_U64(cb_float_to_bf16(1.0f + 0x1p-8f), 0x3f80);     /* tie, down to even */
-	CHECK_EQ_U64(cb_float_to_bf16(1.0f + 0x3p-8f), 0x3f82);     /* tie, up to even */
+	CHECK_EQ_U64(cb_float_to_bf16(0x1p-133f), 0x0001);      /* smallest subnormal */
+	CHECK_EQ_U64(cb_float_to_bf16(0x1.fep127f), 0x7f7f);    /* the largest finite */
+	CHECK_EQ_U64(cb_float_to_bf16(1.0f + 0x1p-8f), 0x3f80); /* tie, down to even */
+	CHECK_EQ_U64(cb_float_to_bf16(1.0f + 0x3p-8f), 0x3f82); /* tie, up to even */
 	CHECK_EQ_U64(cb_float_to_bf16(1.0f + 0x1p-8f + 0x1p-20f), 0x3f81);
 	CHECK_EQ_U64(cb_float_to_bf16(3.140625f), 0x4049);
 	CHECK_EQ_U64(cb_float_to_bf16(INFINITY), 0x7f80);
@@ -466,10 +480,10 @@ static void test_values(void)
 	cb_values_fill(&table, &sb, b, N * sizeof *b);
 	cb_values_fill(&table, &sc, c, N * sizeof *c);
 	cb_values_fill(&table, &sd, d, N * sizeof *d);
-	CHECK(memcmp(a, b, N * sizeof *a) == 0);      /* same seed, same name: same bytes */
-	CHECK(memcmp(a, c, N * sizeof *a) != 0);      /* another name */
-	CHECK(memcmp(a, d, N * sizeof *a) != 0);      /* another seed */
-	CHECK(sa == sb);                              /* streams advanced alike */
+	CHECK(memcmp(a, b, N * sizeof *a) == 0); /* same seed, same name: same bytes */
+	CHECK(memcmp(a, c, N * sizeof *a) != 0); /* another name */
+	CHECK(memcmp(a, d, N * sizeof *a) != 0); /* another seed */
+	CHECK(sa == sb);                         /* streams advanced alike */
 
 	double sum = 0, sum2 = 0;
 	size_t nonfinite = 0, zeros = 0;

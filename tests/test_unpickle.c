@@ -23,7 +23,9 @@ struct parsed {
 static void parse(const uint8_t *data, size_t len, bool legacy, struct parsed *out)
 {
 	struct cb_error err = CB_ERROR_INIT;
-	struct cb_pk_options opt = {.path = "t.pkl", .label = "data.pkl", .legacy = legacy,
+	struct cb_pk_options opt = {.path = "t.pkl",
+				    .label = "data.pkl",
+				    .legacy = legacy,
 				    .truncated_out = &out->truncated};
 	out->p = NULL;
 	out->rc = cb_unpickle(data, len, &opt, &out->p, &err);
@@ -117,11 +119,20 @@ static void test_truncated_and_flipped(void)
 static void test_forbidden_globals(void)
 {
 	static const char *const bad[][2] = {
-		{"os", "system"},        {"posix", "system"},     {"nt", "system"},
-		{"builtins", "eval"},    {"__builtin__", "eval"}, {"builtins", "exec"},
-		{"builtins", "getattr"}, {"subprocess", "Popen"}, {"subprocess", "check_output"},
-		{"torch.jit", "load"},   {"torch.jit._pickle", "build_tensor_from_id"},
-		{"torch", "load"},       {"sys", "modules"},      {"collections", "namedtuple"},
+		{"os", "system"},
+		{"posix", "system"},
+		{"nt", "system"},
+		{"builtins", "eval"},
+		{"__builtin__", "eval"},
+		{"builtins", "exec"},
+		{"builtins", "getattr"},
+		{"subprocess", "Popen"},
+		{"subprocess", "check_output"},
+		{"torch.jit", "load"},
+		{"torch.jit._pickle", "build_tensor_from_id"},
+		{"torch", "load"},
+		{"sys", "modules"},
+		{"collections", "namedtuple"},
 		{"torch._utils", "_rebuild_tensor_v9"},
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {

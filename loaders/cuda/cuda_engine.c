@@ -42,8 +42,8 @@ static int ce_copy(void *impl, size_t slot, void *dst, const void *src, size_t l
 		   struct cb_error *err)
 {
 	struct cuda_engine *c = impl;
-	CB_CUDA_TRY(err, cudaMemcpyAsync(dst, src, len, cudaMemcpyHostToDevice,
-					 c->slots[slot].stream));
+	CB_CUDA_TRY(err,
+		    cudaMemcpyAsync(dst, src, len, cudaMemcpyHostToDevice, c->slots[slot].stream));
 	return CB_OK;
 }
 

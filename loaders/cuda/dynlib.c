@@ -36,8 +36,8 @@ static int sym(void *lib, const char *name, void *fn_slot, bool required, struct
 
 int cb_cufile_fail(struct cb_error *err, const char *path, const char *what, CUfileError_t e)
 {
-	return CB_FAIL(err, CB_EIO, path, NULL, "%s: cuFile error %d (CUDA error %d)", what,
-		       e.err, e.cu_err);
+	return CB_FAIL(err, CB_EIO, path, NULL, "%s: cuFile error %d (CUDA error %d)", what, e.err,
+		       e.cu_err);
 }
 
 int cb_cufile_open(struct cb_cufile *cf, struct cb_error *err)
@@ -67,7 +67,8 @@ int cb_cufile_open(struct cb_cufile *cf, struct cb_error *err)
 	CUfileError_t e = cf->driver_open_fn();
 	if (e.err != CU_FILE_SUCCESS)
 		return CB_FAIL(err, CB_EUNAVAILABLE, NULL, NULL,
-			       "cuFileDriverOpen: cuFile error %d (CUDA error %d)", e.err, e.cu_err);
+			       "cuFileDriverOpen: cuFile error %d (CUDA error %d)", e.err,
+			       e.cu_err);
 	cf->driver_open = true;
 	return CB_OK;
 }

@@ -9,7 +9,7 @@
 
 #include "gpu.h"
 
-#define WATCH_PERIOD_NS 2000000L   /* 2 ms: short loads still get samples */
+#define WATCH_PERIOD_NS 2000000L /* 2 ms: short loads still get samples */
 #define FETCH_CHUNK (UINT64_C(64) << 20)
 
 double cb_gpu_now(void)
@@ -171,8 +171,8 @@ int cb_gpu_open(struct cb_gpu *g, int device_index, struct cb_error *err)
 	if (device_used(g, &after)) {
 		/* Without NVML the figure is all memory in use: the context on
 		 * an otherwise idle GPU (the source says so). */
-		g->context_bytes = have_before && after > before ? after - before
-								 : (have_before ? 0 : after);
+		g->context_bytes =
+			have_before && after > before ? after - before : (have_before ? 0 : after);
 		g->baseline = after;
 		g->device_known = true;
 	}
@@ -212,8 +212,8 @@ void cb_gpu_vram(struct cb_gpu *g, struct cb_loader_vram *out)
 	}
 	snprintf(out->source, sizeof out->source, "%s",
 		 !g->device_known ? "allocator only"
-		 : g->nvdev      ? "nvml, 2 ms samples"
-				 : "cudaMemGetInfo, 2 ms samples (context: all in use)");
+		 : g->nvdev       ? "nvml, 2 ms samples"
+				  : "cudaMemGetInfo, 2 ms samples (context: all in use)");
 }
 
 void cb_gpu_close(struct cb_gpu *g)
@@ -244,8 +244,10 @@ int cb_gpu_control(struct cb_gpu *g, const struct cb_model *model, const char *m
 		struct cb_loader_fetch *f = arg;
 		if (!model || f->index >= model->n || !model->tensors[f->index].data ||
 		    f->nbytes > model->tensors[f->index].nbytes)
-			return CB_FAIL(err, CB_EINTERNAL, NULL, NULL, "fetch of tensor %zu: no such "
-				       "tensor on the device", f->index);
+			return CB_FAIL(err, CB_EINTERNAL, NULL, NULL,
+				       "fetch of tensor %zu: no such "
+				       "tensor on the device",
+				       f->index);
 		const struct cb_model_tensor *t = &model->tensors[f->index];
 		if (t->location == CB_LOC_HOST) {
 			memcpy(f->host_buf, t->data, (size_t)f->nbytes);

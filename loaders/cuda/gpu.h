@@ -40,10 +40,10 @@
 int cb_cuda_fail(struct cb_error *err, cudaError_t rc, const char *where, const char *what);
 
 /* Evaluates a CUDA runtime call; on failure records it and returns. */
-#define CB_CUDA_TRY(err, call)                                          \
-	do {                                                            \
-		cudaError_t cb_cuda_rc_ = (call);                       \
-		if (cb_cuda_rc_ != cudaSuccess)                         \
+#define CB_CUDA_TRY(err, call)                                                \
+	do {                                                                  \
+		cudaError_t cb_cuda_rc_ = (call);                             \
+		if (cb_cuda_rc_ != cudaSuccess)                               \
 			return cb_cuda_fail((err), cb_cuda_rc_, NULL, #call); \
 	} while (0)
 
@@ -60,12 +60,12 @@ void cb_dev_free(struct cb_dev_alloc *a, void *ptr, uint64_t bytes);
 
 struct cb_gpu {
 	int device;
-	char bus_id[32];              /* "0000:3b:00.0" (lower case) or "" */
-	double context_s;             /* creating the context */
-	uint64_t context_bytes;       /* its device memory; 0 when unknown */
+	char bus_id[32];        /* "0000:3b:00.0" (lower case) or "" */
+	double context_s;       /* creating the context */
+	uint64_t context_bytes; /* its device memory; 0 when unknown */
 	struct cb_nvml nvml;
-	nvmlDevice_t nvdev;           /* NULL without NVML */
-	char nvml_note[160];          /* why NVML is not used; "" when it is */
+	nvmlDevice_t nvdev;  /* NULL without NVML */
+	char nvml_note[160]; /* why NVML is not used; "" when it is */
 	struct cb_dev_alloc alloc;
 	/* The NUMA-local CPUs of the GPU (sysfs local_cpulist). */
 	cpu_set_t local_cpus;
@@ -75,8 +75,8 @@ struct cb_gpu {
 	bool watching;
 	atomic_bool stop;
 	atomic_uint_fast64_t device_peak;
-	uint64_t baseline;            /* device memory in use when the watch began */
-	bool device_known;            /* the watch could read device memory */
+	uint64_t baseline; /* device memory in use when the watch began */
+	bool device_known; /* the watch could read device memory */
 	/* Page-locked host memory a loader staged through (reported). */
 	uint64_t pinned_bytes;
 	double pinned_alloc_s;

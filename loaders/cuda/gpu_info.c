@@ -33,10 +33,11 @@ static void add_nvml(json_t *g, const struct cb_nvml *nv, nvmlDevice_t dev)
 		json_object_set_new(g, "memory_bytes", json_integer((json_int_t)m.total));
 	if (nv->driver_version(text, sizeof text) == NVML_SUCCESS)
 		json_object_set_new(g, "driver_version", json_string(text));
-	json_object_set_new(g, "pcie", json_pack("{s:o,s:o,s:o,s:o}",
-		"gen", uint_or_null(nv->pcie_gen, dev), "width", uint_or_null(nv->pcie_width, dev),
-		"max_gen", uint_or_null(nv->pcie_max_gen, dev),
-		"max_width", uint_or_null(nv->pcie_max_width, dev)));
+	json_object_set_new(g, "pcie",
+			    json_pack("{s:o,s:o,s:o,s:o}", "gen", uint_or_null(nv->pcie_gen, dev),
+				      "width", uint_or_null(nv->pcie_width, dev), "max_gen",
+				      uint_or_null(nv->pcie_max_gen, dev), "max_width",
+				      uint_or_null(nv->pcie_max_width, dev)));
 }
 
 #if CB_HAVE_CUDA
@@ -70,7 +71,8 @@ static void cuda_devices(json_t *list, const struct cb_nvml *nv, char *note, siz
 		json_t *g = json_pack("{s:i}", "index", i);
 		if (cudaGetDeviceProperties(&p, i) == cudaSuccess) {
 			json_object_set_new(g, "name", json_string(p.name));
-			json_object_set_new(g, "memory_bytes", json_integer((json_int_t)p.totalGlobalMem));
+			json_object_set_new(g, "memory_bytes",
+					    json_integer((json_int_t)p.totalGlobalMem));
 			char cc[16];
 			snprintf(cc, sizeof cc, "%d.%d", p.major, p.minor);
 			json_object_set_new(g, "compute_capability", json_string(cc));

@@ -19,17 +19,17 @@ typedef struct nvmlMemory_st {
 	unsigned long long used;
 } nvmlMemory_t;
 
-typedef nvmlReturn_t (*cb_nvmlInit_fn)(void);     /* nvmlInit_v2 */
+typedef nvmlReturn_t (*cb_nvmlInit_fn)(void); /* nvmlInit_v2 */
 typedef nvmlReturn_t (*cb_nvmlShutdown_fn)(void);
 typedef const char *(*cb_nvmlErrorString_fn)(nvmlReturn_t result);
 typedef nvmlReturn_t (*cb_nvmlDeviceGetCount_fn)(unsigned int *count); /* _v2 */
 typedef nvmlReturn_t (*cb_nvmlDeviceGetHandleByIndex_fn)(unsigned int index,
-							  nvmlDevice_t *device); /* _v2 */
+							 nvmlDevice_t *device); /* _v2 */
 typedef nvmlReturn_t (*cb_nvmlDeviceGetHandleByPciBusId_fn)(const char *bus_id,
-							     nvmlDevice_t *device); /* _v2 */
+							    nvmlDevice_t *device); /* _v2 */
 typedef nvmlReturn_t (*cb_nvmlDeviceGetMemoryInfo_fn)(nvmlDevice_t device, nvmlMemory_t *memory);
 typedef nvmlReturn_t (*cb_nvmlDeviceGetName_fn)(nvmlDevice_t device, char *name,
-						 unsigned int length);
+						unsigned int length);
 typedef nvmlReturn_t (*cb_nvmlSystemGetDriverVersion_fn)(char *version, unsigned int length);
 /* nvmlDeviceGet{Curr,Max}PcieLink{Generation,Width} */
 typedef nvmlReturn_t (*cb_nvmlDeviceGetUint_fn)(nvmlDevice_t device, unsigned int *value);

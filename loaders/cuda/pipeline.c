@@ -35,8 +35,8 @@ static uint64_t align_down(uint64_t v)
 struct planner {
 	struct cb_pipe_plan *plan;
 	uint64_t chunk_bytes;
-	bool open;          /* a chunk is being filled */
-	uint64_t end;       /* the end of the bytes it must hold */
+	bool open;    /* a chunk is being filled */
+	uint64_t end; /* the end of the bytes it must hold */
 };
 
 static void close_chunk(struct planner *p)
@@ -55,8 +55,8 @@ static void open_chunk(struct planner *p, uint32_t file, uint64_t offset)
 {
 	close_chunk(p);
 	struct cb_pipe_chunk *c = &p->plan->chunks[p->plan->n_chunks++];
-	*c = (struct cb_pipe_chunk){.file = file, .offset = align_down(offset),
-				    .first_piece = p->plan->n_pieces};
+	*c = (struct cb_pipe_chunk){
+		.file = file, .offset = align_down(offset), .first_piece = p->plan->n_pieces};
 	p->end = offset;
 	p->open = true;
 }
@@ -78,8 +78,8 @@ static void plan_range(struct planner *p, const struct cb_pipe_range *r)
 		}
 		uint64_t window_end = c->offset + p->chunk_bytes;
 		uint64_t take = window_end - off < left ? window_end - off : left;
-		p->plan->pieces[p->plan->n_pieces++] = (struct cb_pipe_piece){
-			.buf_off = off - c->offset, .len = take, .dst = dst};
+		p->plan->pieces[p->plan->n_pieces++] =
+			(struct cb_pipe_piece){.buf_off = off - c->offset, .len = take, .dst = dst};
 		c->n_pieces++;
 		if (off + take > p->end)
 			p->end = off + take;
@@ -170,18 +170,19 @@ int cb_pipe_setup(struct cb_pipe *pipe, struct cb_copy_engine engine,
 {
 	*pipe = (struct cb_pipe){.cfg = *cfg, .engine = engine};
 	if (cfg->threads < 1 || cfg->threads > MAX_THREADS || cfg->slots_per_thread < 1 ||
-	    cfg->slots_per_thread > MAX_DEPTH ||
-	    !cfg->slot_bytes || cfg->slot_bytes % CB_PIPE_ALIGN || cfg->slot_bytes > SIZE_MAX)
+	    cfg->slots_per_thread > MAX_DEPTH || !cfg->slot_bytes ||
+	    cfg->slot_bytes % CB_PIPE_ALIGN || cfg->slot_bytes > SIZE_MAX)
 		return CB_FAIL(err, CB_EUSAGE, NULL, NULL,
 			       "pipeline needs 1 to %d threads, 1 to %d slots each, and slots "
-			       "a multiple of %llu bytes", MAX_THREADS, MAX_DEPTH,
-			       (unsigned long long)CB_PIPE_ALIGN);
+			       "a multiple of %llu bytes",
+			       MAX_THREADS, MAX_DEPTH, (unsigned long long)CB_PIPE_ALIGN);
 	/* Chunks start at CB_PIPE_ALIGN boundaries; mmap needs page ones. */
 	long page = sysconf(_SC_PAGESIZE);
 	if (cfg->map && (page <= 0 || CB_PIPE_ALIGN % (uint64_t)page))
-		return CB_FAIL(err, CB_EUNAVAILABLE, NULL, NULL,
-			       "mapping chunks needs pages of at most %llu bytes (this kernel's are %ld)",
-			       (unsigned long long)CB_PIPE_ALIGN, page);
+		return CB_FAIL(
+			err, CB_EUNAVAILABLE, NULL, NULL,
+			"mapping chunks needs pages of at most %llu bytes (this kernel's are %ld)",
+			(unsigned long long)CB_PIPE_ALIGN, page);
 	size_t n = (size_t)cfg->threads * cfg->slots_per_thread;
 	pipe->slots = calloc(n, sizeof *pipe->slots);
 	struct setup_group *groups = calloc(cfg->threads, sizeof *groups);
@@ -204,7 +205,8 @@ int cb_pipe_setup(struct cb_pipe *pipe, struct cb_copy_engine engine,
 	for (unsigned t = 0; t < cfg->threads; t++) {
 		groups[t] = (struct setup_group){.pipe = pipe, .thread = t, .err = CB_ERROR_INIT};
 		if (!cfg->serial_setup && t > 0)
-			started[t] = pthread_create(&tids[t], NULL, setup_group_main, &groups[t]) == 0;
+			started[t] =
+				pthread_create(&tids[t], NULL, setup_group_main, &groups[t]) == 0;
 	}
 	for (unsigned t = 0; t < cfg->threads; t++)
 		if (!started[t])
@@ -269,14 +271,13 @@ static ssize_t default_pread(void *ctx, int fd, void *buf, size_t len, uint64_t 
 }
 
 /* Reads a chunk, retrying short reads, until its `need` bytes are in. */
-static int read_chunk(struct run *r, const struct cb_pipe_chunk *c, char *buf,
-		      struct cb_error *err)
+static int read_chunk(struct run *r, const struct cb_pipe_chunk *c, char *buf, struct cb_error *err)
 {
 	const struct cb_pipe_config *cfg = &r->pipe->cfg;
 	cb_pipe_pread_fn rd = cfg->pread ? cfg->pread : default_pread;
 	if (c->file >= r->n_files)
-		return CB_FAIL(err, CB_EINTERNAL, NULL, NULL, "chunk names file %u of %zu",
-			       c->file, r->n_files);
+		return CB_FAIL(err, CB_EINTERNAL, NULL, NULL, "chunk names file %u of %zu", c->file,
+			       r->n_files);
 	const struct cb_pipe_file *f = &r->files[c->file];
 	uint64_t got = 0;
 	while (got < c->need) {
@@ -309,13 +310,13 @@ struct mapping {
 /* Maps a chunk's range read-only and has the engine pin it. A chunk whose
  * bytes lie past the end of its file is refused before anything is mapped:
  * touching such a page would be SIGBUS, not an error. */
-static int map_chunk(struct run *r, size_t slot, const struct cb_pipe_chunk *c,
-		     struct mapping *m, struct cb_error *err)
+static int map_chunk(struct run *r, size_t slot, const struct cb_pipe_chunk *c, struct mapping *m,
+		     struct cb_error *err)
 {
 	const struct cb_copy_engine_ops *ops = r->pipe->engine.ops;
 	if (c->file >= r->n_files)
-		return CB_FAIL(err, CB_EINTERNAL, NULL, NULL, "chunk names file %u of %zu",
-			       c->file, r->n_files);
+		return CB_FAIL(err, CB_EINTERNAL, NULL, NULL, "chunk names file %u of %zu", c->file,
+			       r->n_files);
 	const struct cb_pipe_file *f = &r->files[c->file];
 	uint64_t size = r->file_sizes[c->file];
 	if (c->offset > size || c->need > size - c->offset) {
@@ -485,8 +486,7 @@ struct host_engine {
 	size_t n_slots;
 };
 
-static int host_slot_init(void *impl, size_t slot, size_t bytes, void **buf,
-			  struct cb_error *err)
+static int host_slot_init(void *impl, size_t slot, size_t bytes, void **buf, struct cb_error *err)
 {
 	struct host_engine *h = impl;
 	if (slot >= h->n_slots)
@@ -497,7 +497,8 @@ static int host_slot_init(void *impl, size_t slot, size_t bytes, void **buf,
 		return CB_OK;
 	*buf = aligned_alloc(CB_PIPE_ALIGN, bytes);
 	if (!*buf)
-		return CB_FAIL(err, CB_ENOMEM, NULL, NULL, "cannot allocate a %zu-byte slot", bytes);
+		return CB_FAIL(err, CB_ENOMEM, NULL, NULL, "cannot allocate a %zu-byte slot",
+			       bytes);
 	/* Poison: bytes the runner forgot to read show up in tests. */
 	memset(*buf, 0xA5, bytes);
 	return CB_OK;

@@ -74,8 +74,8 @@ struct cb_pipe_plan {
 	size_t n_chunks;
 	struct cb_pipe_piece *pieces;
 	size_t n_pieces;
-	uint64_t chunk_bytes;   /* the slot size the plan was made for */
-	uint64_t read_bytes;    /* sum of chunk lengths (>= the tensors' bytes) */
+	uint64_t chunk_bytes; /* the slot size the plan was made for */
+	uint64_t read_bytes;  /* sum of chunk lengths (>= the tensors' bytes) */
 };
 
 /* Plans `n` ranges (any order; empty ones are skipped) into chunks of at most
@@ -136,7 +136,7 @@ struct cb_pipe_config {
 	 * own, in parallel (after on_thread, so on its NUMA node); true: all
 	 * of them on the calling thread. */
 	bool serial_setup;
-	cb_pipe_pread_fn pread;    /* NULL: pread(2) */
+	cb_pipe_pread_fn pread; /* NULL: pread(2) */
 	void *pread_ctx;
 	/* Called first on each reader thread (NUMA binding); may be NULL. */
 	void (*on_thread)(void *ctx);
@@ -151,9 +151,9 @@ struct cb_pipe {
 	void **slots;
 	size_t n_slots;
 	/* Statistics of the last run. */
-	uint64_t bytes_read;       /* bytes pread returned, or mapped */
-	uint64_t preads;           /* pread calls (0 with the map source) */
-	uint64_t slot_reuses;      /* refills of a slot after a wait */
+	uint64_t bytes_read;  /* bytes pread returned, or mapped */
+	uint64_t preads;      /* pread calls (0 with the map source) */
+	uint64_t slot_reuses; /* refills of a slot after a wait */
 };
 
 /* Allocates threads × slots_per_thread slots through the engine (buffers

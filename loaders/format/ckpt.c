@@ -57,8 +57,8 @@ static enum cb_format sniff_file(const char *path)
 	if ((got >= 8 && memcmp(head, "PYTORCH1", 8) == 0) ||
 	    (got >= 262 && memcmp(head + 257, "ustar", 5) == 0))
 		return CB_FORMAT_PYTORCH;
-	bool torch_name = has_suffix(path, ".pt") || has_suffix(path, ".bin") ||
-			  has_suffix(path, ".pth");
+	bool torch_name =
+		has_suffix(path, ".pt") || has_suffix(path, ".bin") || has_suffix(path, ".pth");
 	if (got >= 2 && head[0] == 0x80 && head[1] >= 2 && head[1] <= 5 &&
 	    (torch_name || head[2] == 0x8a))
 		return CB_FORMAT_PYTORCH;
@@ -146,10 +146,11 @@ static int pick_in_directory(const char *dir, enum cb_format want, struct resolv
 	for (int f = 0; f < 3; f++)
 		free(index[f]);
 	if (rc == CB_OK && !out->format)
-		rc = CB_FAIL(err, CB_ENOTFOUND, dir, NULL,
-			     "no %s checkpoint here (expected an *.index.json or model.safetensors, "
-			     "model.pt, pytorch_model.bin)",
-			     want == CB_FORMAT_ANY ? "" : cb_format_name(want));
+		rc = CB_FAIL(
+			err, CB_ENOTFOUND, dir, NULL,
+			"no %s checkpoint here (expected an *.index.json or model.safetensors, "
+			"model.pt, pytorch_model.bin)",
+			want == CB_FORMAT_ANY ? "" : cb_format_name(want));
 	if (rc == CB_OK && !out->index_path && !out->single_path)
 		rc = CB_FAIL(err, CB_ENOMEM, dir, NULL, "out of memory");
 	return rc;
@@ -287,8 +288,7 @@ static int check_unique_names(const struct cb_ckpt *ckpt, struct cb_error *err)
 	return CB_OK;
 }
 
-int cb_ckpt_open(const char *path, enum cb_format want, struct cb_ckpt **out,
-		 struct cb_error *err)
+int cb_ckpt_open(const char *path, enum cb_format want, struct cb_ckpt **out, struct cb_error *err)
 {
 	*out = NULL;
 	struct resolved where;

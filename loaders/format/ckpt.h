@@ -19,7 +19,7 @@
 #include "safetensors.h"
 
 enum cb_format {
-	CB_FORMAT_ANY = 0,      /* for cb_ckpt_open: take what is there */
+	CB_FORMAT_ANY = 0, /* for cb_ckpt_open: take what is there */
 	CB_FORMAT_SAFETENSORS,
 	CB_FORMAT_PYTORCH,
 };
@@ -28,19 +28,19 @@ enum cb_format {
 const char *cb_format_name(enum cb_format format);
 
 struct cb_ckpt_file {
-	char *path;             /* owned */
+	char *path; /* owned */
 	uint64_t size;
 };
 
 struct cb_ckpt_tensor {
-	const char *name;       /* owned by the checkpoint */
+	const char *name; /* owned by the checkpoint */
 	enum cb_dtype dtype;
 	uint32_t rank;
-	const uint64_t *shape;  /* rank entries */
+	const uint64_t *shape; /* rank entries */
 	uint64_t numel;
-	uint64_t nbytes;        /* logical bytes: numel × bits / 8 */
-	uint32_t file;          /* index into files[] */
-	uint64_t offset;        /* absolute file offset of the first element */
+	uint64_t nbytes; /* logical bytes: numel × bits / 8 */
+	uint32_t file;   /* index into files[] */
+	uint64_t offset; /* absolute file offset of the first element */
 	/* Element strides of a view into a larger storage (PyTorch); NULL when
 	 * the tensor is contiguous row-major, as every safetensors tensor is. */
 	const int64_t *stride;
@@ -51,16 +51,16 @@ struct cb_ckpt_tensor {
 
 struct cb_ckpt {
 	enum cb_format format;
-	char *path;                     /* as given; owned */
+	char *path; /* as given; owned */
 	bool sharded;
 	size_t n_files;
-	struct cb_ckpt_file *files;     /* in index order */
+	struct cb_ckpt_file *files; /* in index order */
 	size_t n_tensors;
 	struct cb_ckpt_tensor *tensors; /* sorted by name, byte-wise */
 	bool has_metadata;
 	size_t n_meta;
-	const struct cb_kv *meta;       /* borrowed from the first file */
-	uint64_t total_bytes;           /* sum of nbytes */
+	const struct cb_kv *meta; /* borrowed from the first file */
+	uint64_t total_bytes;     /* sum of nbytes */
 	/* private: what the tensors point into */
 	struct cb_st_file **st_files;
 	void *format_private;

@@ -13,35 +13,35 @@
 #include <stdint.h>
 
 /* X(enum suffix, safetensors name, bits per element, is a float type) */
-#define CB_DTYPES(X)                      \
-	X(BOOL, "BOOL", 8, false)         \
-	X(F4, "F4", 4, true)              \
-	X(F6_E2M3, "F6_E2M3", 6, true)    \
-	X(F6_E3M2, "F6_E3M2", 6, true)    \
-	X(U8, "U8", 8, false)             \
-	X(I8, "I8", 8, false)             \
-	X(F8_E5M2, "F8_E5M2", 8, true)    \
-	X(F8_E4M3, "F8_E4M3", 8, true)    \
-	X(F8_E8M0, "F8_E8M0", 8, true)    \
+#define CB_DTYPES(X)                           \
+	X(BOOL, "BOOL", 8, false)              \
+	X(F4, "F4", 4, true)                   \
+	X(F6_E2M3, "F6_E2M3", 6, true)         \
+	X(F6_E3M2, "F6_E3M2", 6, true)         \
+	X(U8, "U8", 8, false)                  \
+	X(I8, "I8", 8, false)                  \
+	X(F8_E5M2, "F8_E5M2", 8, true)         \
+	X(F8_E4M3, "F8_E4M3", 8, true)         \
+	X(F8_E8M0, "F8_E8M0", 8, true)         \
 	X(F8_E4M3FNUZ, "F8_E4M3FNUZ", 8, true) \
 	X(F8_E5M2FNUZ, "F8_E5M2FNUZ", 8, true) \
-	X(I16, "I16", 16, false)          \
-	X(U16, "U16", 16, false)          \
-	X(F16, "F16", 16, true)           \
-	X(BF16, "BF16", 16, true)         \
-	X(I32, "I32", 32, false)          \
-	X(U32, "U32", 32, false)          \
-	X(F32, "F32", 32, true)           \
-	X(C64, "C64", 64, true)           \
-	X(F64, "F64", 64, true)           \
-	X(I64, "I64", 64, false)          \
+	X(I16, "I16", 16, false)               \
+	X(U16, "U16", 16, false)               \
+	X(F16, "F16", 16, true)                \
+	X(BF16, "BF16", 16, true)              \
+	X(I32, "I32", 32, false)               \
+	X(U32, "U32", 32, false)               \
+	X(F32, "F32", 32, true)                \
+	X(C64, "C64", 64, true)                \
+	X(F64, "F64", 64, true)                \
+	X(I64, "I64", 64, false)               \
 	X(U64, "U64", 64, false)
 
 enum cb_dtype {
 #define CB_X_DTYPE(id, name, bits, is_float) CB_DTYPE_##id,
 	CB_DTYPES(CB_X_DTYPE)
 #undef CB_X_DTYPE
-	CB_DTYPE_COUNT,
+		CB_DTYPE_COUNT,
 	CB_DTYPE_INVALID = -1
 };
 

@@ -15,8 +15,8 @@ static void copy_bounded(char *dst, size_t size, const char *src)
 	snprintf(dst, size, "%s", src);
 }
 
-int cb_error_set(struct cb_error *err, enum cb_errcode code, const char *src,
-		 const char *path, const char *where, const char *fmt, ...)
+int cb_error_set(struct cb_error *err, enum cb_errcode code, const char *src, const char *path,
+		 const char *where, const char *fmt, ...)
 {
 	if (!err || err->code != CB_OK)
 		return code;
@@ -31,16 +31,15 @@ int cb_error_set(struct cb_error *err, enum cb_errcode code, const char *src,
 	return code;
 }
 
-int cb_error_errno(struct cb_error *err, int errnum, const char *src,
-		   const char *path, const char *what)
+int cb_error_errno(struct cb_error *err, int errnum, const char *src, const char *path,
+		   const char *what)
 {
 	enum cb_errcode code = CB_EIO;
 	if (errnum == ENOMEM)
 		code = CB_ENOMEM;
 	else if (errnum == ENOENT || errnum == ENOTDIR)
 		code = CB_ENOTFOUND;
-	return cb_error_set(err, code, src, path, NULL, "%s: %s", what,
-			    strerror(errnum));
+	return cb_error_set(err, code, src, path, NULL, "%s: %s", what, strerror(errnum));
 }
 
 void cb_error_set_path(struct cb_error *err, const char *path)
@@ -102,10 +101,8 @@ int cb_error_exit_status(int code)
 
 void cb_error_format(const struct cb_error *err, char *buf, size_t size)
 {
-	const char *msg = err->msg[0] ? err->msg
-				      : cb_error_default_message(err->code);
-	int n = snprintf(buf, size, "%s%s%s", err->path, err->path[0] ? ": " : "",
-			 msg);
+	const char *msg = err->msg[0] ? err->msg : cb_error_default_message(err->code);
+	int n = snprintf(buf, size, "%s%s%s", err->path, err->path[0] ? ": " : "", msg);
 	if (n >= 0 && (size_t)n < size && err->where[0])
 		snprintf(buf + n, size - (size_t)n, " (%s)", err->where);
 	/* One line, whatever a message quoted from a file held. */
@@ -119,8 +116,8 @@ void cb_error_print(const struct cb_error *err)
 	char line[2048];
 	cb_error_format(err, line, sizeof line);
 	if (getenv("CKPTBENCH_DEBUG") && err->src)
-		fprintf(stderr, "ckptbench: %s [%s %s]\n", line,
-			cb_error_name(err->code), err->src);
+		fprintf(stderr, "ckptbench: %s [%s %s]\n", line, cb_error_name(err->code),
+			err->src);
 	else
 		fprintf(stderr, "ckptbench: %s\n", line);
 }

@@ -19,19 +19,19 @@
 /* X(NAME, exit status, default message).
  * Exit statuses (docs/cli.md): 1 the input or the result is bad,
  * 2 usage error, 3 environment (I/O, memory), 4 internal bug. */
-#define CB_ERRORS(X)                                                        \
-	X(FORMAT, 1, "malformed file")                                      \
-	X(UNSAFE, 1, "unsafe content refused")                              \
-	X(LIMIT, 1, "resource limit exceeded")                              \
-	X(UNSUPPORTED, 1, "unsupported content")                            \
-	X(NOTFOUND, 1, "no such file or entry")                             \
-	X(MISMATCH, 1, "loaded bytes do not match the manifest")            \
-	X(REGRESSION, 1, "performance regression")                          \
-	X(USAGE, 2, "usage error")                                          \
-	X(IO, 3, "I/O error")                                               \
-	X(NOMEM, 3, "out of memory")                                        \
-	X(ENV, 3, "environment error")                                      \
-	X(UNAVAILABLE, 3, "not available here")                             \
+#define CB_ERRORS(X)                                             \
+	X(FORMAT, 1, "malformed file")                           \
+	X(UNSAFE, 1, "unsafe content refused")                   \
+	X(LIMIT, 1, "resource limit exceeded")                   \
+	X(UNSUPPORTED, 1, "unsupported content")                 \
+	X(NOTFOUND, 1, "no such file or entry")                  \
+	X(MISMATCH, 1, "loaded bytes do not match the manifest") \
+	X(REGRESSION, 1, "performance regression")               \
+	X(USAGE, 2, "usage error")                               \
+	X(IO, 3, "I/O error")                                    \
+	X(NOMEM, 3, "out of memory")                             \
+	X(ENV, 3, "environment error")                           \
+	X(UNAVAILABLE, 3, "not available here")                  \
 	X(INTERNAL, 4, "internal error")
 
 enum cb_errcode {
@@ -50,7 +50,10 @@ struct cb_error {
 	const char *src;      /* __FILE__:__LINE__ that set it (for debugging) */
 };
 
-#define CB_ERROR_INIT {0}
+#define CB_ERROR_INIT \
+	{             \
+		0     \
+	}
 
 #if defined(__GNUC__)
 #define CB_PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
@@ -67,17 +70,16 @@ struct cb_error {
 /* Records an error unless one is already recorded. Returns `code`, so a
  * caller can write `return CB_FAIL(err, CB_EFORMAT, path, "byte 8", "...")`.
  * `path` and `where` may be NULL. */
-int cb_error_set(struct cb_error *err, enum cb_errcode code, const char *src,
-		 const char *path, const char *where, const char *fmt, ...)
-	CB_PRINTF(6, 7);
+int cb_error_set(struct cb_error *err, enum cb_errcode code, const char *src, const char *path,
+		 const char *where, const char *fmt, ...) CB_PRINTF(6, 7);
 
 #define CB_FAIL(err, code, path, where, ...) \
 	cb_error_set((err), (code), CB_HERE, (path), (where), __VA_ARGS__)
 
 /* Records an error from errno (ENOMEM maps to CB_ENOMEM, ENOENT to
  * CB_ENOTFOUND, the rest to CB_EIO); `what` says what was being done. */
-int cb_error_errno(struct cb_error *err, int errnum, const char *src,
-		   const char *path, const char *what);
+int cb_error_errno(struct cb_error *err, int errnum, const char *src, const char *path,
+		   const char *what);
 #define CB_FAIL_ERRNO(err, errnum, path, what) \
 	cb_error_errno((err), (errnum), CB_HERE, (path), (what))
 

@@ -16,8 +16,8 @@
 
 /* Reads exactly `len` bytes at `offset`, retrying short reads and EINTR.
  * A file that ends early is CB_EFORMAT ("file ends at byte X"). */
-CB_NODISCARD int cb_pread_full(int fd, void *buf, size_t len, uint64_t offset,
-			       const char *path, struct cb_error *err);
+CB_NODISCARD int cb_pread_full(int fd, void *buf, size_t len, uint64_t offset, const char *path,
+			       struct cb_error *err);
 
 /* Writes exactly `len` bytes at `offset`. */
 CB_NODISCARD int cb_pwrite_full(int fd, const void *buf, size_t len, uint64_t offset,
@@ -36,8 +36,7 @@ CB_NODISCARD int cb_atomic_open(struct cb_atomic_file *file, const char *path,
 /* Optionally fsyncs, closes and renames over the final name (then fsyncs the
  * directory when durable). The struct is released either way; on failure the
  * temporary file is removed. */
-CB_NODISCARD int cb_atomic_commit(struct cb_atomic_file *file, bool durable,
-				  struct cb_error *err);
+CB_NODISCARD int cb_atomic_commit(struct cb_atomic_file *file, bool durable, struct cb_error *err);
 
 /* Closes and removes the temporary file. Safe on a struct that failed to
  * open or was already committed. */

@@ -16,7 +16,8 @@ static json_t *metadata_object(const struct cb_ckpt *ckpt)
 		return json_null();
 	json_t *meta = json_object();
 	for (size_t i = 0; meta && i < ckpt->n_meta; i++)
-		if (json_object_set_new(meta, ckpt->meta[i].key, json_string(ckpt->meta[i].value))) {
+		if (json_object_set_new(meta, ckpt->meta[i].key,
+					json_string(ckpt->meta[i].value))) {
 			json_decref(meta);
 			return NULL;
 		}
@@ -69,8 +70,8 @@ json_t *cb_manifest_build(const struct cb_ckpt *ckpt, const char *path, const ui
 		return NULL;
 	}
 	for (size_t i = 0; i < ckpt->n_tensors; i++)
-		if (json_array_append_new(tensors,
-					  tensor_object(&ckpt->tensors[i], hashes ? &hashes[i] : NULL))) {
+		if (json_array_append_new(tensors, tensor_object(&ckpt->tensors[i],
+								 hashes ? &hashes[i] : NULL))) {
 			json_decref(root);
 			return NULL;
 		}

@@ -14,8 +14,7 @@
 /* Builds the document: {"path", "format", "metadata", "tensors": [...]},
  * tensors in the checkpoint's (name) order. `hashes` may be NULL (no
  * "xxh3" keys). Returns a new reference, NULL on ENOMEM. */
-json_t *cb_manifest_build(const struct cb_ckpt *ckpt, const char *path,
-			  const uint64_t *hashes);
+json_t *cb_manifest_build(const struct cb_ckpt *ckpt, const char *path, const uint64_t *hashes);
 
 /* One tensor as the manifest records it. */
 struct cb_manifest_tensor {
@@ -40,8 +39,7 @@ struct cb_manifest {
 
 /* Reads and checks a manifest file. The caller frees *out with
  * cb_manifest_free. */
-CB_NODISCARD int cb_manifest_read(const char *path, struct cb_manifest **out,
-				  struct cb_error *err);
+CB_NODISCARD int cb_manifest_read(const char *path, struct cb_manifest **out, struct cb_error *err);
 void cb_manifest_free(struct cb_manifest *manifest);
 
 /* Binary search by name; NULL when absent. */

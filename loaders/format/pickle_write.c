@@ -99,15 +99,15 @@ struct pk {
 	uint8_t *buf;
 	size_t len, cap;
 	bool nomem;
-	uint32_t memo;                   /* next memo index */
+	uint32_t memo; /* next memo index */
 	size_t n_globals;
 	struct memo_global {
 		const char *module, *name;
 		uint32_t memo;
 	} globals[MAX_GLOBALS];
-	uint32_t *key_memo;              /* per storage: its key string's memo */
+	uint32_t *key_memo; /* per storage: its key string's memo */
 	uint32_t str_storage, str_cpu, str_version;
-	uint32_t od_class;               /* collections.OrderedDict */
+	uint32_t od_class; /* collections.OrderedDict */
 };
 
 static void emit(struct pk *pk, const void *data, size_t n)
@@ -216,8 +216,8 @@ static void integer(struct pk *pk, int64_t v)
 	} else {
 		uint8_t b[10] = {OP_LONG1, 0};
 		unsigned n = 1;
-		while (n < 8 && !(v >= -(INT64_C(1) << (8 * n - 1)) &&
-				  v < (INT64_C(1) << (8 * n - 1))))
+		while (n < 8 &&
+		       !(v >= -(INT64_C(1) << (8 * n - 1)) && v < (INT64_C(1) << (8 * n - 1))))
 			n++;
 		for (unsigned i = 0; i < n; i++)
 			b[2 + i] = (uint8_t)((uint64_t)v >> (8 * i));
@@ -269,7 +269,7 @@ struct sd_ctx {
 	const struct cb_pkl_tensor *tensors;
 	const struct cb_pkl_storage *storages;
 	const struct cb_pkl_module_version *modules;
-	int64_t *scratch;                /* 2 × max rank */
+	int64_t *scratch; /* 2 × max rank */
 	uint32_t next_key;
 };
 
@@ -316,7 +316,7 @@ static void tensor(struct pk *pk, const struct cb_pkl_tensor *t, struct sd_ctx *
 	}
 	int_tuple(pk, size, t->rank);
 	int_tuple(pk, stride, t->rank);
-	op(pk, OP_NEWFALSE); /* requires_grad */
+	op(pk, OP_NEWFALSE);    /* requires_grad */
 	empty_ordered_dict(pk); /* backward_hooks */
 	if (!klass)
 		global(pk, "torch", cb_pkl_v3_dtype(s->dtype));

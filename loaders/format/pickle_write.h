@@ -28,7 +28,7 @@
 
 struct cb_pkl_storage {
 	enum cb_dtype dtype;
-	uint64_t numel;          /* elements of dtype in the whole storage */
+	uint64_t numel; /* elements of dtype in the whole storage */
 };
 
 struct cb_pkl_tensor {
@@ -36,14 +36,14 @@ struct cb_pkl_tensor {
 	uint32_t storage;        /* index into the storages */
 	uint64_t storage_offset; /* elements */
 	uint32_t rank;
-	const uint64_t *shape;   /* rank entries */
-	const int64_t *stride;   /* rank entries; NULL: contiguous row-major */
+	const uint64_t *shape; /* rank entries */
+	const int64_t *stride; /* rank entries; NULL: contiguous row-major */
 };
 
 /* One entry of the state dict's `_metadata` (module path -> {'version': N}),
  * as nn.Module.state_dict() records it. */
 struct cb_pkl_module_version {
-	const char *module;      /* "", "fc", "encoder.0", ... */
+	const char *module; /* "", "fc", "encoder.0", ... */
 	long version;
 };
 

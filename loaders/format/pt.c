@@ -20,7 +20,7 @@
 #define LEGACY_FIRST_CHUNK (64u << 10)
 #define MAX_WALK_NODES (1u << 24)
 #define MAX_STORAGE_KEY (320 - 5 - 1) /* bytes; see map_zip_storages */
-#define MAX_VERSION 10 /* kMaxSupportedFileFormatVersion of torch 1.13+ */
+#define MAX_VERSION 10                /* kMaxSupportedFileFormatVersion of torch 1.13+ */
 
 /* 0x1950a86a20f9469cfc6c, torch's legacy MAGIC_NUMBER, little-endian. */
 static const uint8_t legacy_magic[10] = {0x6c, 0xfc, 0x9c, 0x46, 0xf9,
@@ -56,10 +56,13 @@ static void *bulk_array(size_t n, size_t size)
 struct walk {
 	struct cb_pt_file *file;
 	struct cb_error *err;
-	char *path;              /* the key path so far; grows */
+	char *path; /* the key path so far; grows */
 	size_t len, cap;
 	size_t nodes;
-	struct found { const char *name; const struct cb_pk_tensor *t; } *found;
+	struct found {
+		const char *name;
+		const struct cb_pk_tensor *t;
+	} * found;
 	size_t n_found, found_cap;
 };
 
@@ -116,21 +119,11 @@ static void key_text(const struct cb_pk_value *k, char *buf, size_t size, const 
 		*out = k->u.str.s;
 		*len = k->u.str.len;
 		return;
-	case CB_PK_INT:
-		snprintf(buf, size, "%lld", (long long)k->u.i);
-		break;
-	case CB_PK_BOOL:
-		snprintf(buf, size, "%s", k->u.b ? "True" : "False");
-		break;
-	case CB_PK_NONE:
-		snprintf(buf, size, "None");
-		break;
-	case CB_PK_FLOAT:
-		float_key(k->u.f, buf, size);
-		break;
-	default:
-		snprintf(buf, size, "<%s>", cb_pk_type_name(k));
-		break;
+	case CB_PK_INT: snprintf(buf, size, "%lld", (long long)k->u.i); break;
+	case CB_PK_BOOL: snprintf(buf, size, "%s", k->u.b ? "True" : "False"); break;
+	case CB_PK_NONE: snprintf(buf, size, "None"); break;
+	case CB_PK_FLOAT: float_key(k->u.f, buf, size); break;
+	default: snprintf(buf, size, "<%s>", cb_pk_type_name(k)); break;
 	}
 	*out = buf;
 	*len = strlen(buf);
@@ -184,8 +177,7 @@ static int walk_value(struct walk *w, const struct cb_pk_value *v, unsigned dept
 	char buf[64];
 	int rc = CB_OK;
 	switch (v->type) {
-	case CB_PK_TENSOR:
-		return found_add(w, v->u.tensor);
+	case CB_PK_TENSOR: return found_add(w, v->u.tensor);
 	case CB_PK_DICT:
 		for (size_t i = 0; i < v->u.dict.n && rc == CB_OK; i++) {
 			const char *key;
@@ -288,16 +280,16 @@ static int alloc_storages(struct cb_pt_file *file, struct cb_error *err)
 	file->n_storages = n;
 	for (size_t i = 0; i < n; i++) {
 		const struct cb_pk_storage *s = file->pickle->storages[i];
-		file->storages[i] = (struct cb_pt_storage){.key = s->key, .nbytes = s->nbytes,
-							   .dtype = s->dtype};
+		file->storages[i] = (struct cb_pt_storage){
+			.key = s->key, .nbytes = s->nbytes, .dtype = s->dtype};
 	}
 	return CB_OK;
 }
 
 /* ------------------------------------------------------------ zip format */
 
-static int read_small_record(int fd, const struct cb_ptzip *zip, const char *rel,
-			     char *buf, size_t size, bool *present, struct cb_error *err)
+static int read_small_record(int fd, const struct cb_ptzip *zip, const char *rel, char *buf,
+			     size_t size, bool *present, struct cb_error *err)
 {
 	const struct cb_ptzip_record *rec = cb_ptzip_find(zip, rel);
 	*present = rec != NULL;
@@ -368,12 +360,12 @@ static int map_zip_storages(struct cb_pt_file *file, const struct cb_ptzip *zip,
 			s->offset = rec->data_offset;
 			continue;
 		}
-		snprintf(where, sizeof where, "record \"%.200s/data/%.100s\"", zip->prefix,
-			 s->key);
+		snprintf(where, sizeof where, "record \"%.200s/data/%.100s\"", zip->prefix, s->key);
 		if (!rec)
-			return CB_FAIL(err, CB_EFORMAT, file->path, where,
-				       "the pickle refers to storage \"%.100s\", which has no record",
-				       s->key);
+			return CB_FAIL(
+				err, CB_EFORMAT, file->path, where,
+				"the pickle refers to storage \"%.100s\", which has no record",
+				s->key);
 		return CB_FAIL(err, CB_EFORMAT, file->path, where,
 			       "the record holds %llu bytes but the pickle says the storage "
 			       "has %llu; refusing the mismatch",
@@ -435,8 +427,10 @@ static int read_pickle_at(int fd, struct cb_pt_file *file, uint64_t offset, bool
 		}
 		bool truncated = false;
 		struct cb_error local = CB_ERROR_INIT;
-		struct cb_pk_options opt = {.path = file->path, .label = "pickle",
-					    .base_offset = offset, .legacy = legacy_ids,
+		struct cb_pk_options opt = {.path = file->path,
+					    .label = "pickle",
+					    .base_offset = offset,
+					    .legacy = legacy_ids,
 					    .truncated_out = &truncated};
 		rc = cb_unpickle(buf, (size_t)want, &opt, out, &local);
 		free(buf);
@@ -529,11 +523,11 @@ static int map_legacy_storages(int fd, struct cb_pt_file *file, const struct cb_
 			break;
 		}
 		struct cb_pt_storage key = {.key = k->u.str.s}, *kp = &key;
-		struct cb_pt_storage **hit = bsearch(&kp, sorted, n, sizeof *sorted,
-						     compare_storage_keys);
+		struct cb_pt_storage **hit =
+			bsearch(&kp, sorted, n, sizeof *sorted, compare_storage_keys);
 		if (!hit || seen[*hit - file->storages]) {
-			rc = CB_FAIL(err, CB_EFORMAT, file->path, where,
-				     "storage \"%.100s\" is %s", k->u.str.s,
+			rc = CB_FAIL(err, CB_EFORMAT, file->path, where, "storage \"%.100s\" is %s",
+				     k->u.str.s,
 				     hit ? "listed twice" : "listed but no tensor refers to it");
 			break;
 		}
@@ -553,17 +547,18 @@ static int map_legacy_storages(int fd, struct cb_pt_file *file, const struct cb_
 		for (int b = 7; b >= 0; b--)
 			count = count << 8 | count_le[b];
 		if (count != ps->numel) {
-			rc = CB_FAIL(err, CB_EFORMAT, file->path, where,
-				     "storage \"%.100s\" holds %llu elements but the pickle says %llu",
-				     s->key, (unsigned long long)count,
-				     (unsigned long long)ps->numel);
+			rc = CB_FAIL(
+				err, CB_EFORMAT, file->path, where,
+				"storage \"%.100s\" holds %llu elements but the pickle says %llu",
+				s->key, (unsigned long long)count, (unsigned long long)ps->numel);
 			break;
 		}
 		s->offset = pos + 8;
 		if (__builtin_add_overflow(s->offset, s->nbytes, &end) || end > file->file_size) {
-			rc = CB_FAIL(err, CB_EFORMAT, file->path, where,
-				     "storage \"%.100s\" (%llu bytes) runs past the end of the file",
-				     s->key, (unsigned long long)s->nbytes);
+			rc = CB_FAIL(
+				err, CB_EFORMAT, file->path, where,
+				"storage \"%.100s\" (%llu bytes) runs past the end of the file",
+				s->key, (unsigned long long)s->nbytes);
 			break;
 		}
 		pos = end;
@@ -631,10 +626,8 @@ static int open_by_kind(int fd, struct cb_pt_file *file, struct cb_error *err)
 	if (rc != CB_OK)
 		return rc;
 	switch (sniff(head, n)) {
-	case KIND_ZIP:
-		return open_zip(fd, file, err);
-	case KIND_LEGACY:
-		return open_legacy(fd, file, err);
+	case KIND_ZIP: return open_zip(fd, file, err);
+	case KIND_LEGACY: return open_legacy(fd, file, err);
 	case KIND_TAR:
 		return CB_FAIL(err, CB_EUNSUPPORTED, file->path, NULL,
 			       "a tar-format PyTorch checkpoint (torch 0.1-0.3): not supported; "

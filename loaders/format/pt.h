@@ -33,18 +33,18 @@ struct cb_pickle;
 #define CB_PT_MAX_PICKLE (1ull << 30) /* bytes of data.pkl or of one legacy pickle */
 
 struct cb_pt_storage {
-	const char *key;         /* "0", "1", ... (zip) or a decimal pointer (legacy) */
-	uint64_t offset;         /* absolute file offset of the storage's first byte */
-	uint64_t nbytes;         /* the record's size, equal to what the pickle says */
-	enum cb_dtype dtype;     /* CB_DTYPE_INVALID when no tensor typed it */
+	const char *key;     /* "0", "1", ... (zip) or a decimal pointer (legacy) */
+	uint64_t offset;     /* absolute file offset of the storage's first byte */
+	uint64_t nbytes;     /* the record's size, equal to what the pickle says */
+	enum cb_dtype dtype; /* CB_DTYPE_INVALID when no tensor typed it */
 };
 
 struct cb_pt_tensor {
-	const char *name;        /* key path, e.g. "model.0.weight" */
+	const char *name; /* key path, e.g. "model.0.weight" */
 	enum cb_dtype dtype;
 	uint32_t rank;
 	const uint64_t *shape;
-	const int64_t *stride;   /* element strides; NULL when contiguous row-major */
+	const int64_t *stride; /* element strides; NULL when contiguous row-major */
 	uint64_t numel;
 	uint64_t nbytes;         /* numel × element size */
 	uint64_t offset;         /* absolute file offset of element 0 of the view */
@@ -54,16 +54,16 @@ struct cb_pt_tensor {
 };
 
 struct cb_pt_file {
-	char *path;              /* owned */
+	char *path; /* owned */
 	uint64_t file_size;
-	bool legacy;             /* the pre-1.6 stream format */
-	char *archive_prefix;    /* zip: the record-name prefix; NULL for legacy */
+	bool legacy;          /* the pre-1.6 stream format */
+	char *archive_prefix; /* zip: the record-name prefix; NULL for legacy */
 	size_t n_tensors;
-	struct cb_pt_tensor *tensors;   /* sorted by name, byte-wise, unique */
+	struct cb_pt_tensor *tensors; /* sorted by name, byte-wise, unique */
 	size_t n_storages;
 	struct cb_pt_storage *storages; /* in order of first appearance */
-	size_t n_other_leaves;   /* non-tensor leaves (ints, strings, ...) not listed */
-	struct cb_pickle *pickle; /* private: owns names, shapes and strides */
+	size_t n_other_leaves;          /* non-tensor leaves (ints, strings, ...) not listed */
+	struct cb_pickle *pickle;       /* private: owns names, shapes and strides */
 };
 
 /* Opens and validates one checkpoint file. On success *out is the

@@ -23,19 +23,19 @@
 #include "ptzip_write.h"
 
 struct cb_pt_options {
-	bool no_byteorder;       /* omit the byteorder record, as torch < 2.1 does */
+	bool no_byteorder; /* omit the byteorder record, as torch < 2.1 does */
 	/* the state dict's _metadata; NULL for none */
 	const struct cb_pkl_module_version *modules;
 	size_t n_modules;
-	uint64_t zip64_at;       /* 0: the real threshold (tests lower it) */
+	uint64_t zip64_at; /* 0: the real threshold (tests lower it) */
 };
 
 struct cb_pt_layout {
 	struct cb_ptzip_writer zip;
-	uint8_t *pickle;         /* data.pkl; owned */
+	uint8_t *pickle; /* data.pkl; owned */
 	size_t pickle_len;
 	size_t n_storages;
-	size_t *storage_entry;   /* per storage: its zip entry */
+	size_t *storage_entry; /* per storage: its zip entry */
 	uint64_t *storage_nbytes;
 	size_t pickle_entry, byteorder_entry, version_entry; /* SIZE_MAX if absent */
 };

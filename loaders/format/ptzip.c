@@ -149,8 +149,8 @@ static int read_zip64_end(int fd, const char *path, uint64_t eocd_pos, const uin
 	loc->end_limit = z_pos;
 	if ((rc = check_agrees(le16(eocd + 10), 0xFFFFu, loc->entries, "number of records", path,
 			       where, err)) != CB_OK ||
-	    (rc = check_agrees(le32(eocd + 12), 0xFFFFFFFFu, loc->size,
-			       "central directory size", path, where, err)) != CB_OK ||
+	    (rc = check_agrees(le32(eocd + 12), 0xFFFFFFFFu, loc->size, "central directory size",
+			       path, where, err)) != CB_OK ||
 	    (rc = check_agrees(le32(eocd + 16), 0xFFFFFFFFu, loc->offset,
 			       "central directory offset", path, where, err)) != CB_OK)
 		return rc;
@@ -189,8 +189,7 @@ static int locate_central_directory(int fd, const char *path, uint64_t file_size
 	return CB_OK;
 }
 
-static int check_cd_bounds(const char *path, const struct cd_location *loc,
-			   struct cb_error *err)
+static int check_cd_bounds(const char *path, const struct cd_location *loc, struct cb_error *err)
 {
 	uint64_t end, min_size;
 	if (loc->entries == 0)
@@ -232,12 +231,12 @@ struct cd_entry {
 
 /* Replaces the saturated 32-bit fields by their ZIP64 extra values, which
  * come in the fixed order usize, csize, header offset. */
-static int apply_zip64_extra(const uint8_t *extra, size_t len, struct cd_entry *e,
-			     const char *path, uint64_t entry_offset, struct cb_error *err)
+static int apply_zip64_extra(const uint8_t *extra, size_t len, struct cd_entry *e, const char *path,
+			     uint64_t entry_offset, struct cb_error *err)
 {
 	char where[64];
-#define EXTRA_FAIL(...)                                                           \
-	(byte_where(where, sizeof where, entry_offset),                           \
+#define EXTRA_FAIL(...)                                 \
+	(byte_where(where, sizeof where, entry_offset), \
 	 CB_FAIL(err, CB_EFORMAT, path, where, __VA_ARGS__))
 	uint64_t *fields[3] = {&e->usize, &e->csize, &e->header_offset};
 	size_t p = 0;
@@ -271,8 +270,8 @@ static int apply_zip64_extra(const uint8_t *extra, size_t len, struct cd_entry *
 
 /* The error of an entry that parse_cd_entry refused, named by its byte;
  * formatted only on failure (snprintf per entry was a tenth of a parse). */
-#define CD_FAIL(code, ...)                                                        \
-	(byte_where(where, sizeof where, cd_offset + pos),                        \
+#define CD_FAIL(code, ...)                                 \
+	(byte_where(where, sizeof where, cd_offset + pos), \
 	 CB_FAIL(err, code, path, where, __VA_ARGS__))
 
 static int parse_cd_entry(const uint8_t *cd, uint64_t cd_size, uint64_t pos, uint64_t cd_offset,
@@ -293,11 +292,13 @@ static int parse_cd_entry(const uint8_t *cd, uint64_t cd_size, uint64_t pos, uin
 	e->name = p + CD_ENTRY_SIZE;
 	e->entry_len = CD_ENTRY_SIZE + (size_t)e->name_len + extra_len + comment_len;
 	if (e->entry_len > cd_size - pos)
-		return CD_FAIL(CB_EFORMAT, "a central-directory entry runs past the directory's end");
+		return CD_FAIL(CB_EFORMAT,
+			       "a central-directory entry runs past the directory's end");
 	if (e->name_len == 0 || memchr(e->name, '\0', e->name_len))
 		return CD_FAIL(CB_EFORMAT, "a record name is empty or holds a NUL byte");
 	if (disk != 0 && disk != 0xFFFFu)
-		return CD_FAIL(CB_EUNSUPPORTED, "multi-disk (spanned) zip archives are not supported");
+		return CD_FAIL(CB_EUNSUPPORTED,
+			       "multi-disk (spanned) zip archives are not supported");
 	return apply_zip64_extra(e->name + e->name_len, extra_len, e, path, cd_offset + pos, err);
 }
 #undef CD_FAIL
@@ -338,8 +339,8 @@ static int check_entry(const struct cd_entry *e, const char *name, const char *p
 static int header_extent(const char *path, const struct cb_ptzip_record *rec, uint64_t cd_offset,
 			 uint64_t *end, struct cb_error *err)
 {
-	if (!__builtin_add_overflow(rec->header_offset,
-				    (uint64_t)LOCAL_HEADER_SIZE + rec->name_len, end) &&
+	if (!__builtin_add_overflow(rec->header_offset, (uint64_t)LOCAL_HEADER_SIZE + rec->name_len,
+				    end) &&
 	    *end <= cd_offset)
 		return CB_OK;
 	char where[256];
@@ -356,9 +357,8 @@ static int parse_local_header(const char *path, struct cb_ptzip_record *rec, con
 			      uint64_t cd_offset, struct cb_error *err)
 {
 	char where[256];
-#define LOCAL_FAIL(code, ...)                                                     \
-	(record_where(where, sizeof where, rec->name),                            \
-	 CB_FAIL(err, code, path, where, __VA_ARGS__))
+#define LOCAL_FAIL(code, ...) \
+	(record_where(where, sizeof where, rec->name), CB_FAIL(err, code, path, where, __VA_ARGS__))
 	size_t name_len = rec->name_len;
 	uint64_t end;
 	if (le32(hdr) != SIG_LOCAL)
@@ -530,8 +530,7 @@ static int take_prefix(struct cb_ptzip *zip, const char *first, struct cb_error 
 static const char *under_prefix(const struct cb_ptzip *zip, const char *name)
 {
 	size_t plen = zip->prefix_len;
-	return strncmp(name, zip->prefix, plen) == 0 && name[plen] == '/' ? name + plen + 1
-									  : NULL;
+	return strncmp(name, zip->prefix, plen) == 0 && name[plen] == '/' ? name + plen + 1 : NULL;
 }
 
 /* Adds one entry (already checked) as a record; directory entries that
@@ -720,10 +719,8 @@ const struct cb_ptzip_record *cb_ptzip_find_data(const struct cb_ptzip *zip, con
 {
 	size_t k;
 	if (canonical_index(key, zip->n_records, &k))
-		return zip->data_index[k] == UINT32_MAX ? NULL
-							: &zip->records[zip->data_index[k]];
-	return bsearch(key, zip->records, zip->n_records, sizeof *zip->records,
-		       compare_data_key);
+		return zip->data_index[k] == UINT32_MAX ? NULL : &zip->records[zip->data_index[k]];
+	return bsearch(key, zip->records, zip->n_records, sizeof *zip->records, compare_data_key);
 }
 
 int cb_ptzip_read(int fd, const struct cb_ptzip *zip, const struct cb_ptzip_record *rec,

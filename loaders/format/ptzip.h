@@ -32,8 +32,8 @@
 
 #include "error.h"
 
-#define CB_PTZIP_MAX_RECORDS (1u << 22)        /* central-directory entries */
-#define CB_PTZIP_MAX_CD_BYTES (512ull << 20)    /* central directory size */
+#define CB_PTZIP_MAX_RECORDS (1u << 22)      /* central-directory entries */
+#define CB_PTZIP_MAX_CD_BYTES (512ull << 20) /* central directory size */
 
 struct cb_ptzip_record {
 	const char *name;       /* full name, "<prefix>/<record>"; owned by the archive */
@@ -46,15 +46,15 @@ struct cb_ptzip_record {
 };
 
 struct cb_ptzip {
-	char *path;             /* owned */
+	char *path; /* owned */
 	uint64_t file_size;
-	char *prefix;           /* owned; without the '/' */
-	size_t prefix_len;      /* strlen(prefix) */
+	char *prefix;      /* owned; without the '/' */
+	size_t prefix_len; /* strlen(prefix) */
 	size_t n_records;
 	struct cb_ptzip_record *records; /* sorted by rel, byte-wise; no duplicates */
 	uint64_t cd_offset, cd_size;     /* the central directory */
-	char *names;            /* owned; storage of every record name */
-	uint32_t *data_index;   /* owned; private to cb_ptzip_find_data */
+	char *names;                     /* owned; storage of every record name */
+	uint32_t *data_index;            /* owned; private to cb_ptzip_find_data */
 };
 
 /* Reads the directory of the zip archive `path` (already open as `fd`, of

@@ -122,9 +122,8 @@ int cb_ptzip_writer_add(struct cb_ptzip_writer *w, const char *rel, uint64_t siz
 	 * the ZIP64 extra and the FB field's own 4-byte header; the FB field's
 	 * payload of 'Z's pads that to the alignment. */
 	uint64_t start, next;
-	bool overflow = __builtin_add_overflow(w->cursor,
-					       LOCAL_HEADER + name_len + 4 + zip64_extra_len(&e),
-					       &start);
+	bool overflow = __builtin_add_overflow(
+		w->cursor, LOCAL_HEADER + name_len + 4 + zip64_extra_len(&e), &start);
 	uint64_t pad = (CB_PTZIP_ALIGNMENT - start % CB_PTZIP_ALIGNMENT) % CB_PTZIP_ALIGNMENT;
 	e.extra_len = (uint16_t)(zip64_extra_len(&e) + 4 + pad);
 	e.data_offset = start + pad;
@@ -189,12 +188,12 @@ static int write_local_header(const struct cb_ptzip_entry *e, int fd, const char
 	if (!buf)
 		return CB_FAIL(err, CB_ENOMEM, path, NULL, "out of memory");
 	uint8_t *p = put32(buf, 0x04034b50);
-	p = put16(p, 0);                                             /* version needed */
+	p = put16(p, 0); /* version needed */
 	p = put16(p, e->size ? FLAGS_DESCRIPTOR : FLAGS_PLAIN);
-	p = put16(p, 0);                                             /* stored */
-	p = put32(p, 0);                                             /* time, date */
-	p = put32(p, 0);                                             /* CRC: in the descriptor */
-	p = put32(p, 0);                                             /* sizes: likewise */
+	p = put16(p, 0); /* stored */
+	p = put32(p, 0); /* time, date */
+	p = put32(p, 0); /* CRC: in the descriptor */
+	p = put32(p, 0); /* sizes: likewise */
 	p = put32(p, 0);
 	p = put16(p, (uint16_t)name_len);
 	p = put16(p, e->extra_len);

@@ -50,10 +50,10 @@ struct cb_ptzip_entry {
 };
 
 struct cb_ptzip_writer {
-	char *prefix;           /* owned; the archive name, without '/' */
+	char *prefix; /* owned; the archive name, without '/' */
 	size_t n, cap;
 	struct cb_ptzip_entry *entries; /* in write order */
-	uint64_t cursor;        /* where the next local header goes */
+	uint64_t cursor;                /* where the next local header goes */
 	/* Sizes and offsets at or above this need ZIP64. CB_PTZIP_ZIP64_AT
 	 * unless a test lowers it to exercise the ZIP64 paths on small files. */
 	uint64_t zip64_at;

@@ -176,7 +176,8 @@ static int parse_metadata(struct parse_state *ps, json_t *value, struct cb_error
 	file->has_metadata = true;
 	const char *key;
 	json_t *item;
-	json_object_foreach(value, key, item) {
+	json_object_foreach(value, key, item)
+	{
 		if (!json_is_string(item))
 			return CB_FAIL(err, CB_EFORMAT, ps->label, "key \"__metadata__\"",
 				       "invalid JSON in header: __metadata__ value of \"%.200s\" "
@@ -280,16 +281,19 @@ static int measure(struct parse_state *ps, json_t *root, size_t *n_tensors, size
 	const char *key;
 	json_t *value;
 	*n_tensors = *n_meta = *string_bytes = *shape_dims = 0;
-	json_object_foreach(root, key, value) {
+	json_object_foreach(root, key, value)
+	{
 		size_t key_len = strlen(key);
 		if (strcmp(key, "__metadata__") == 0) {
 			const char *k;
 			json_t *v;
 			if (json_is_object(value))
-				json_object_foreach(value, k, v) {
+				json_object_foreach(value, k, v)
+				{
 					(*n_meta)++;
-					*string_bytes += strlen(k) + 1 +
-							 (json_is_string(v) ? json_string_length(v) : 0) + 1;
+					*string_bytes +=
+						strlen(k) + 1 +
+						(json_is_string(v) ? json_string_length(v) : 0) + 1;
 				}
 			continue;
 		}
@@ -298,8 +302,8 @@ static int measure(struct parse_state *ps, json_t *root, size_t *n_tensors, size
 				       "a tensor name of %zu bytes is above the limit of %d",
 				       key_len, CB_ST_MAX_NAME);
 		if (++*n_tensors > CB_ST_MAX_TENSORS)
-			return CB_FAIL(err, CB_ELIMIT, ps->label, NULL,
-				       "more than %u tensors", CB_ST_MAX_TENSORS);
+			return CB_FAIL(err, CB_ELIMIT, ps->label, NULL, "more than %u tensors",
+				       CB_ST_MAX_TENSORS);
 		*string_bytes += key_len + 1;
 		json_t *shape = json_is_object(value) ? json_object_get(value, "shape") : NULL;
 		if (json_is_array(shape) && json_array_size(shape) <= CB_ST_MAX_RANK)
@@ -466,7 +470,8 @@ static int fill_from_json(struct parse_state *ps, json_t *root, struct cb_error 
 
 	const char *key;
 	json_t *value;
-	json_object_foreach(root, key, value) {
+	json_object_foreach(root, key, value)
+	{
 		rc = strcmp(key, "__metadata__") == 0 ? parse_metadata(ps, value, err)
 						      : parse_tensor(ps, key, value, err);
 		if (rc != CB_OK)
@@ -728,8 +733,8 @@ void cb_st_layout_free(struct cb_st_layout *layout)
 	memset(layout, 0, sizeof *layout);
 }
 
-static int serialise_header(const struct cb_st_spec *specs, const struct cb_kv *meta,
-			    size_t n_meta, struct cb_st_layout *layout, struct cb_error *err)
+static int serialise_header(const struct cb_st_spec *specs, const struct cb_kv *meta, size_t n_meta,
+			    struct cb_st_layout *layout, struct cb_error *err)
 {
 	struct sbuf sb = {0};
 	sb_put(&sb, "\0\0\0\0\0\0\0\0{", 9);

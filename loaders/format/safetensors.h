@@ -29,7 +29,7 @@
 #define CB_ST_MAX_HEADER 100000000u /* decimal, equality allowed */
 #define CB_ST_MAX_DEPTH 64          /* JSON nesting; the schema needs 3 */
 #define CB_ST_MAX_RANK 64
-#define CB_ST_MAX_NAME 65536        /* bytes of one tensor name */
+#define CB_ST_MAX_NAME 65536 /* bytes of one tensor name */
 #define CB_ST_MAX_TENSORS 10000000u
 
 /* A string pair of `__metadata__`, in file order. */
@@ -39,30 +39,30 @@ struct cb_kv {
 };
 
 struct cb_st_tensor {
-	const char *name;       /* NUL-terminated, valid UTF-8, owned by the file */
+	const char *name; /* NUL-terminated, valid UTF-8, owned by the file */
 	enum cb_dtype dtype;
-	uint32_t rank;          /* 0 for a scalar */
-	const uint64_t *shape;  /* rank entries, owned by the file */
-	uint64_t numel;         /* product of shape (1 for a scalar) */
-	uint64_t begin, end;    /* data_offsets, relative to the data buffer */
+	uint32_t rank;         /* 0 for a scalar */
+	const uint64_t *shape; /* rank entries, owned by the file */
+	uint64_t numel;        /* product of shape (1 for a scalar) */
+	uint64_t begin, end;   /* data_offsets, relative to the data buffer */
 };
 
 /* A parsed, validated header. Immutable after parsing: safe to share
  * between threads for reading. */
 struct cb_st_file {
-	char *label;                  /* the path, for messages */
+	char *label; /* the path, for messages */
 	uint64_t file_size;
-	uint64_t header_len;          /* N */
-	uint64_t data_start;          /* 8 + N: not necessarily aligned */
+	uint64_t header_len; /* N */
+	uint64_t data_start; /* 8 + N: not necessarily aligned */
 	size_t n_tensors;
 	struct cb_st_tensor *tensors; /* sorted by (begin, end, name) */
 	bool has_metadata;            /* a `__metadata__` key was present */
 	size_t n_meta;
-	struct cb_kv *meta;           /* in file order */
+	struct cb_kv *meta; /* in file order */
 	/* private */
-	char *strings;                /* names, keys and values */
+	char *strings; /* names, keys and values */
 	uint64_t *shapes;
-	uint32_t *index;              /* open-addressing table of tensor slots */
+	uint32_t *index; /* open-addressing table of tensor slots */
 	size_t index_mask;
 };
 
@@ -70,8 +70,7 @@ struct cb_st_file {
  * data) and validates everything, including that the tensors tile the data
  * buffer up to the end of the file. On success *out is the caller's, to free
  * with cb_st_free. */
-CB_NODISCARD int cb_st_open(const char *path, struct cb_st_file **out,
-			    struct cb_error *err);
+CB_NODISCARD int cb_st_open(const char *path, struct cb_st_file **out, struct cb_error *err);
 
 /* The same checks on a whole file held in memory (tests, fuzzing). `label`
  * names it in messages. */
@@ -107,11 +106,11 @@ struct cb_st_spec {
  * unless said otherwise. */
 struct cb_st_layout {
 	size_t n;
-	size_t *order;          /* order[k]: the spec written k-th */
-	uint64_t *nbytes;       /* bytes of each spec */
-	uint64_t *offset;       /* absolute file offset of each spec's bytes */
-	uint8_t *header;        /* length field + JSON + space padding */
-	size_t header_size;     /* multiple of 8: the data starts aligned */
+	size_t *order;      /* order[k]: the spec written k-th */
+	uint64_t *nbytes;   /* bytes of each spec */
+	uint64_t *offset;   /* absolute file offset of each spec's bytes */
+	uint8_t *header;    /* length field + JSON + space padding */
+	size_t header_size; /* multiple of 8: the data starts aligned */
 	uint64_t file_size;
 };
 
@@ -133,8 +132,7 @@ void cb_st_layout_free(struct cb_st_layout *layout);
  * (fsync'd first when `durable`). Nothing is left under either name on
  * failure. */
 CB_NODISCARD int cb_st_write_file(const char *path, const struct cb_st_spec *specs,
-				  const void *const *data, size_t n,
-				  const struct cb_kv *meta, size_t n_meta,
-				  bool durable, struct cb_error *err);
+				  const void *const *data, size_t n, const struct cb_kv *meta,
+				  size_t n_meta, bool durable, struct cb_error *err);
 
 #endif

@@ -57,8 +57,7 @@ static int find_file(const struct cb_shard_index *index, const char *dir, const 
 	return -1;
 }
 
-static int collect(struct cb_shard_index *index, const char *dir, json_t *map,
-		   struct cb_error *err)
+static int collect(struct cb_shard_index *index, const char *dir, json_t *map, struct cb_error *err)
 {
 	size_t n = json_object_size(map);
 	struct entry *entries = calloc(n ? n : 1, sizeof *entries);
@@ -72,7 +71,8 @@ static int collect(struct cb_shard_index *index, const char *dir, json_t *map,
 	const char *key;
 	json_t *value;
 	int rc = CB_OK;
-	json_object_foreach(map, key, value) {
+	json_object_foreach(map, key, value)
+	{
 		if (!json_is_string(value) || !plain_file_name(json_string_value(value))) {
 			char where[300];
 			snprintf(where, sizeof where, "tensor \"%.200s\"", key);
@@ -179,10 +179,9 @@ int cb_shard_index_check(const struct cb_shard_index *index, const struct cb_ckp
 	size_t i = 0, k = 0;
 	char where[300];
 	while (i < index->n_entries || k < ckpt->n_tensors) {
-		int order = i == index->n_entries ? 1
-			    : k == ckpt->n_tensors
-				    ? -1
-				    : strcmp(index->names[i], ckpt->tensors[k].name);
+		int order = i == index->n_entries  ? 1
+			    : k == ckpt->n_tensors ? -1
+						   : strcmp(index->names[i], ckpt->tensors[k].name);
 		if (order < 0) {
 			snprintf(where, sizeof where, "tensor \"%.200s\"", index->names[i]);
 			return CB_FAIL(err, CB_EFORMAT, index->path, where,
@@ -223,7 +222,8 @@ int cb_shard_index_write(const char *path, uint64_t total_size, const char *cons
 	meta = map = NULL; /* owned by root now */
 	json_t *weight_map = json_object_get(root, "weight_map");
 	for (size_t i = 0; i < n; i++)
-		if (json_object_set_new(weight_map, names[i], json_string(shard_names[file_of[i]]))) {
+		if (json_object_set_new(weight_map, names[i],
+					json_string(shard_names[file_of[i]]))) {
 			rc = CB_FAIL(err, CB_ENOMEM, path, NULL, "out of memory");
 			goto out;
 		}

@@ -17,9 +17,9 @@ struct cb_ckpt;
 #define CB_SHARD_INDEX_MAX_BYTES (256u << 20)
 
 struct cb_shard_index {
-	char *path;        /* the index file */
+	char *path; /* the index file */
 	size_t n_files;
-	char **files;      /* full paths of the shards, sorted (= index order) */
+	char **files; /* full paths of the shards, sorted (= index order) */
 	size_t n_entries;
 	char **names;      /* weight_map keys, sorted byte-wise */
 	uint32_t *file_of; /* per entry: index into files */
@@ -41,8 +41,7 @@ void cb_shard_index_free(struct cb_shard_index *index);
 /* Writes an index for tensors `names[i]` held in shard `shard_names[file_of[i]]`
  * (plain file names), atomically. */
 CB_NODISCARD int cb_shard_index_write(const char *path, uint64_t total_size,
-				      const char *const *names, const uint32_t *file_of,
-				      size_t n, const char *const *shard_names,
-				      struct cb_error *err);
+				      const char *const *names, const uint32_t *file_of, size_t n,
+				      const char *const *shard_names, struct cb_error *err);
 
 #endif

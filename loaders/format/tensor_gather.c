@@ -23,9 +23,8 @@ static int stream_contiguous(int fd, const char *path, uint64_t offset, uint64_t
 }
 
 /* An odometer over the shape walks the elements in row-major order. */
-static int stream_strided(int fd, const char *path, const struct cb_ckpt_tensor *t,
-			  uint8_t *chunk, size_t chunk_size, cb_tensor_sink sink, void *ctx,
-			  struct cb_error *err)
+static int stream_strided(int fd, const char *path, const struct cb_ckpt_tensor *t, uint8_t *chunk,
+			  size_t chunk_size, cb_tensor_sink sink, void *ctx, struct cb_error *err)
 {
 	size_t esize = cb_dtype_bits(t->dtype) / 8;
 	uint64_t storage_start = t->offset - t->storage_offset * esize;
@@ -69,6 +68,5 @@ int cb_tensor_stream(int fd, const char *path, const struct cb_ckpt_tensor *t, u
 {
 	if (t->stride)
 		return stream_strided(fd, path, t, chunk, chunk_size, sink, ctx, err);
-	return stream_contiguous(fd, path, t->offset, t->nbytes, chunk, chunk_size, sink, ctx,
-				 err);
+	return stream_contiguous(fd, path, t->offset, t->nbytes, chunk, chunk_size, sink, ctx, err);
 }

@@ -25,7 +25,7 @@ typedef int (*cb_tensor_sink)(void *ctx, const void *buf, size_t len, struct cb_
  * as the buffer. A strided view also allocates its storage's size for the
  * duration of the call. */
 CB_NODISCARD int cb_tensor_stream(int fd, const char *path, const struct cb_ckpt_tensor *t,
-				  uint8_t *chunk, size_t chunk_size, cb_tensor_sink sink,
-				  void *ctx, struct cb_error *err);
+				  uint8_t *chunk, size_t chunk_size, cb_tensor_sink sink, void *ctx,
+				  struct cb_error *err);
 
 #endif

@@ -24,9 +24,9 @@ void cb_hash_hex(uint64_t hash, char out[17])
 struct hash_job {
 	const struct cb_ckpt *ckpt;
 	uint64_t *hashes;
-	int *fds;                  /* one per file, shared read-only */
-	atomic_size_t next;        /* next tensor to take */
-	atomic_int failed;         /* 0, or the first error's code */
+	int *fds;           /* one per file, shared read-only */
+	atomic_size_t next; /* next tensor to take */
+	atomic_int failed;  /* 0, or the first error's code */
 	pthread_mutex_t err_lock;
 	struct cb_error *err;
 };

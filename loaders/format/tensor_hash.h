@@ -14,8 +14,8 @@
 /* Fills hashes_out[i] for ckpt->tensors[i]. `threads` 0 picks one per CPU
  * (at most 8). Reads never go outside a tensor's bytes (or, for views, its
  * storage), which cb_ckpt_open has bounds-checked. */
-CB_NODISCARD int cb_ckpt_hash(const struct cb_ckpt *ckpt, uint64_t *hashes_out,
-			      unsigned threads, struct cb_error *err);
+CB_NODISCARD int cb_ckpt_hash(const struct cb_ckpt *ckpt, uint64_t *hashes_out, unsigned threads,
+			      struct cb_error *err);
 
 /* Formats a hash as 16 lowercase hex digits plus NUL. */
 void cb_hash_hex(uint64_t hash, char out[17]);

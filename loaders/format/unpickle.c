@@ -459,12 +459,12 @@ static struct cb_pk_value *new_value(struct vm *vm, enum cb_pk_type type)
 const char *cb_pk_type_name(const struct cb_pk_value *v)
 {
 	static const char *const names[] = {
-		[CB_PK_NONE] = "None",     [CB_PK_BOOL] = "bool",     [CB_PK_INT] = "int",
-		[CB_PK_BIGINT] = "int",    [CB_PK_FLOAT] = "float",   [CB_PK_COMPLEX] = "complex",
-		[CB_PK_STR] = "str",       [CB_PK_BYTES] = "bytes",   [CB_PK_TUPLE] = "tuple",
-		[CB_PK_LIST] = "list",     [CB_PK_DICT] = "dict",     [CB_PK_SET] = "set",
-		[CB_PK_TENSOR] = "Tensor", [CB_PK_STORAGE] = "storage",
-		[CB_PK_GLOBAL] = "global", [CB_PK_DEVICE] = "device",
+		[CB_PK_NONE] = "None",     [CB_PK_BOOL] = "bool",       [CB_PK_INT] = "int",
+		[CB_PK_BIGINT] = "int",    [CB_PK_FLOAT] = "float",     [CB_PK_COMPLEX] = "complex",
+		[CB_PK_STR] = "str",       [CB_PK_BYTES] = "bytes",     [CB_PK_TUPLE] = "tuple",
+		[CB_PK_LIST] = "list",     [CB_PK_DICT] = "dict",       [CB_PK_SET] = "set",
+		[CB_PK_TENSOR] = "Tensor", [CB_PK_STORAGE] = "storage", [CB_PK_GLOBAL] = "global",
+		[CB_PK_DEVICE] = "device",
 	};
 	if (v->type == CB_PK_GLOBAL)
 		return v->u.global.qualname;
@@ -522,8 +522,8 @@ static int need_stack(struct vm *vm, size_t n, const char *op)
 {
 	if (vm->sp - fence(vm) >= n)
 		return CB_OK;
-	return vm_fail(vm, CB_EFORMAT, "%s needs %zu value%s on the stack (stack underflow)", op,
-		       n, n == 1 ? "" : "s");
+	return vm_fail(vm, CB_EFORMAT, "%s needs %zu value%s on the stack (stack underflow)", op, n,
+		       n == 1 ? "" : "s");
 }
 
 static struct cb_pk_value *pop(struct vm *vm)
@@ -842,8 +842,7 @@ static int str_or_int_key(struct vm *vm, const struct cb_pk_value *v, const char
 	return CB_OK;
 }
 
-static int add_storage(struct vm *vm, const char *key, struct cb_pk_storage **out,
-		       bool *created)
+static int add_storage(struct vm *vm, const char *key, struct cb_pk_storage **out, bool *created)
 {
 	*created = false;
 	struct storage_table *t = vm->table;
@@ -878,8 +877,8 @@ static int add_storage(struct vm *vm, const char *key, struct cb_pk_storage **ou
 	struct cb_pk_storage *st = arena_alloc(vm->arena, sizeof *st);
 	if (!st)
 		return vm_nomem(vm);
-	*st = (struct cb_pk_storage){.key = key, .dtype = CB_DTYPE_INVALID, .elsize = 1,
-				     .index = p->n_storages};
+	*st = (struct cb_pk_storage){
+		.key = key, .dtype = CB_DTYPE_INVALID, .elsize = 1, .index = p->n_storages};
 	p->storages[p->n_storages++] = st;
 	*slot = st;
 	t->n += hashed; /* the hash table's load */
@@ -910,8 +909,7 @@ static int storage_set_dtype(struct vm *vm, struct cb_pk_storage *st, int dtype_
 }
 
 /* ('storage', storage_type, key, location, numel[, view_metadata]) */
-static int persistent_load(struct vm *vm, const struct cb_pk_value *pid,
-			   struct cb_pk_value **out)
+static int persistent_load(struct vm *vm, const struct cb_pk_value *pid, struct cb_pk_value **out)
 {
 	size_t want = vm->opt->legacy ? 6 : 5;
 	if (pid->type != CB_PK_TUPLE || pid->u.seq.n == 0)
@@ -999,8 +997,7 @@ static int op_binpersid(struct vm *vm)
 
 /* ------------------------------------------------------------ tensors */
 
-static int size_arg(struct vm *vm, const struct cb_pk_value *v, const char *what,
-		    uint64_t *out)
+static int size_arg(struct vm *vm, const struct cb_pk_value *v, const char *what, uint64_t *out)
 {
 	if (v->type != CB_PK_INT)
 		return vm_fail(vm, CB_EFORMAT, "a tensor's %s is a %s, not a 64-bit int", what,
@@ -1012,8 +1009,8 @@ static int size_arg(struct vm *vm, const struct cb_pk_value *v, const char *what
 	return CB_OK;
 }
 
-static int dims_arg(struct vm *vm, const struct cb_pk_value *v, const char *what,
-		    uint32_t *rank, uint64_t **out)
+static int dims_arg(struct vm *vm, const struct cb_pk_value *v, const char *what, uint32_t *rank,
+		    uint64_t **out)
 {
 	if (v->type != CB_PK_TUPLE)
 		return vm_fail(vm, CB_EFORMAT, "a tensor's %s is a %s, not a tuple", what,
@@ -1076,8 +1073,10 @@ static int make_tensor(struct vm *vm, const struct cb_pk_value *sv, int dtype_in
 	struct cb_pk_value *v = new_value(vm, CB_PK_TENSOR);
 	if (!t || !v)
 		return vm_nomem(vm);
-	*t = (struct cb_pk_tensor){.storage = sv->u.storage.storage, .dtype = td->st,
-				   .torch_dtype = td->name, .elsize = td->elsize,
+	*t = (struct cb_pk_tensor){.storage = sv->u.storage.storage,
+				   .dtype = td->st,
+				   .torch_dtype = td->name,
+				   .elsize = td->elsize,
 				   .requires_grad = requires_grad};
 	uint64_t offset = 0, *shape = NULL, *stride = NULL;
 	uint32_t stride_rank = 0;
@@ -1096,7 +1095,8 @@ static int make_tensor(struct vm *vm, const struct cb_pk_value *sv, int dtype_in
 	t->numel = 1;
 	for (uint32_t d = 0; d < t->rank; d++) {
 		if (__builtin_mul_overflow(t->numel, shape[d], &t->numel))
-			return vm_fail(vm, CB_EFORMAT, "a tensor's element count overflows 64 bits");
+			return vm_fail(vm, CB_EFORMAT,
+				       "a tensor's element count overflows 64 bits");
 		if (stride[d] > (uint64_t)INT64_MAX)
 			return vm_fail(vm, CB_EFORMAT, "a tensor's stride overflows");
 	}
@@ -1106,8 +1106,8 @@ static int make_tensor(struct vm *vm, const struct cb_pk_value *sv, int dtype_in
 	t->shape = shape;
 	t->stride = (const int64_t *)stride; /* all checked <= INT64_MAX */
 	/* Untyped storages count bytes; their elements are bytes / elsize. */
-	uint64_t elements = sv->u.storage.typed ? sv->u.storage.numel
-						: sv->u.storage.numel / td->elsize;
+	uint64_t elements =
+		sv->u.storage.typed ? sv->u.storage.numel : sv->u.storage.numel / td->elsize;
 	if ((rc = check_extent(vm, t, offset, elements)) != CB_OK)
 		return rc;
 	t->storage_offset = sv->u.storage.offset + offset; /* both within the record */
@@ -1117,8 +1117,7 @@ static int make_tensor(struct vm *vm, const struct cb_pk_value *sv, int dtype_in
 	return CB_OK;
 }
 
-static int need_storage(struct vm *vm, const struct cb_pk_value *v, bool typed,
-			const char *fn)
+static int need_storage(struct vm *vm, const struct cb_pk_value *v, bool typed, const char *fn)
 {
 	if (v->type != CB_PK_STORAGE)
 		return vm_fail(vm, CB_EFORMAT, "%s's first argument is a %s, not a storage", fn,
@@ -1353,8 +1352,7 @@ static int call_simple(struct vm *vm, int kind, const struct cb_pk_value *args,
 		*out = v;
 		return CB_OK;
 	}
-	default:
-		return vm_fail(vm, CB_EINTERNAL, "unhandled call kind %d", kind);
+	default: return vm_fail(vm, CB_EINTERNAL, "unhandled call kind %d", kind);
 	}
 }
 
@@ -1409,29 +1407,23 @@ static int call_global(struct vm *vm, const struct cb_pk_value *fn, const struct
 			       cb_pk_type_name(args));
 	switch (fn->u.global.kind) {
 	case G_ORDERED_DICT:
-	case G_COUNTER:
-		return call_dict(vm, fn->u.global.kind == G_ORDERED_DICT, args, out);
-	case G_SET:
-		return call_set(vm, args, out);
+	case G_COUNTER: return call_dict(vm, fn->u.global.kind == G_ORDERED_DICT, args, out);
+	case G_SET: return call_set(vm, args, out);
 	case G_COMPLEX:
 	case G_ENCODE:
 	case G_BYTEARRAY:
 	case G_SIZE:
-	case G_DEVICE:
-		return call_simple(vm, fn->u.global.kind, args, out);
+	case G_DEVICE: return call_simple(vm, fn->u.global.kind, args, out);
 	case G_REBUILD_V2:
 	case G_REBUILD_V3:
-	case G_REBUILD_OLD:
-		return rebuild_tensor(vm, fn->u.global.kind, args, out);
+	case G_REBUILD_OLD: return rebuild_tensor(vm, fn->u.global.kind, args, out);
 	case G_REBUILD_PARAMETER:
-	case G_REBUILD_PARAMETER_STATE:
-		return rebuild_parameter(vm, fn->u.global.kind, args, out);
+	case G_REBUILD_PARAMETER_STATE: return rebuild_parameter(vm, fn->u.global.kind, args, out);
 	case G_REBUILD_FROM_TYPE:
 		if (!nested)
 			return rebuild_from_type(vm, args, out);
 		break;
-	default:
-		break;
+	default: break;
 	}
 	return vm_fail(vm, CB_EUNSAFE, "%s may not be called while loading weights",
 		       fn->u.global.qualname);
@@ -1471,8 +1463,7 @@ static int op_newobj(struct vm *vm)
 		   is_global(cls, G_SET) || is_global(cls, G_SIZE)) {
 		rc = call_global(vm, cls, args, false, &result);
 	} else {
-		return vm_fail(vm, CB_EUNSAFE, "NEWOBJ of %s is not allowed",
-			       cb_pk_type_name(cls));
+		return vm_fail(vm, CB_EUNSAFE, "NEWOBJ of %s is not allowed", cb_pk_type_name(cls));
 	}
 	return rc != CB_OK ? rc : push(vm, result);
 }
@@ -1511,8 +1502,8 @@ static int op_tuple_n(struct vm *vm, size_t n)
 /* TUPLE, and the *S opcodes: the values since the innermost MARK. */
 static int op_from_mark(struct vm *vm, uint8_t op)
 {
-	static const char *const names[] = {['t'] = "TUPLE", ['e'] = "APPENDS",
-					    ['u'] = "SETITEMS", [0x90] = "ADDITEMS"};
+	static const char *const names[] = {
+		['t'] = "TUPLE", ['e'] = "APPENDS", ['u'] = "SETITEMS", [0x90] = "ADDITEMS"};
 	size_t mark = 0;
 	int rc = pop_mark(vm, names[op], &mark);
 	if (rc != CB_OK)
@@ -1601,7 +1592,10 @@ static int step(struct vm *vm, uint8_t op)
 	case 'b': return op_build(vm);
 	case 0x81: return op_newobj(vm);
 	case '(': return op_mark(vm);
-	case 't': case 'e': case 'u': case 0x90: return op_from_mark(vm, op);
+	case 't':
+	case 'e':
+	case 'u':
+	case 0x90: return op_from_mark(vm, op);
 	case 0x85: return op_tuple_n(vm, 1);
 	case 0x86: return op_tuple_n(vm, 2);
 	case 0x87: return op_tuple_n(vm, 3);
@@ -1694,8 +1688,13 @@ int cb_unpickle(const uint8_t *buf, size_t len, const struct cb_pk_options *opt,
 		arena->next_chunk = ARENA_HUGE_CHUNK;
 	p->arena = arena;
 	p->storage_table = table;
-	struct vm vm = {.buf = buf, .len = len, .opt = opt, .err = err, .out = p,
-			.arena = arena, .table = table};
+	struct vm vm = {.buf = buf,
+			.len = len,
+			.opt = opt,
+			.err = err,
+			.out = p,
+			.arena = arena,
+			.table = table};
 	/* Sequential memo indices never exceed the number of PUT opcodes. */
 	vm.memo_limit = len < CB_PK_MAX_MEMO ? len + 1 : CB_PK_MAX_MEMO;
 	/* Nor do torch's storage keys 0..n-1 the number of persistent ids. */
@@ -1711,8 +1710,8 @@ int cb_unpickle(const uint8_t *buf, size_t len, const struct cb_pk_options *opt,
 	} else {
 		vm.yes->u.b = true;
 		for (int k = 0; k < SMALL_INT_COUNT; k++)
-			vm.small_ints[k] = (struct cb_pk_value){.type = CB_PK_INT,
-								.u.i = k + SMALL_INT_MIN};
+			vm.small_ints[k] =
+				(struct cb_pk_value){.type = CB_PK_INT, .u.i = k + SMALL_INT_MIN};
 	}
 	if (rc == CB_OK)
 		rc = run(&vm);

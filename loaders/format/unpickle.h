@@ -40,25 +40,25 @@
 #include "dtype.h"
 #include "error.h"
 
-#define CB_PK_MAX_STACK (1u << 20)   /* values on the stack */
-#define CB_PK_MAX_MARKS 256u         /* open MARKs */
-#define CB_PK_MAX_MEMO (1u << 24)    /* memo index (also < the pickle's size) */
-#define CB_PK_MAX_RANK 64u           /* tensor dimensions */
-#define CB_PK_MAX_GLOBAL_NAME 256u   /* bytes of a GLOBAL's module or name */
-#define CB_PK_MAX_DEPTH 256u         /* container nesting, for walkers */
+#define CB_PK_MAX_STACK (1u << 20) /* values on the stack */
+#define CB_PK_MAX_MARKS 256u       /* open MARKs */
+#define CB_PK_MAX_MEMO (1u << 24)  /* memo index (also < the pickle's size) */
+#define CB_PK_MAX_RANK 64u         /* tensor dimensions */
+#define CB_PK_MAX_GLOBAL_NAME 256u /* bytes of a GLOBAL's module or name */
+#define CB_PK_MAX_DEPTH 256u       /* container nesting, for walkers */
 
 enum cb_pk_type {
 	CB_PK_NONE,
 	CB_PK_BOOL,
-	CB_PK_INT,     /* fits in int64 */
-	CB_PK_BIGINT,  /* a LONG1 wider than 8 bytes: raw little-endian bytes */
+	CB_PK_INT,    /* fits in int64 */
+	CB_PK_BIGINT, /* a LONG1 wider than 8 bytes: raw little-endian bytes */
 	CB_PK_FLOAT,
 	CB_PK_COMPLEX,
-	CB_PK_STR,     /* valid UTF-8, NUL-terminated */
+	CB_PK_STR, /* valid UTF-8, NUL-terminated */
 	CB_PK_BYTES,
-	CB_PK_TUPLE,   /* also torch.Size */
+	CB_PK_TUPLE, /* also torch.Size */
 	CB_PK_LIST,
-	CB_PK_DICT,    /* dict, OrderedDict, Counter */
+	CB_PK_DICT, /* dict, OrderedDict, Counter */
 	CB_PK_SET,
 	CB_PK_TENSOR,
 	CB_PK_STORAGE, /* a storage object (the result of BINPERSID) */
@@ -88,32 +88,47 @@ struct cb_pk_tensor {
 	unsigned elsize;
 	uint32_t rank;
 	const uint64_t *shape;
-	const int64_t *stride;   /* all >= 0 */
+	const int64_t *stride; /* all >= 0 */
 	uint64_t storage_offset;
 	uint64_t numel;
 	bool requires_grad;
-	bool parameter;          /* built through nn.Parameter */
+	bool parameter; /* built through nn.Parameter */
 };
 
 struct cb_pk_value {
 	enum cb_pk_type type;
-	bool ordered;            /* DICT: an OrderedDict (BUILD is allowed on it) */
+	bool ordered; /* DICT: an OrderedDict (BUILD is allowed on it) */
 	union {
 		bool b;
 		int64_t i;
 		double f;
-		struct { double re, im; } c;
-		struct { const char *s; size_t len; } str; /* STR, BYTES, BIGINT, DEVICE */
-		struct { struct cb_pk_value **items; size_t n, cap; } seq; /* TUPLE, LIST, SET */
-		struct { struct cb_pk_value **kv; size_t n, cap; } dict;  /* kv[2i] key, kv[2i+1] value */
+		struct {
+			double re, im;
+		} c;
+		struct {
+			const char *s;
+			size_t len;
+		} str; /* STR, BYTES, BIGINT, DEVICE */
+		struct {
+			struct cb_pk_value **items;
+			size_t n, cap;
+		} seq; /* TUPLE, LIST, SET */
+		struct {
+			struct cb_pk_value **kv;
+			size_t n, cap;
+		} dict; /* kv[2i] key, kv[2i+1] value */
 		struct cb_pk_tensor *tensor;
 		struct {
 			struct cb_pk_storage *storage;
-			uint64_t offset;   /* elements into the record (legacy storage views) */
-			uint64_t numel;    /* elements this storage object spans */
+			uint64_t offset; /* elements into the record (legacy storage views) */
+			uint64_t numel;  /* elements this storage object spans */
 			bool typed;
 		} storage;
-		struct { const char *qualname; int kind; int arg; } global;
+		struct {
+			const char *qualname;
+			int kind;
+			int arg;
+		} global;
 	} u;
 };
 
@@ -128,12 +143,12 @@ struct cb_pk_options {
 /* The result of one parse. Everything it points to is owned by it. */
 struct cb_pickle {
 	struct cb_pk_value *root;
-	size_t consumed;                 /* bytes up to and including STOP */
+	size_t consumed; /* bytes up to and including STOP */
 	size_t n_storages;
 	struct cb_pk_storage **storages; /* in order of first appearance */
 	size_t n_tensors;
-	void *arena;                     /* private */
-	void *storage_table;             /* private */
+	void *arena;         /* private */
+	void *storage_table; /* private */
 };
 
 /* Parses one pickle from `buf` (`len` bytes; it stops at STOP and says how

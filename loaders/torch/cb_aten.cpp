@@ -48,11 +48,12 @@ struct cb_aten_tensor {
 	at::Tensor t;
 };
 
-#define CB_TORCH_AT_LEAST(major, minor)                                   \
-	(TORCH_VERSION_MAJOR > (major) ||                                 \
+#define CB_TORCH_AT_LEAST(major, minor)   \
+	(TORCH_VERSION_MAJOR > (major) || \
 	 (TORCH_VERSION_MAJOR == (major) && TORCH_VERSION_MINOR >= (minor)))
 
-namespace {
+namespace
+{
 
 // Records libtorch's message as one line: c10::Error's text may span lines.
 // Must not throw: it runs inside catch blocks, so no std::string here.
@@ -77,11 +78,16 @@ struct dtype_map {
 };
 
 const dtype_map dtypes[] = {
-	{CB_DTYPE_BOOL, at::kBool},       {CB_DTYPE_U8, at::kByte},
-	{CB_DTYPE_I8, at::kChar},         {CB_DTYPE_I16, at::kShort},
-	{CB_DTYPE_I32, at::kInt},         {CB_DTYPE_I64, at::kLong},
-	{CB_DTYPE_F16, at::kHalf},        {CB_DTYPE_BF16, at::kBFloat16},
-	{CB_DTYPE_F32, at::kFloat},       {CB_DTYPE_F64, at::kDouble},
+	{CB_DTYPE_BOOL, at::kBool},
+	{CB_DTYPE_U8, at::kByte},
+	{CB_DTYPE_I8, at::kChar},
+	{CB_DTYPE_I16, at::kShort},
+	{CB_DTYPE_I32, at::kInt},
+	{CB_DTYPE_I64, at::kLong},
+	{CB_DTYPE_F16, at::kHalf},
+	{CB_DTYPE_BF16, at::kBFloat16},
+	{CB_DTYPE_F32, at::kFloat},
+	{CB_DTYPE_F64, at::kDouble},
 	{CB_DTYPE_C64, at::kComplexFloat},
 #if CB_TORCH_AT_LEAST(2, 1)
 	{CB_DTYPE_F8_E4M3, at::ScalarType::Float8_e4m3fn},
@@ -151,9 +157,12 @@ struct cb_aten_tensor *wrap(at::Tensor t)
 // VM made reading into the model twice as slow, and rounding every storage
 // up to 2 MiB cost 12-15% more memory. Everything else, everything past the
 // arena, and everything while off goes to the allocator that was there.
-class HugePageAllocator final : public c10::Allocator {
-public:
-	explicit HugePageAllocator(c10::Allocator *base) : base_(base) {}
+class HugePageAllocator final : public c10::Allocator
+{
+      public:
+	explicit HugePageAllocator(c10::Allocator *base) : base_(base)
+	{
+	}
 
 	c10::DataPtr allocate(size_t n) const override
 	{
@@ -204,8 +213,10 @@ public:
 
 	std::atomic<bool> on{false};
 
-private:
-	static void keep(void *) {} // the arena owns the memory
+      private:
+	static void keep(void *)
+	{
+	} // the arena owns the memory
 	static constexpr size_t kHuge = size_t{2} << 20;
 	static constexpr size_t kAlign = 64;
 	c10::Allocator *base_; // c10's, never freed
@@ -233,23 +244,23 @@ HugePageAllocator *huge_allocator()
 // The firewall around every body. `code` is what a libtorch exception means
 // for this entry (CB_EUNSUPPORTED for "libtorch cannot read this file").
 #define CB_ATEN_TRY try {
-#define CB_ATEN_CATCH(err, code)                                            \
-	}                                                                   \
-	catch (const c10::Error &e)                                         \
-	{                                                                   \
-		return fail((err), (code), e.what_without_backtrace());     \
-	}                                                                   \
-	catch (const std::bad_alloc &)                                      \
-	{                                                                   \
-		return fail((err), CB_ENOMEM, "out of memory");             \
-	}                                                                   \
-	catch (const std::exception &e)                                     \
-	{                                                                   \
-		return fail((err), (code), e.what());                       \
-	}                                                                   \
-	catch (...)                                                         \
-	{                                                                   \
-		return fail((err), (code), "unknown C++ exception");        \
+#define CB_ATEN_CATCH(err, code)                                        \
+	}                                                               \
+	catch (const c10::Error &e)                                     \
+	{                                                               \
+		return fail((err), (code), e.what_without_backtrace()); \
+	}                                                               \
+	catch (const std::bad_alloc &)                                  \
+	{                                                               \
+		return fail((err), CB_ENOMEM, "out of memory");         \
+	}                                                               \
+	catch (const std::exception &e)                                 \
+	{                                                               \
+		return fail((err), (code), e.what());                   \
+	}                                                               \
+	catch (...)                                                     \
+	{                                                               \
+		return fail((err), (code), "unknown C++ exception");    \
 	}
 
 extern "C" {
@@ -361,8 +372,8 @@ int cb_aten_from_blob(void *data, int32_t dtype, size_t rank, const int64_t *siz
 }
 
 int cb_aten_as_strided(const struct cb_aten_tensor *base, size_t rank, const int64_t *sizes,
-		       const int64_t *strides, int64_t storage_offset,
-		       struct cb_aten_tensor **out, struct cb_error *err)
+		       const int64_t *strides, int64_t storage_offset, struct cb_aten_tensor **out,
+		       struct cb_error *err)
 {
 	*out = nullptr;
 	if (!base || rank > CB_ATEN_MAX_RANK)
@@ -374,8 +385,7 @@ int cb_aten_as_strided(const struct cb_aten_tensor *base, size_t rank, const int
 	CB_ATEN_CATCH(err, CB_EFORMAT)
 }
 
-int cb_aten_share(const struct cb_aten_tensor *t, struct cb_aten_tensor **out,
-		  struct cb_error *err)
+int cb_aten_share(const struct cb_aten_tensor *t, struct cb_aten_tensor **out, struct cb_error *err)
 {
 	*out = nullptr;
 	if (!t)
@@ -421,8 +431,7 @@ int cb_aten_data_ptr(const struct cb_aten_tensor *t, void **out, struct cb_error
 	CB_ATEN_CATCH(err, CB_EINTERNAL)
 }
 
-int cb_aten_describe(const struct cb_aten_tensor *t, struct cb_aten_desc *out,
-		     struct cb_error *err)
+int cb_aten_describe(const struct cb_aten_tensor *t, struct cb_aten_desc *out, struct cb_error *err)
 {
 	std::memset(out, 0, sizeof *out);
 	if (!t)
@@ -452,7 +461,8 @@ void cb_aten_free(struct cb_aten_tensor *t)
 
 } // extern "C"
 
-namespace {
+namespace
+{
 
 // A dict key as Python's str() would print it, for the key path.
 std::string key_text(const c10::IValue &k)
@@ -490,14 +500,14 @@ int walk(const c10::IValue &v, const std::string &path, cb_aten_tensor_fn fn, vo
 	} else if (v.isList()) {
 		auto items = v.toListRef();
 		for (size_t i = 0; i < items.size(); i++)
-			if ((rc = walk(items[i], join(path, std::to_string(i)), fn, cookie,
-				       err)) != CB_OK)
+			if ((rc = walk(items[i], join(path, std::to_string(i)), fn, cookie, err)) !=
+			    CB_OK)
 				return rc;
 	} else if (v.isTuple()) {
 		const auto &items = v.toTupleRef().elements();
 		for (size_t i = 0; i < items.size(); i++)
-			if ((rc = walk(items[i], join(path, std::to_string(i)), fn, cookie,
-				       err)) != CB_OK)
+			if ((rc = walk(items[i], join(path, std::to_string(i)), fn, cookie, err)) !=
+			    CB_OK)
 				return rc;
 	}
 	return rc;

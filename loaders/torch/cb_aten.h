@@ -47,16 +47,16 @@ struct cb_aten_tensor; /* one at::Tensor, owned by the handle */
 /* What cb_aten_describe reports. `sizes` and `strides` point into the
  * tensor and stay valid while its handle lives. */
 struct cb_aten_desc {
-	int32_t dtype;          /* enum cb_dtype; -1 for a dtype the project cannot name */
-	int32_t device_kind;    /* CB_ATEN_CPU or CB_ATEN_CUDA (-1: any other) */
-	int32_t device_index;   /* -1 for the CPU */
+	int32_t dtype;        /* enum cb_dtype; -1 for a dtype the project cannot name */
+	int32_t device_kind;  /* CB_ATEN_CPU or CB_ATEN_CUDA (-1: any other) */
+	int32_t device_index; /* -1 for the CPU */
 	size_t rank;
 	const int64_t *sizes;   /* rank entries */
 	const int64_t *strides; /* rank entries, in elements */
 	int64_t storage_offset; /* elements */
 	int64_t numel;
-	size_t element_size;    /* bytes */
-	int contiguous;         /* is_contiguous() */
+	size_t element_size; /* bytes */
+	int contiguous;      /* is_contiguous() */
 };
 
 /* The libtorch version this module was built against ("1.13.1"); static. */
@@ -104,8 +104,8 @@ int cb_aten_from_blob(void *data, int32_t dtype, size_t rank, const int64_t *siz
  * base's dtype, checked by ATen against the storage. *out is the caller's;
  * the storage lives while any handle on it does. */
 int cb_aten_as_strided(const struct cb_aten_tensor *base, size_t rank, const int64_t *sizes,
-		       const int64_t *strides, int64_t storage_offset,
-		       struct cb_aten_tensor **out, struct cb_error *err);
+		       const int64_t *strides, int64_t storage_offset, struct cb_aten_tensor **out,
+		       struct cb_error *err);
 
 /* Another handle on the same tensor (shares its storage; at::Tensor's copy).
  * *out is the caller's. */

@@ -34,7 +34,7 @@
 /* One storage record read into an ATen tensor. */
 struct storage {
 	uint32_t file;
-	uint64_t start;  /* file offset of the storage's first byte */
+	uint64_t start; /* file offset of the storage's first byte */
 	enum cb_dtype dtype;
 	uint64_t nbytes;
 	struct cb_aten_tensor *t;
@@ -50,7 +50,7 @@ struct pk {
 	int *fds;
 	struct storage *storages;
 	size_t n_storages;
-	struct cb_aten_tensor **views;  /* one per model tensor */
+	struct cb_aten_tensor **views; /* one per model tensor */
 	/* libtorch-pickle-load */
 	char **paths;
 	size_t n_paths;
@@ -103,7 +103,9 @@ static int storage_of(const struct cb_ckpt_tensor *t, struct storage *out, struc
 		return rc;
 	if (__builtin_mul_overflow(t->storage_offset, el, &skip) || skip > t->offset)
 		return CB_FAIL(err, CB_EFORMAT, NULL, t->name, "storage offset before the record");
-	*out = (struct storage){.file = t->file, .start = t->offset - skip, .dtype = t->dtype,
+	*out = (struct storage){.file = t->file,
+				.start = t->offset - skip,
+				.dtype = t->dtype,
 				.nbytes = t->storage_nbytes};
 	return CB_OK;
 }
@@ -160,8 +162,8 @@ static int make_views(struct pk *s, const struct cb_manifest *arch, struct cb_er
 			rc = storage_of(have, &key, err);
 		if (rc != CB_OK)
 			return rc;
-		const struct storage *st = bsearch(&key, s->storages, s->n_storages,
-						   sizeof *s->storages, storage_cmp);
+		const struct storage *st =
+			bsearch(&key, s->storages, s->n_storages, sizeof *s->storages, storage_cmp);
 		if (!st || !cb_torch_shape(want->rank, want->shape, shape))
 			return CB_FAIL(err, CB_EINTERNAL, NULL, want->name, "no storage or shape");
 		if (have->stride)
@@ -206,8 +208,8 @@ static int pk_load(void *priv, const struct cb_load_ctx *ctx, struct cb_model *m
 {
 	struct pk *s = priv;
 	cb_loader_phase(ctx, CB_PHASE_INIT);
-	int rc = cb_torch_model_init(&s->model, ctx->arch, CB_ATEN_CPU, 0,
-				     cb_torch_opt_thp(ctx), model, err);
+	int rc = cb_torch_model_init(&s->model, ctx->arch, CB_ATEN_CPU, 0, cb_torch_opt_thp(ctx),
+				     model, err);
 	if (rc != CB_OK)
 		return rc;
 	cb_loader_phase(ctx, CB_PHASE_READ);
@@ -361,13 +363,23 @@ const struct cb_torch_hooks cb_torch_pickle = {
 	"libtorch-pickle", sizeof(struct pk), NULL, pk_open, pk_load, pk_close, pk_control,
 };
 const struct cb_torch_hooks cb_torch_pickle_gpu = {
-	"libtorch-pickle-gpu", sizeof(struct pk), cb_torch_probe_gpu, pk_open_gpu, pk_load,
-	pk_close, pk_control,
+	"libtorch-pickle-gpu",
+	sizeof(struct pk),
+	cb_torch_probe_gpu,
+	pk_open_gpu,
+	pk_load,
+	pk_close,
+	pk_control,
 };
 const struct cb_torch_hooks cb_torch_pickle_load = {
 	"libtorch-pickle-load", sizeof(struct pk), NULL, pl_open, pl_load, pk_close, pk_control,
 };
 const struct cb_torch_hooks cb_torch_pickle_load_gpu = {
-	"libtorch-pickle-load-gpu", sizeof(struct pk), cb_torch_probe_gpu, pl_open_gpu, pl_load,
-	pk_close, pk_control,
+	"libtorch-pickle-load-gpu",
+	sizeof(struct pk),
+	cb_torch_probe_gpu,
+	pl_open_gpu,
+	pl_load,
+	pk_close,
+	pk_control,
 };

@@ -40,7 +40,7 @@ struct st {
 	struct cb_aten_tensor *staging[2]; /* pinned host buffers (GPU read) */
 	void **maps;                       /* one per file (mmap) */
 	size_t *map_len;
-	struct cb_aten_tensor **blobs;     /* one per model tensor (mmap) */
+	struct cb_aten_tensor **blobs; /* one per model tensor (mmap) */
 	bool gpu;
 };
 
@@ -278,18 +278,32 @@ static int st_control(void *priv, int op, void *arg, struct cb_error *err)
 }
 
 const struct cb_torch_hooks cb_torch_safetensors = {
-	"libtorch-safetensors", sizeof(struct st), NULL, st_open_cpu, st_load, st_close,
-	st_control,
+	"libtorch-safetensors", sizeof(struct st), NULL, st_open_cpu, st_load, st_close, st_control,
 };
 const struct cb_torch_hooks cb_torch_safetensors_gpu = {
-	"libtorch-safetensors-gpu", sizeof(struct st), cb_torch_probe_gpu, st_open_gpu, st_load,
-	st_close, st_control,
+	"libtorch-safetensors-gpu",
+	sizeof(struct st),
+	cb_torch_probe_gpu,
+	st_open_gpu,
+	st_load,
+	st_close,
+	st_control,
 };
 const struct cb_torch_hooks cb_torch_safetensors_mmap = {
-	"libtorch-safetensors-mmap", sizeof(struct st), NULL, st_open_cpu, mmap_load, st_close,
+	"libtorch-safetensors-mmap",
+	sizeof(struct st),
+	NULL,
+	st_open_cpu,
+	mmap_load,
+	st_close,
 	st_control,
 };
 const struct cb_torch_hooks cb_torch_safetensors_mmap_gpu = {
-	"libtorch-safetensors-mmap-gpu", sizeof(struct st), cb_torch_probe_gpu, st_open_gpu,
-	mmap_load, st_close, st_control,
+	"libtorch-safetensors-mmap-gpu",
+	sizeof(struct st),
+	cb_torch_probe_gpu,
+	st_open_gpu,
+	mmap_load,
+	st_close,
+	st_control,
 };

@@ -19,8 +19,8 @@ int cb_torch_probe_gpu(struct cb_error *err)
 
 static const struct cb_torch_hooks *const hooks[] = {
 	&cb_torch_safetensors, &cb_torch_safetensors_mmap, &cb_torch_pickle,
-	&cb_torch_pickle_load, &cb_torch_safetensors_gpu, &cb_torch_safetensors_mmap_gpu,
-	&cb_torch_pickle_gpu, &cb_torch_pickle_load_gpu,
+	&cb_torch_pickle_load, &cb_torch_safetensors_gpu,  &cb_torch_safetensors_mmap_gpu,
+	&cb_torch_pickle_gpu,  &cb_torch_pickle_load_gpu,
 };
 
 /* Declared here only: nothing in the module uses them, ckptbench dlsyms. */

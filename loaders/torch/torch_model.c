@@ -16,8 +16,6 @@
 
 #define MAX_THREADS 64
 
-
-
 bool cb_torch_shape(uint32_t rank, const uint64_t *shape, int64_t out[CB_ATEN_MAX_RANK])
 {
 	if (rank > CB_ATEN_MAX_RANK)
@@ -30,8 +28,7 @@ bool cb_torch_shape(uint32_t rank, const uint64_t *shape, int64_t out[CB_ATEN_MA
 	return true;
 }
 
-void cb_torch_contiguous_strides(uint32_t rank, const int64_t *shape,
-				 int64_t out[CB_ATEN_MAX_RANK])
+void cb_torch_contiguous_strides(uint32_t rank, const int64_t *shape, int64_t out[CB_ATEN_MAX_RANK])
 {
 	int64_t s = 1;
 	for (uint32_t d = rank; d-- > 0;) {
@@ -80,14 +77,15 @@ static int create_tensors(struct cb_torch_model *m, const struct cb_manifest *ar
 		if (rc != CB_OK)
 			return rc;
 		model->tensors[i].data = data;
-		model->tensors[i].location = device_kind == CB_ATEN_CPU ? CB_LOC_HOST : CB_LOC_DEVICE;
+		model->tensors[i].location =
+			device_kind == CB_ATEN_CPU ? CB_LOC_HOST : CB_LOC_DEVICE;
 	}
 	return CB_OK;
 }
 
 int cb_torch_model_init(struct cb_torch_model *m, const struct cb_manifest *arch,
-			int32_t device_kind, int32_t device_index, bool thp,
-			struct cb_model *model, struct cb_error *err)
+			int32_t device_kind, int32_t device_index, bool thp, struct cb_model *model,
+			struct cb_error *err)
 {
 	bool huge = thp && device_kind == CB_ATEN_CPU;
 	size_t arena = 0; /* every storage 64-byte aligned, as c10 aligns */
@@ -159,8 +157,8 @@ struct share {
  * own_files) its own open of the same file, since threads sharing one open
  * file look like random access to the kernel's read-ahead. Chunks come in
  * descriptor order, so one open file at a time. */
-static int share_fd(const struct share *sh, const struct cb_torch_chunk *c, int *own,
-		    int *own_of, struct cb_error *err)
+static int share_fd(const struct share *sh, const struct cb_torch_chunk *c, int *own, int *own_of,
+		    struct cb_error *err)
 {
 	if (!sh->own_files)
 		return c->fd;

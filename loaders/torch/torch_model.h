@@ -19,7 +19,7 @@ struct cb_torch_model {
 	struct cb_aten_tensor **t; /* owned; entries may be NULL after a failure */
 	int32_t device_kind;       /* CB_ATEN_CPU or CB_ATEN_CUDA */
 	int32_t device_index;
-	bool arena;                /* its host storages are cb_aten's huge-page arena */
+	bool arena; /* its host storages are cb_aten's huge-page arena */
 };
 
 /* M(): every architecture tensor created by at::empty on the device; on the
@@ -29,8 +29,8 @@ struct cb_torch_model {
  * model->tensors[i].data and location. Free with cb_torch_model_free, also
  * after a failure. */
 int cb_torch_model_init(struct cb_torch_model *m, const struct cb_manifest *arch,
-			int32_t device_kind, int32_t device_index, bool thp,
-			struct cb_model *model, struct cb_error *err);
+			int32_t device_kind, int32_t device_index, bool thp, struct cb_model *model,
+			struct cb_error *err);
 
 /* The `thp` option of a load, false where the loader has no options. */
 bool cb_torch_opt_thp(const struct cb_load_ctx *ctx);

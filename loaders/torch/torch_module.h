@@ -46,8 +46,8 @@ struct cb_torch_hooks {
 };
 
 struct cb_torch_module {
-	unsigned abi;               /* CB_TORCH_MODULE_ABI */
-	unsigned loader_abi;        /* CB_LOADER_ABI */
+	unsigned abi;                          /* CB_TORCH_MODULE_ABI */
+	unsigned loader_abi;                   /* CB_LOADER_ABI */
 	const char *(*libtorch_version)(void); /* "1.13.1" */
 	size_t n_loaders;
 	const struct cb_torch_hooks *const *loaders; /* n_loaders of them */

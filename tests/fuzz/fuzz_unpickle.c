@@ -38,8 +38,7 @@ static void walk(const struct cb_pk_value *v, unsigned depth, size_t *budget)
 		if (v->u.str.len && !v->u.str.s)
 			__builtin_trap();
 		break;
-	default:
-		break;
+	default: break;
 	}
 }
 
@@ -48,8 +47,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size < 1)
 		return 0;
 	bool truncated = false;
-	struct cb_pk_options opt = {.path = "fuzz.pkl", .label = "data.pkl",
-				    .legacy = data[0] & 1, .truncated_out = &truncated};
+	struct cb_pk_options opt = {.path = "fuzz.pkl",
+				    .label = "data.pkl",
+				    .legacy = data[0] & 1,
+				    .truncated_out = &truncated};
 	struct cb_error err = CB_ERROR_INIT;
 	struct cb_pickle *p = NULL;
 	if (cb_unpickle(data + 1, size - 1, &opt, &p, &err) != CB_OK) {

@@ -34,8 +34,8 @@ static int map_files(struct cb_test_map *m, unsigned flags, struct cb_error *err
 	return CB_OK;
 }
 
-int cb_test_map_model(struct cb_test_map *m, const struct cb_load_ctx *ctx,
-		      struct cb_model *model, unsigned flags, struct cb_error *err)
+int cb_test_map_model(struct cb_test_map *m, const struct cb_load_ctx *ctx, struct cb_model *model,
+		      unsigned flags, struct cb_error *err)
 {
 	cb_loader_phase(ctx, CB_PHASE_READ);
 	int rc = cb_ckpt_open(ctx->path, CB_FORMAT_SAFETENSORS, &m->ckpt, err);

@@ -35,8 +35,8 @@ static int anon_load(void *priv, const struct cb_load_ctx *ctx, struct cb_model 
 	const struct anon_opts *o = ctx->opts;
 	cb_loader_phase(ctx, CB_PHASE_INIT);
 	/* mmap, not malloc: no allocator slack, exactly these pages. */
-	a->block = mmap(NULL, (size_t)o->bytes, PROT_READ | PROT_WRITE,
-			MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	a->block = mmap(NULL, (size_t)o->bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+			-1, 0);
 	if (a->block == MAP_FAILED) {
 		a->block = NULL;
 		return CB_FAIL(err, CB_ENOMEM, NULL, NULL, "cannot map %llu bytes",

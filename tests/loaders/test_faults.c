@@ -86,7 +86,8 @@ static int wrongbyte_load(void *priv, const struct cb_load_ctx *ctx, struct cb_m
 	int rc = cb_test_map_model(priv, ctx, model, CB_TEST_MAP_PRIVATE, err);
 	for (size_t i = 0; rc == CB_OK && i < model->n; i++)
 		if (model->tensors[i].nbytes) {
-			((unsigned char *)model->tensors[i].data)[model->tensors[i].nbytes / 2] ^= 1;
+			((unsigned char *)model->tensors[i].data)[model->tensors[i].nbytes / 2] ^=
+				1;
 			break;
 		}
 	return rc;
@@ -123,23 +124,29 @@ static int unsupported_load(void *priv, const struct cb_load_ctx *ctx, struct cb
 	return CB_FAIL(err, CB_EUNSUPPORTED, ctx->path, NULL, "this loader reads no such file");
 }
 
-#define TEST_LOADER(id, lname, text, load_fn, opt_table, opt_size)                 \
-	const struct cb_loader cb_loader_##id = {                                   \
-		.abi = CB_LOADER_ABI, .name = lname, .summary = text,               \
-		.format = CB_FORMAT_SAFETENSORS, .device = CB_DEVICE_CPU,           \
-		.caps = CB_CAP_HOST_MEM, .opts = opt_table, .opts_size = opt_size,  \
-		.priv_size = sizeof(struct cb_test_map), .open = nop_open,          \
-		.load = load_fn, .close = map_close,                                \
+#define TEST_LOADER(id, lname, text, load_fn, opt_table, opt_size) \
+	const struct cb_loader cb_loader_##id = {                  \
+		.abi = CB_LOADER_ABI,                              \
+		.name = lname,                                     \
+		.summary = text,                                   \
+		.format = CB_FORMAT_SAFETENSORS,                   \
+		.device = CB_DEVICE_CPU,                           \
+		.caps = CB_CAP_HOST_MEM,                           \
+		.opts = opt_table,                                 \
+		.opts_size = opt_size,                             \
+		.priv_size = sizeof(struct cb_test_map),           \
+		.open = nop_open,                                  \
+		.load = load_fn,                                   \
+		.close = map_close,                                \
 	};
 
-TEST_LOADER(test_crash, "test-crash", "test: dies of SIGSEGV during the load", crash_load,
-	    NULL, 0)
+TEST_LOADER(test_crash, "test-crash", "test: dies of SIGSEGV during the load", crash_load, NULL, 0)
 TEST_LOADER(test_sleep, "test-sleep", "test: never finishes the load", sleep_load, NULL, 0)
 TEST_LOADER(test_hog, "test-hog", "test: allocates :bytes then waits", hog_load, hog_opts,
 	    sizeof(struct hog_opts))
 TEST_LOADER(test_wrongbyte, "test-wrongbyte", "test: loads the model, then flips one bit",
 	    wrongbyte_load, NULL, 0)
-TEST_LOADER(test_garbage, "test-garbage", "test: writes garbage to the report pipe",
-	    garbage_load, garbage_opts, sizeof(struct garbage_opts))
+TEST_LOADER(test_garbage, "test-garbage", "test: writes garbage to the report pipe", garbage_load,
+	    garbage_opts, sizeof(struct garbage_opts))
 TEST_LOADER(test_unsupported, "test-unsupported", "test: cannot read the checkpoint",
 	    unsupported_load, NULL, 0)

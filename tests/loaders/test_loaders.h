@@ -13,7 +13,7 @@
 	X(test_crash)      \
 	X(test_sleep)      \
 	X(test_hog)        \
-	X(test_wrongbyte)   \
+	X(test_wrongbyte)  \
 	X(test_garbage)    \
 	X(test_unsupported)
 
@@ -29,8 +29,8 @@ struct cb_test_map {
 	size_t n;
 };
 
-int cb_test_map_model(struct cb_test_map *m, const struct cb_load_ctx *ctx,
-		      struct cb_model *model, unsigned flags, struct cb_error *err);
+int cb_test_map_model(struct cb_test_map *m, const struct cb_load_ctx *ctx, struct cb_model *model,
+		      unsigned flags, struct cb_error *err);
 void cb_test_map_free(struct cb_test_map *m);
 
 #endif
