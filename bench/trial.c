@@ -347,7 +347,7 @@ static int timed_load(struct trial *t, struct cb_error *err)
 		.phases = &t->clock.sink,
 	};
 	t->clock = (struct phase_clock){.sink = {clock_enter}, .current = CB_PHASE_NONE};
-	int rc = l->open(t->priv, &ctx, err);
+	int rc = l->open(l, t->priv, &ctx, err);
 	t->opened = true;
 	if (rc != CB_OK)
 		return rc;

@@ -152,11 +152,11 @@ static int stub_probe(const struct cb_loader *self, struct cb_error *err)
 	return h->probe ? h->probe(err) : CB_OK;
 }
 
-static int stub_open(const char *name, void *priv, const struct cb_load_ctx *ctx,
+static int stub_open(const struct cb_loader *self, void *priv, const struct cb_load_ctx *ctx,
 		     struct cb_error *err)
 {
 	struct stub *s = priv;
-	const struct cb_torch_hooks *h = hooks_get(name, err);
+	const struct cb_torch_hooks *h = hooks_get(self->name, err);
 	if (!h)
 		return CB_EUNAVAILABLE;
 	s->priv = calloc(1, h->priv_size ? h->priv_size : 1);
@@ -189,29 +189,24 @@ static int stub_control(void *priv, int op, void *arg, struct cb_error *err)
 	return s->hooks->control(s->priv, op, arg, err);
 }
 
-/* One descriptor; open() must know its loader's name, and open() is given no
- * `self`, so each loader gets its own two-line open. */
-#define CB_TORCH_LOADER(id, lname, fmt, dev, capbits, options, optsize, text)                 \
-	static int open_##id(void *priv, const struct cb_load_ctx *ctx, struct cb_error *err) \
-	{                                                                                     \
-		return stub_open(lname, priv, ctx, err);                                      \
-	}                                                                                     \
-	const struct cb_loader cb_loader_##id = {                                             \
-		.abi = CB_LOADER_ABI,                                                         \
-		.name = lname,                                                                \
-		.summary = text,                                                              \
-		.format = fmt,                                                                \
-		.device = dev,                                                                \
-		.caps = (capbits) | CB_CAP_MODULE,                                            \
-		.opts = options,                                                              \
-		.opts_size = optsize,                                                         \
-		.priv_size = sizeof(struct stub),                                             \
-		.unavailable_reason = NOT_BUILT,                                              \
-		.probe = stub_probe,                                                          \
-		.open = open_##id,                                                            \
-		.load = stub_load,                                                            \
-		.close = stub_close,                                                          \
-		.control = stub_control,                                                      \
+/* One descriptor per libtorch loader, all with the same stub hooks. */
+#define CB_TORCH_LOADER(id, lname, fmt, dev, capbits, options, optsize, text) \
+	const struct cb_loader cb_loader_##id = {                             \
+		.abi = CB_LOADER_ABI,                                         \
+		.name = lname,                                                \
+		.summary = text,                                              \
+		.format = fmt,                                                \
+		.device = dev,                                                \
+		.caps = (capbits) | CB_CAP_MODULE,                            \
+		.opts = options,                                              \
+		.opts_size = optsize,                                         \
+		.priv_size = sizeof(struct stub),                             \
+		.unavailable_reason = NOT_BUILT,                              \
+		.probe = stub_probe,                                          \
+		.open = stub_open,                                            \
+		.load = stub_load,                                            \
+		.close = stub_close,                                          \
+		.control = stub_control,                                      \
 	};
 
 #define ST CB_FORMAT_SAFETENSORS

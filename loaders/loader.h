@@ -6,7 +6,7 @@
  *
  *     probe()                  can it run here? if not, why (nothing timed)
  *     priv = calloc(priv_size) the harness owns the private state
- *     open(priv, ctx)          setup that is not part of a load (thread
+ *     open(self, priv, ctx)    setup that is not part of a load (thread
  *                              pools, a GPU context); never reads tensor data
  *     -- baseline RSS, high-water mark reset --
  *     load(priv, ctx, model)   TIMED: from nothing to every tensor resident at
@@ -30,7 +30,7 @@
 #include "manifest.h"
 
 /* Bump when struct cb_loader or the structs it takes change incompatibly. */
-#define CB_LOADER_ABI 1
+#define CB_LOADER_ABI 2
 
 /* The most threads a loader takes by default (one per online CPU up to
  * this), and the most the calibration reads with: a loader's figure and
@@ -206,7 +206,8 @@ struct cb_loader {
 	 * err ("no GPU visible"). Cheap, no tensor data, may run in the parent.
 	 * May be NULL (always available). */
 	int (*probe)(const struct cb_loader *self, struct cb_error *err);
-	int (*open)(void *priv, const struct cb_load_ctx *ctx, struct cb_error *err);
+	int (*open)(const struct cb_loader *self, void *priv, const struct cb_load_ctx *ctx,
+		    struct cb_error *err);
 	int (*load)(void *priv, const struct cb_load_ctx *ctx, struct cb_model *model,
 		    struct cb_error *err);
 	void (*close)(void *priv);

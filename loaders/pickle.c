@@ -78,8 +78,10 @@ struct pickle {
 	uint64_t strided;          /* views gathered rather than memcpy'd */
 };
 
-static int pickle_open(void *priv, const struct cb_load_ctx *ctx, struct cb_error *err)
+static int pickle_open(const struct cb_loader *self, void *priv, const struct cb_load_ctx *ctx,
+		       struct cb_error *err)
 {
+	(void)self;
 	(void)priv, (void)ctx, (void)err;
 	return CB_OK;
 }

@@ -46,8 +46,10 @@ struct pk_gpu {
 	size_t n; /* entries allocated in the tables above */
 };
 
-static int pk_open(void *priv, const struct cb_load_ctx *ctx, struct cb_error *err)
+static int pk_open(const struct cb_loader *self, void *priv, const struct cb_load_ctx *ctx,
+		   struct cb_error *err)
 {
+	(void)self;
 	struct pk_gpu *s = priv;
 	s->gpu_open = true;
 	return cb_gpu_open(&s->gpu, ctx->device_index, err);

@@ -65,8 +65,10 @@ struct pmmap {
 	uint64_t sink;
 };
 
-static int pmmap_open(void *priv, const struct cb_load_ctx *ctx, struct cb_error *err)
+static int pmmap_open(const struct cb_loader *self, void *priv, const struct cb_load_ctx *ctx,
+		      struct cb_error *err)
 {
+	(void)self;
 	(void)priv, (void)ctx, (void)err;
 	return CB_OK;
 }

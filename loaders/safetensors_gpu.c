@@ -129,8 +129,10 @@ static unsigned thread_count(const struct st_gpu_opts *o)
 					       : (unsigned)cpus;
 }
 
-static int st_gpu_open(void *priv, const struct cb_load_ctx *ctx, struct cb_error *err)
+static int st_gpu_open(const struct cb_loader *self, void *priv, const struct cb_load_ctx *ctx,
+		       struct cb_error *err)
 {
+	(void)self;
 	struct st_gpu *s = priv;
 	const struct st_gpu_opts *o = ctx->opts;
 	if (!is(o->mode, "auto") && !is(o->mode, "cufile") && !is(o->mode, "pipeline") &&

@@ -37,8 +37,10 @@ struct st_naive {
 	size_t n_bufs;
 };
 
-static int naive_open(void *priv, const struct cb_load_ctx *ctx, struct cb_error *err)
+static int naive_open(const struct cb_loader *self, void *priv, const struct cb_load_ctx *ctx,
+		      struct cb_error *err)
 {
+	(void)self;
 	struct st_naive *s = priv;
 	s->gpu_open = true;
 	return cb_gpu_open(&s->gpu, ctx->device_index, err);

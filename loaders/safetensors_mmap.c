@@ -83,8 +83,10 @@ struct st_mmap {
 	int populate_refused; /* slices whose MADV_POPULATE_READ failed (old kernel) */
 };
 
-static int st_mmap_open(void *priv, const struct cb_load_ctx *ctx, struct cb_error *err)
+static int st_mmap_open(const struct cb_loader *self, void *priv, const struct cb_load_ctx *ctx,
+			struct cb_error *err)
 {
+	(void)self;
 	(void)priv, (void)ctx, (void)err;
 	return CB_OK;
 }

@@ -123,8 +123,10 @@ struct st_read {
 	bool uring_ran;
 };
 
-static int st_read_open(void *priv, const struct cb_load_ctx *ctx, struct cb_error *err)
+static int st_read_open(const struct cb_loader *self, void *priv, const struct cb_load_ctx *ctx,
+			struct cb_error *err)
 {
+	(void)self;
 	struct st_read *s = priv;
 	const struct st_read_opts *o = ctx->opts;
 	if (pthread_mutex_init(&s->err_lock, NULL) != 0)

@@ -22,8 +22,10 @@ static const struct cb_loader_opt anon_opts[] = {
 	{NULL, 0, 0, 0, 0, NULL, NULL},
 };
 
-static int anon_open(void *priv, const struct cb_load_ctx *ctx, struct cb_error *err)
+static int anon_open(const struct cb_loader *self, void *priv, const struct cb_load_ctx *ctx,
+		     struct cb_error *err)
 {
+	(void)self;
 	(void)priv, (void)ctx, (void)err;
 	return CB_OK;
 }

@@ -19,8 +19,10 @@
 
 #include "test_loaders.h"
 
-static int nop_open(void *priv, const struct cb_load_ctx *ctx, struct cb_error *err)
+static int nop_open(const struct cb_loader *self, void *priv, const struct cb_load_ctx *ctx,
+		    struct cb_error *err)
 {
+	(void)self;
 	(void)priv, (void)ctx, (void)err;
 	return CB_OK;
 }

@@ -2,8 +2,10 @@
  * inside the load, so the peak shows as file-backed (RssFile), not anon. */
 #include "test_loaders.h"
 
-static int mapfile_open(void *priv, const struct cb_load_ctx *ctx, struct cb_error *err)
+static int mapfile_open(const struct cb_loader *self, void *priv, const struct cb_load_ctx *ctx,
+			struct cb_error *err)
 {
+	(void)self;
 	(void)priv, (void)ctx, (void)err;
 	return CB_OK;
 }
