@@ -439,16 +439,16 @@ json_t *cb_plan_config_json(const struct cb_run *run)
 	return o;
 }
 
-/* The device a cell's tensors end on: "cpu", the GPU --device names
- * (cuda:0 by default), or none (JSON null) for a GPU loader under
- * --device cpu, which the run skips without choosing a GPU for it. */
+/* The device a cell's tensors end on: "cpu", or the GPU --device names
+ * (cuda:0 by default); a GPU loader under --device cpu is skipped without a
+ * GPU being chosen for it, so its cell names only the kind, "cuda". */
 static const char *cell_device(const struct cb_run *run, const struct cb_loader *l)
 {
 	const char *asked = run->cfg->device;
 	if (l->device != CB_DEVICE_CUDA)
 		return "cpu";
 	if (asked && strcmp(asked, "cpu") == 0)
-		return NULL;
+		return cb_device_kind_name(CB_DEVICE_CUDA);
 	return asked && strncmp(asked, "cuda:", 5) == 0 ? asked : "cuda:0";
 }
 
@@ -462,7 +462,7 @@ void cb_plan_add_cells(struct cb_run *run)
 			continue;
 		const char *device = cell_device(run, l);
 		json_t *fields = json_pack(
-			"{s:s,s:s,s:s,s:s,s:I,s:s,s:s?,s:s,s:O,s:[],s:[]}", "loader", l->name,
+			"{s:s,s:s,s:s,s:s,s:I,s:s,s:s,s:s,s:O,s:[],s:[]}", "loader", l->name,
 			"dataset", c->dataset->name, "dataset_path", c->dataset->path, "format",
 			cb_format_name(l->format), "model_bytes",
 			(json_int_t)c->dataset->model_bytes, "cache", c->cold ? "cold" : "warm",

@@ -89,22 +89,24 @@ if [ "$all_unavailable" = 1 ]; then
 	if expect_status 0 run --device cpu -o "$T/cpu.json"; then
 		cells "$T/cpu.json" >"$T/cells"
 		for n in $peers; do
-			grep -qxF "$n skipped None |$(reason "$n") |" "$T/cells" && pass ||
+			grep -qxF "$n skipped cuda |$(reason "$n") |" "$T/cells" && pass ||
 				fail "--device cpu: $n should be skipped: $(grep "^$n " "$T/cells")"
 		done
 	fi
 fi
 
-# Under --device cpu a GPU loader's cell is skipped on no device (null),
+# Under --device cpu a GPU loader's cell names only the device kind (cuda),
 # whatever its kind, and a CPU loader's cell still runs on the CPU.
 if expect_status 0 "$CKPTBENCH" run --loaders safetensors-gpu,safetensors-read --device cpu \
 	--datasets "$d" --cache warm --repeat 1 --warmup 0 --no-calibrate --quiet --force \
 	-o "$T/cpu-c.json"; then
 	cells "$T/cpu-c.json" >"$T/cells"
-	grep -q "^safetensors-gpu skipped None |" "$T/cells" && pass ||
+	grep -q "^safetensors-gpu skipped cuda |" "$T/cells" && pass ||
 		fail "--device cpu: safetensors-gpu: $(grep "^safetensors-gpu " "$T/cells")"
 	grep -qxF "safetensors-read ok cpu | |ok" "$T/cells" && pass ||
 		fail "--device cpu: safetensors-read: $(grep "^safetensors-read " "$T/cells")"
+	# What ./run.sh does next: the report reads such a file.
+	expect_status 0 "$CKPTBENCH" report -o "$T/cpu-c.md" "$T/cpu-c.json"
 fi
 
 # A Python whose probe calls every peer available: --device cpu skips the GPU
@@ -121,7 +123,7 @@ if expect_status 0 env CKPTBENCH_PYTHON="$T/python" "$CKPTBENCH" run --loaders \
 	--warmup 0 --no-calibrate --quiet --force -o "$T/cpu2.json"; then
 	cells "$T/cpu2.json" >"$T/cells"
 	for n in $peers; do
-		grep -qxF "$n skipped None |a GPU loader, and --device is cpu |" "$T/cells" && pass ||
+		grep -qxF "$n skipped cuda |a GPU loader, and --device is cpu |" "$T/cells" && pass ||
 			fail "--device cpu, peers available: $n: $(grep "^$n " "$T/cells")"
 	done
 fi
