@@ -26,7 +26,7 @@
 #include "cli.h"
 #include "compare.h"
 #include "results.h"
-#include "results_load.h"
+#include "results_model.h"
 
 static const char ab_help[] =
 	"usage: ckptbench ab --base BIN --head BIN [-o DIR] [--repeat N] [--warmup N]\n"
@@ -217,38 +217,47 @@ static int run_round(const struct ab_args *a, int side, unsigned round)
 
 /* ------------------------------------------------------------ merging */
 
-static int same_key(const json_t *a, const json_t *b)
-{
-	static const char *const keys[] = {"loader", "dataset", "cache", "device"};
-	for (size_t k = 0; k < 4; k++) {
-		const char *x = json_string_value(json_object_get(a, keys[k]));
-		const char *y = json_string_value(json_object_get(b, keys[k]));
-		if (!x || !y || strcmp(x, y) != 0)
-			return 0;
-	}
-	return 1;
-}
+/* The merged document of one side: round 0's, copied, with the trials of
+ * every later round appended cell by cell. Cells are matched by their key
+ * (results_model.h), read from the rounds' models; `keys` runs parallel to
+ * the merged document's cells and borrows from the models, which live
+ * until the merge is written. */
+struct merged {
+	json_t *doc;
+	const struct cb_cell_key **keys;
+	size_t n;
+};
 
-/* Appends the trials of each cell of `round` to the same cell of `into`
- * (a cell new in this round is taken whole). */
-static void merge_cells(json_t *into, const json_t *round)
+/* Appends the trials of each cell of `round` to the same cell of the
+ * merged document (a cell new in this round is taken whole). */
+static int merge_cells(struct merged *m, const struct cb_results_file *round)
 {
-	json_t *cells = json_object_get(into, "cells");
-	const json_t *rcells = json_object_get(round, "cells");
-	for (size_t i = 0; i < json_array_size(rcells); i++) {
-		json_t *rc = json_array_get(rcells, i), *m = NULL;
-		for (size_t j = 0; !m && j < json_array_size(cells); j++)
-			m = same_key(json_array_get(cells, j), rc) ? json_array_get(cells, j)
-								   : NULL;
-		if (!m) {
-			json_array_append(cells, rc);
+	json_t *cells = json_object_get(m->doc, "cells");
+	for (size_t i = 0; i < round->n_cells; i++) {
+		const struct cb_results_cell *rc = &round->cells[i];
+		json_t *into = NULL;
+		for (size_t j = 0; !into && j < m->n; j++)
+			if (cb_cell_key_equal(m->keys[j], &rc->key, CB_KEY_ALL))
+				into = json_array_get(cells, j);
+		json_t *copy =
+			json_deep_copy(into ? json_object_get(rc->json, "trials") : rc->json);
+		if (!copy)
+			return CB_ENOMEM;
+		if (!into) {
+			if (json_array_append_new(cells, copy) != 0)
+				return CB_ENOMEM;
+			m->keys[m->n++] = &rc->key;
 			continue;
 		}
-		json_array_extend(json_object_get(m, "trials"), json_object_get(rc, "trials"));
+		int bad = json_array_extend(json_object_get(into, "trials"), copy);
+		json_decref(copy);
+		if (bad)
+			return CB_ENOMEM;
 		/* a cell skipped in one round and not in another keeps "ok" */
-		if (json_array_size(json_object_get(m, "trials")))
-			json_object_set_new(m, "status", json_string("ok"));
+		if (json_array_size(json_object_get(into, "trials")))
+			json_object_set_new(into, "status", json_string("ok"));
 	}
+	return CB_OK;
 }
 
 /* Writes the document to path through a temporary file and a rename. */
@@ -267,35 +276,49 @@ static int write_doc(const json_t *doc, const char *path, struct cb_error *err)
 /* Merges one side's rounds into DIR/SIDE.json. */
 static int merge_side(const struct ab_args *a, int side, struct cb_error *err)
 {
-	json_t *doc = NULL;
-	int rc = CB_OK;
+	struct cb_results_file **rounds = calloc(a->repeat, sizeof *rounds);
+	struct merged m = {NULL, NULL, 0};
+	int rc = rounds ? CB_OK : CB_FAIL(err, CB_ENOMEM, NULL, NULL, "out of memory");
+	size_t cells = 0;
 	for (unsigned r = 0; rc == CB_OK && r < a->repeat; r++) {
 		char *p = round_path(a->dir, side, r, "json");
-		json_t *round = NULL;
-		rc = p ? cb_results_load(p, &round, err) : CB_ENOMEM;
+		rc = p ? cb_results_file_load(p, &rounds[r], err)
+		       : CB_FAIL(err, CB_ENOMEM, NULL, NULL, "out of memory");
 		free(p);
-		if (rc == CB_OK && !doc)
-			doc = json_incref(round);
-		else if (rc == CB_OK)
-			merge_cells(doc, round);
-		json_decref(round);
+		cells += rc == CB_OK ? rounds[r]->n_cells : 0;
 	}
-	if (rc != CB_OK) {
-		json_decref(doc);
-		return rc;
+	if (rc == CB_OK) {
+		m.doc = json_deep_copy(rounds[0]->json);
+		m.keys = calloc(cells + 1, sizeof *m.keys);
+		if (!m.doc || !m.keys)
+			rc = CB_FAIL(err, CB_ENOMEM, NULL, NULL, "out of memory");
 	}
-	json_t *cells = json_object_get(doc, "cells");
-	for (size_t i = 0; i < json_array_size(cells); i++)
-		cb_results_summarize(json_array_get(cells, i), json_object_get(doc, "calibration"));
-	json_t *config = json_object_get(doc, "config");
-	json_object_set_new(config, "repeat", json_integer(a->repeat));
-	json_object_set_new(config, "ab",
-			    json_pack("{s:s, s:s, s:i}", "side", side_name[side], "binary",
-				      a->bin[side], "rounds", (int)a->repeat));
-	char *out = path_in(a->dir, side ? "head.json" : "base.json");
-	rc = out ? write_doc(doc, out, err) : CB_FAIL(err, CB_ENOMEM, NULL, NULL, "out of memory");
-	free(out);
-	json_decref(doc);
+	for (size_t i = 0; rc == CB_OK && i < rounds[0]->n_cells; i++)
+		m.keys[m.n++] = &rounds[0]->cells[i].key;
+	for (unsigned r = 1; rc == CB_OK && r < a->repeat; r++)
+		if (merge_cells(&m, rounds[r]) != CB_OK)
+			rc = CB_FAIL(err, CB_ENOMEM, NULL, NULL,
+				     "out of memory merging the rounds");
+	if (rc == CB_OK) {
+		json_t *doc = m.doc, *list = json_object_get(doc, "cells");
+		for (size_t i = 0; i < json_array_size(list); i++)
+			cb_results_summarize(json_array_get(list, i),
+					     json_object_get(doc, "calibration"));
+		json_t *config = json_object_get(doc, "config");
+		json_object_set_new(config, "repeat", json_integer(a->repeat));
+		json_object_set_new(config, "ab",
+				    json_pack("{s:s, s:s, s:i}", "side", side_name[side], "binary",
+					      a->bin[side], "rounds", (int)a->repeat));
+		char *out = path_in(a->dir, side ? "head.json" : "base.json");
+		rc = out ? write_doc(doc, out, err)
+			 : CB_FAIL(err, CB_ENOMEM, NULL, NULL, "out of memory");
+		free(out);
+	}
+	json_decref(m.doc);
+	free(m.keys);
+	for (unsigned r = 0; rounds && r < a->repeat; r++)
+		cb_results_file_free(rounds[r]);
+	free(rounds);
 	return rc;
 }
 

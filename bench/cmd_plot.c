@@ -17,7 +17,7 @@
 #include "fileio.h"
 #include "plotdata.h"
 #include "resources.h"
-#include "results_load.h"
+#include "results_model.h"
 
 extern char **environ;
 
@@ -178,8 +178,7 @@ static char *default_dir(const char *first)
 }
 
 struct plot_inputs {
-	json_t **docs; /* results documents */
-	const char **paths;
+	struct cb_results_file **files; /* results files */
 	size_t n;
 	json_t *compare; /* at most one comparison document */
 	const char *compare_path;
@@ -188,19 +187,18 @@ struct plot_inputs {
 static void inputs_free(struct plot_inputs *in)
 {
 	for (size_t i = 0; i < in->n; i++)
-		json_decref(in->docs[i]);
+		cb_results_file_free(in->files[i]);
 	json_decref(in->compare);
-	free(in->docs);
-	free(in->paths);
+	free(in->files);
 }
 
-/* Sorts the files into results documents and a comparison. */
+/* Sorts the files into results files (read into the results model) and a
+ * comparison. */
 static int load_inputs(char **files, size_t n, struct plot_inputs *in, struct cb_error *err)
 {
 	memset(in, 0, sizeof *in);
-	in->docs = calloc(n, sizeof *in->docs);
-	in->paths = calloc(n, sizeof *in->paths);
-	if (!in->docs || !in->paths)
+	in->files = calloc(n, sizeof *in->files);
+	if (!in->files)
 		return CB_FAIL(err, CB_ENOMEM, NULL, NULL, "out of memory");
 	for (size_t i = 0; i < n; i++) {
 		json_t *peek = json_load_file(files[i], 0, NULL);
@@ -215,11 +213,14 @@ static int load_inputs(char **files, size_t n, struct plot_inputs *in, struct cb
 			in->compare_path = files[i];
 			continue;
 		}
+		/* A results file, once read; anything else says what it is not
+		 * (or why it cannot be read) through the loader. */
+		int rc = peek ? cb_results_file_from_json(peek, files[i], &in->files[in->n], err)
+			      : cb_results_file_load(files[i], &in->files[in->n], err);
 		json_decref(peek);
-		int rc = cb_results_load(files[i], &in->docs[in->n], err);
 		if (rc != CB_OK)
 			return rc;
-		in->paths[in->n++] = files[i];
+		in->n++;
 	}
 	return CB_OK;
 }
@@ -232,35 +233,44 @@ static void print_outputs(const char *dir, unsigned charts)
 			       cb_chart_name(c));
 }
 
+int cb_plot_draw(const struct cb_plotset *set, const json_t *compare, const char *compare_path,
+		 const char *dir, bool data_only, unsigned *charts_out, struct cb_error *err)
+{
+	*charts_out = 0;
+	char *data = cb_path_join(dir, "data");
+	int rc =
+		data ? cb_mkdir_p(data, err) : CB_FAIL(err, CB_ENOMEM, NULL, NULL, "out of memory");
+	unsigned charts = 0;
+	if (rc == CB_OK && set)
+		rc = cb_plotdata_write(set, data, &charts, err);
+	if (rc == CB_OK && compare) {
+		rc = cb_plotdata_write_compare(compare, compare_path, data, err);
+		charts |= 1u << CB_CHART_COMPARE;
+	}
+	if (rc == CB_OK && !data_only)
+		rc = cb_plot_render(data, dir, charts, err);
+	free(data);
+	*charts_out = charts;
+	return rc;
+}
+
 int cb_plot_make(char **files, size_t n_files, const char *dir, bool data_only,
 		 unsigned *charts_out, struct cb_error *err)
 {
 	*charts_out = 0;
 	struct plot_inputs in;
 	int rc = load_inputs(files, n_files, &in, err);
-	char *data = rc == CB_OK ? cb_path_join(dir, "data") : NULL;
-	if (rc == CB_OK && !data)
-		rc = CB_FAIL(err, CB_ENOMEM, NULL, NULL, "out of memory");
+	struct cb_plotset set;
+	bool built = false;
+	if (rc == CB_OK && in.n)
+		built = (rc = cb_plotset_build((const struct cb_results_file *const *)in.files,
+					       in.n, &set, err)) == CB_OK;
 	if (rc == CB_OK)
-		rc = cb_mkdir_p(data, err);
-	unsigned charts = 0;
-	if (rc == CB_OK && in.n) {
-		struct cb_plotset set;
-		rc = cb_plotset_build(in.docs, in.paths, in.n, &set, err);
-		if (rc == CB_OK) {
-			rc = cb_plotdata_write(&set, data, &charts, err);
-			cb_plotset_free(&set);
-		}
-	}
-	if (rc == CB_OK && in.compare) {
-		rc = cb_plotdata_write_compare(in.compare, in.compare_path, data, err);
-		charts |= 1u << CB_CHART_COMPARE;
-	}
-	if (rc == CB_OK && !data_only)
-		rc = cb_plot_render(data, dir, charts, err);
-	free(data);
+		rc = cb_plot_draw(built ? &set : NULL, in.compare, in.compare_path, dir, data_only,
+				  charts_out, err);
+	if (built)
+		cb_plotset_free(&set);
 	inputs_free(&in);
-	*charts_out = charts;
 	return rc;
 }
 

@@ -15,7 +15,7 @@
 #include "cli.h"
 #include "fileio.h"
 #include "plotdata.h"
-#include "results_load.h"
+#include "results_model.h"
 
 static const char report_help[] =
 	"usage: ckptbench report [-o FILE] [--format md|html] [--no-charts] RESULTS.json...\n"
@@ -32,23 +32,6 @@ static const char report_help[] =
 	"  --no-charts   no charts, so no gnuplot needed\n";
 
 /* ------------------------------------------------------------ small helpers */
-
-static double num(const json_t *o, const char *key)
-{
-	const json_t *v = json_object_get(o, key);
-	return json_is_number(v) ? json_number_value(v) : NAN;
-}
-
-static const char *text(const json_t *o, const char *key)
-{
-	const char *s = json_string_value(json_object_get(o, key));
-	return s ? s : "";
-}
-
-static bool ok_cell(const struct cb_pcell *c)
-{
-	return strcmp(c->status, "ok") == 0 && c->summary && isfinite(num(c->summary, "median_s"));
-}
 
 /* Formats into one of a few rotating static buffers, so several can appear
  * in one printf. Not thread-safe; report is single-threaded. */
@@ -249,56 +232,49 @@ static void section_runs(struct doc *d, const struct cb_plotset *set)
 {
 	heading(d, 2, "Runs");
 	list_begin(d);
-	for (size_t i = 0; i < set->n_docs; i++) {
-		const json_t *doc = set->docs[i], *tool = json_object_get(doc, "tool");
-		item(d, fmt("%s: %s, ckptbench %s (%s), %zu cells", set->paths[i],
-			    *text(doc, "timestamp") ? text(doc, "timestamp") : "no timestamp",
-			    *text(tool, "version") ? text(tool, "version") : "?",
-			    *text(tool, "commit") ? text(tool, "commit") : "?",
-			    json_array_size(json_object_get(doc, "cells"))));
+	for (size_t i = 0; i < set->n_files; i++) {
+		const struct cb_results_file *f = set->files[i];
+		item(d, fmt("%s: %s, ckptbench %s (%s), %zu cells", f->path,
+			    *f->timestamp ? f->timestamp : "no timestamp",
+			    *f->tool_version ? f->tool_version : "?",
+			    *f->tool_commit ? f->tool_commit : "?", f->n_cells));
 	}
 	list_end(d);
 }
 
-static void machine_items(struct doc *d, const json_t *m)
+static void machine_items(struct doc *d, const struct cb_results_machine *m)
 {
 	list_begin(d);
 	item(d, fmt("CPU: %s (%s), %.0f package(s), %.0f cores, %.0f hardware threads, "
 		    "%.0f NUMA node(s)",
-		    *text(m, "cpu_model") ? text(m, "cpu_model") : "unknown",
-		    *text(m, "arch") ? text(m, "arch") : "?", num(m, "packages"), num(m, "cores"),
-		    num(m, "pus"), num(m, "numa_nodes")));
+		    *m->cpu_model ? m->cpu_model : "unknown", *m->arch ? m->arch : "?", m->packages,
+		    m->cores, m->pus, m->numa_nodes));
 	item(d,
-	     fmt("Memory: %s",
-		 isfinite(num(m, "memory_bytes")) ? size_text(num(m, "memory_bytes")) : "unknown"));
-	item(d, fmt("System: %s, Linux %s, transparent huge pages: %s",
-		    *text(m, "os") ? text(m, "os") : "?", text(m, "kernel"),
-		    *text(m, "thp") ? text(m, "thp") : "?"));
-	if (json_is_true(json_object_get(m, "hypervisor")))
-		item(d, isfinite(num(m, "free_page_reporting_order"))
+	     fmt("Memory: %s", isfinite(m->memory_bytes) ? size_text(m->memory_bytes) : "unknown"));
+	item(d, fmt("System: %s, Linux %s, transparent huge pages: %s", *m->os ? m->os : "?",
+		    m->kernel, *m->thp ? m->thp : "?"));
+	if (m->hypervisor == 1)
+		item(d, isfinite(m->free_page_reporting_order)
 				? fmt("Virtual machine, with free page reporting (blocks of order "
 				      "%.0f): "
 				      "memory a trial frees goes back to the host, so the next "
 				      "trial's first touches of fresh pages are host faults too",
-				      num(m, "free_page_reporting_order"))
+				      m->free_page_reporting_order)
 				: "Virtual machine");
-	const json_t *dd = json_object_get(m, "data_dir");
-	if (json_is_object(dd))
-		item(d,
-		     fmt("Data directory: %s on %s (device %s, %s)", text(dd, "path"),
-			 *text(dd, "fs_type") ? text(dd, "fs_type") : "?",
-			 *text(dd, "device") ? text(dd, "device") : "?",
-			 json_is_true(json_object_get(dd, "rotational"))    ? "rotational"
-			 : json_is_false(json_object_get(dd, "rotational")) ? "non-rotational"
-									    : "rotation unknown"));
-	const json_t *gpus = json_object_get(m, "gpus");
-	if (json_array_size(gpus) == 0)
+	if (m->has_data_dir)
+		item(d, fmt("Data directory: %s on %s (device %s, %s)", m->data_dir_path,
+			    *m->data_dir_fs_type ? m->data_dir_fs_type : "?",
+			    *m->data_dir_device ? m->data_dir_device : "?",
+			    m->data_dir_rotational == 1   ? "rotational"
+			    : m->data_dir_rotational == 0 ? "non-rotational"
+							  : "rotation unknown"));
+	if (m->n_gpus == 0)
 		item(d, "GPUs: none");
-	for (size_t i = 0; i < json_array_size(gpus); i++) {
-		const json_t *g = json_array_get(gpus, i);
-		item(d, fmt("GPU %zu: %s, %s", i, text(g, "name"),
-			    isfinite(num(g, "memory_bytes")) ? size_text(num(g, "memory_bytes"))
-							     : "memory unknown"));
+	for (size_t i = 0; i < m->n_gpus; i++) {
+		const struct cb_results_gpu *g = &m->gpus[i];
+		item(d, fmt("GPU %zu: %s, %s", i, g->name,
+			    isfinite(g->memory_bytes) ? size_text(g->memory_bytes)
+						      : "memory unknown"));
 	}
 	list_end(d);
 }
@@ -306,17 +282,17 @@ static void machine_items(struct doc *d, const json_t *m)
 static void section_machine(struct doc *d, const struct cb_plotset *set)
 {
 	heading(d, 2, "Machine");
-	const json_t *shown[16];
+	const struct cb_results_machine *shown[16];
 	size_t n_shown = 0;
-	for (size_t i = 0; i < set->n_docs && n_shown < 16; i++) {
-		const json_t *m = json_object_get(set->docs[i], "machine");
-		bool seen = !json_is_object(m);
+	for (size_t i = 0; i < set->n_files && n_shown < 16; i++) {
+		const struct cb_results_machine *m = &set->files[i]->machine;
+		bool seen = !m->json;
 		for (size_t k = 0; k < n_shown && !seen; k++)
-			seen = json_equal((json_t *)m, (json_t *)shown[k]);
+			seen = cb_results_same_machine(m, shown[k]);
 		if (seen)
 			continue;
-		if (set->n_docs > 1)
-			para(d, fmt("From %s%s:", set->paths[i],
+		if (set->n_files > 1)
+			para(d, fmt("From %s%s:", set->files[i]->path,
 				    n_shown ? " (a different machine)" : ""));
 		machine_items(d, m);
 		shown[n_shown++] = m;
@@ -327,57 +303,55 @@ static void section_machine(struct doc *d, const struct cb_plotset *set)
 
 static void section_calibration(struct doc *d, const struct cb_plotset *set)
 {
-	static const char *const keys[] = {"cold_read_gbps", "warm_read_gbps", "memcpy_gbps",
-					   "memcpy_all_gbps", "h2d_gbps"};
 	static const char *const names[] = {"cold read (from the disk)",
 					    "warm read (from the page cache)", "memcpy, one thread",
 					    "memcpy, all cores", "host to device (H2D)"};
 	heading(d, 2, "Calibration");
-	if (!set->calibration) {
+	const struct cb_results_calibration *cal = set->calibration;
+	if (!cal->present) {
 		para(d, "The results hold no calibration.");
 		return;
 	}
-	double file = num(set->calibration, "file_bytes");
-	const json_t *paired = json_object_get(set->calibration, "paired_reads");
 	const char *held = "";
-	if (json_array_size(paired))
+	if (cal->n_paired_reads)
 		held = "; each cell is held against the read of its dataset's own files, in its "
 		       "cache state, made at the start of each round of its trials (the paired "
 		       "ceilings, listed after the machine's)";
-	else if (json_array_size(json_object_get(set->calibration, "by_size")))
+	else if (cal->n_by_size)
 		held = "; each cell is held against the read ceiling measured nearest its model's "
 		       "size";
-	para(d,
-	     fmt("The machine's ceilings, measured before the run%s (GB/s are 10^9 "
-		 "bytes/s)%s:",
-		 isfinite(file) && file > 0 ? fmt(" with a %s scratch file", size_text(file)) : "",
-		 held));
+	para(d, fmt("The machine's ceilings, measured before the run%s (GB/s are 10^9 "
+		    "bytes/s)%s:",
+		    isfinite(cal->file_bytes) && cal->file_bytes > 0
+			    ? fmt(" with a %s scratch file", size_text(cal->file_bytes))
+			    : "",
+		    held));
 	static const char *const head[] = {"ceiling", "GB/s"};
 	table_begin(d, head, 2);
+	const double figures[] = {cal->cold_read_gbps, cal->warm_read_gbps, cal->memcpy_gbps,
+				  cal->memcpy_all_gbps, cal->h2d_gbps};
 	for (size_t i = 0; i < 5; i++) {
-		double v = num(set->calibration, keys[i]);
+		double v = figures[i];
 		const char *cells[] = {names[i], isfinite(v) ? fmt("%.2f", v) : "not measured"};
 		row(d, cells, 2, false);
 	}
 	/* The read ceilings measured at the datasets' own sizes. */
-	const json_t *by_size = json_object_get(set->calibration, "by_size");
-	for (size_t i = 0; i < json_array_size(by_size); i++) {
-		const json_t *e = json_array_get(by_size, i);
-		double bytes = num(e, "file_bytes");
+	for (size_t i = 0; i < cal->n_by_size; i++) {
+		const struct cb_results_sized_ceiling *e = &cal->by_size[i];
 		for (size_t k = 0; k < 2; k++) {
-			double v = num(e, keys[k]);
-			const char *cells[] = {fmt("%s, a %s file", names[k], size_text(bytes)),
-					       isfinite(v) ? fmt("%.2f", v) : "not measured"};
+			double v = k ? e->warm_read_gbps : e->cold_read_gbps;
+			const char *cells[] = {
+				fmt("%s, a %s file", names[k], size_text(e->file_bytes)),
+				isfinite(v) ? fmt("%.2f", v) : "not measured"};
 			row(d, cells, 2, false);
 		}
 	}
 	/* The paired ceilings: the datasets' own files, read during the run. */
-	for (size_t i = 0; i < json_array_size(paired); i++) {
-		const json_t *e = json_array_get(paired, i);
-		double v = num(e, "read_gbps");
-		const char *cells[] = {fmt("%s read of %s (%s, %s), between the trials",
-					   text(e, "cache"), text(e, "dataset"), text(e, "format"),
-					   size_text(num(e, "file_bytes"))),
+	for (size_t i = 0; i < cal->n_paired_reads; i++) {
+		const struct cb_results_paired_read *e = &cal->paired_reads[i];
+		double v = e->read_gbps;
+		const char *cells[] = {fmt("%s read of %s (%s, %s), between the trials", e->cache,
+					   e->dataset, e->format, size_text(e->file_bytes)),
 				       isfinite(v) ? fmt("%.2f", v) : "not measured"};
 		row(d, cells, 2, false);
 	}
@@ -385,33 +359,28 @@ static void section_calibration(struct doc *d, const struct cb_plotset *set)
 }
 
 /* "ok (10/10 trials)", "failed: oom: message", "skipped: reason". */
-static const char *outcome_text(const struct cb_pcell *c)
+static const char *outcome_text(const struct cb_results_cell *c)
 {
-	const json_t *trials = json_object_get(c->cell, "trials");
-	size_t ok = 0, n = json_array_size(trials);
-	for (size_t i = 0; i < n; i++)
-		ok += strcmp(text(json_array_get(trials, i), "outcome"), "ok") == 0;
 	if (strcmp(c->status, "ok") == 0)
-		return fmt("ok (%zu/%zu trials)", ok, n);
+		return fmt("ok (%zu/%zu trials)", c->n_ok, c->n_trials);
 	return fmt("%s%s%.180s", c->status, *c->reason ? ": " : "", c->reason);
 }
 
 /* " of its files" where the cell's ceiling is its files' paired read,
  * " at 257 MiB" where it is a size-matched one. */
-static const char *ceiling_size_text(const json_t *summary)
+static const char *ceiling_size_text(const struct cb_results_summary *s)
 {
-	const char *source = text(summary, "ceiling_source");
-	if (strcmp(source, "paired") == 0)
+	if (strcmp(s->ceiling_source, "paired") == 0)
 		return " of its files";
-	double bytes = num(summary, "ceiling_file_bytes");
+	double bytes = s->ceiling_file_bytes;
 	return isfinite(bytes) && bytes > 0 ? fmt(" at %s", size_text(bytes)) : "";
 }
 
 /* " (whole time: 35%; fastest: 96%)": the whole time's share, and the
  * fastest load's against the fastest pass of the ceiling, where known. */
-static const char *ceiling_notes(const json_t *summary, double frac_all)
+static const char *ceiling_notes(const struct cb_results_summary *s, double frac_all)
 {
-	double best = num(summary, "best_load_ceiling_fraction");
+	double best = s->best_load_ceiling_fraction;
 	if (!isfinite(frac_all))
 		return "";
 	if (!isfinite(best))
@@ -419,43 +388,40 @@ static const char *ceiling_notes(const json_t *summary, double frac_all)
 	return fmt(" (whole time: %.0f%%; fastest: %.0f%%)", frac_all * 100, best * 100);
 }
 
-static void cell_row(struct doc *d, const struct cb_pcell *c, bool devices)
+static void cell_row(struct doc *d, const struct cb_pcell *pc, bool devices)
 {
-	const json_t *s = c->summary;
-	bool ok = ok_cell(c);
-	const json_t *ci = json_object_get(s, "ci95_s");
+	const struct cb_results_cell *c = pc->cell;
+	const struct cb_results_summary *s = &c->summary;
+	bool ok = cb_pcell_measured(pc);
 	const char *ci_text = "–";
-	if (ok && json_array_size(ci) == 2)
-		ci_text = fmt("%s%.4g – %.4g s",
-			      json_is_true(json_object_get(s, "ci95_is_range")) ? "range " : "",
-			      json_number_value(json_array_get(ci, 0)),
-			      json_number_value(json_array_get(ci, 1)));
+	if (ok && isfinite(s->ci95_lo_s) && isfinite(s->ci95_hi_s))
+		ci_text = fmt("%s%.4g – %.4g s", s->ci95_is_range ? "range " : "", s->ci95_lo_s,
+			      s->ci95_hi_s);
 	/* The load after the model is built, as the run's table shows it; a
 	 * results file older than those keys has only the whole time. */
-	bool has_load = isfinite(num(s, "load_gbps"));
-	double gbps = ok ? num(s, has_load ? "load_gbps" : "gbps") : NAN;
-	double frac = ok ? num(s, has_load ? "load_ceiling_fraction" : "ceiling_fraction") : NAN;
-	double frac_all = ok && has_load ? num(s, "ceiling_fraction") : NAN;
-	double rss = ok ? num(s, "peak_rss_over_model") : NAN;
+	bool has_load = isfinite(s->load_gbps);
+	double gbps = ok ? (has_load ? s->load_gbps : s->gbps) : NAN;
+	double frac = ok ? (has_load ? s->load_ceiling_fraction : s->ceiling_fraction) : NAN;
+	double frac_all = ok && has_load ? s->ceiling_fraction : NAN;
+	double rss = ok ? s->peak_rss_over_model : NAN;
 	const char *rss_text = "–";
 	if (isfinite(rss))
 		rss_text = fmt("%s (anon %s, file %s)", times_model(rss),
-			       times_model(num(s, "peak_anon_over_model")),
-			       times_model(num(s, "peak_file_over_model")));
+			       times_model(s->peak_anon_over_model),
+			       times_model(s->peak_file_over_model));
 	const char *cells[] = {
-		c->loader,
-		c->dataset,
+		pc->label,
+		c->key.dataset,
 		isfinite(c->model_bytes) ? size_text(c->model_bytes) : "?",
-		ok ? secs(num(s, "median_s")) : "–",
+		ok ? secs(s->median_s) : "–",
 		ci_text,
 		isfinite(gbps) ? fmt("%.2f", gbps) : "–",
-		isfinite(frac)
-			? fmt("%.0f%% of %s%s%s", frac * 100, ceiling_name(text(s, "ceiling")),
-			      ceiling_size_text(s), ceiling_notes(s, frac_all))
-			: "–",
+		isfinite(frac) ? fmt("%.0f%% of %s%s%s", frac * 100, ceiling_name(s->ceiling),
+				     ceiling_size_text(s), ceiling_notes(s, frac_all))
+			       : "–",
 		rss_text,
 		outcome_text(c),
-		c->device,
+		c->key.device ? c->key.device : "–",
 	};
 	row(d, cells, devices ? 10 : 9, false);
 }
@@ -468,16 +434,17 @@ static size_t cache_states(const struct cb_plotset *set, const char **out, size_
 	static const char *const first[] = {"cold", "warm"};
 	for (size_t k = 0; k < 2; k++)
 		for (size_t i = 0; i < set->n_cells; i++)
-			if (strcmp(set->cells[i].cache, first[k]) == 0) {
+			if (strcmp(set->cells[i].cell->key.cache, first[k]) == 0) {
 				out[n++] = first[k];
 				break;
 			}
 	for (size_t i = 0; i < set->n_cells && n < max; i++) {
+		const char *cache = set->cells[i].cell->key.cache;
 		bool seen = false;
 		for (size_t k = 0; k < n && !seen; k++)
-			seen = strcmp(out[k], set->cells[i].cache) == 0;
+			seen = strcmp(out[k], cache) == 0;
 		if (!seen)
-			out[n++] = set->cells[i].cache;
+			out[n++] = cache;
 	}
 	return n;
 }
@@ -485,8 +452,10 @@ static size_t cache_states(const struct cb_plotset *set, const char **out, size_
 static void section_tables(struct doc *d, const struct cb_plotset *set)
 {
 	bool devices = false;
-	for (size_t i = 0; i < set->n_cells; i++)
-		devices |= strcmp(set->cells[i].device, "cpu") != 0;
+	for (size_t i = 0; i < set->n_cells; i++) {
+		const char *device = set->cells[i].cell->key.device;
+		devices |= device && strcmp(device, "cpu") != 0;
+	}
 	const char *caches[16];
 	size_t n = cache_states(set, caches, 16);
 	static const char *const head[] = {"loader",  "dataset",   "model",      "median",
@@ -503,19 +472,21 @@ static void section_tables(struct doc *d, const struct cb_plotset *set)
 			     "the "
 			     "fastest trial's load against the ceiling's fastest pass.");
 		table_begin(d, head, devices ? 10 : 9);
-		for (size_t l = 0; l < set->n_loaders; l++)
+		for (size_t l = 0; l < set->n_series; l++)
 			for (size_t s = 0; s < set->n_sizes; s++)
 				for (size_t i = 0; i < set->n_cells; i++) {
 					const struct cb_pcell *c = &set->cells[i];
-					if (c->loader_idx == l && c->model_bytes == set->sizes[s] &&
-					    strcmp(c->cache, caches[k]) == 0)
+					if (c->series == l &&
+					    c->cell->model_bytes == set->sizes[s] &&
+					    strcmp(c->cell->key.cache, caches[k]) == 0)
 						cell_row(d, c, devices);
 				}
 		/* Cells without a known size come last, as they are. */
-		for (size_t i = 0; i < set->n_cells; i++)
-			if (!isfinite(set->cells[i].model_bytes) &&
-			    strcmp(set->cells[i].cache, caches[k]) == 0)
+		for (size_t i = 0; i < set->n_cells; i++) {
+			const struct cb_results_cell *c = set->cells[i].cell;
+			if (!isfinite(c->model_bytes) && strcmp(c->key.cache, caches[k]) == 0)
 				cell_row(d, &set->cells[i], devices);
+		}
 		table_end(d);
 	}
 	para(d, "Median and CI over the ok trials; GB/s is the model's bytes over the median; "
@@ -524,7 +495,30 @@ static void section_tables(struct doc *d, const struct cb_plotset *set)
 
 /* ------------------------------------------------------------ observations */
 
-/* The size where the most loaders have the figure in `cache`, the larger
+/* A figure of a cell's summary, for the observations to sort by. */
+typedef double (*figure_fn)(const struct cb_results_summary *);
+
+static double median_fig(const struct cb_results_summary *s)
+{
+	return s->median_s;
+}
+
+static double rss_fig(const struct cb_results_summary *s)
+{
+	return s->peak_rss_over_model;
+}
+
+static double vram_fig(const struct cb_results_summary *s)
+{
+	return s->peak_vram_over_model;
+}
+
+static bool in_block(const struct cb_pcell *c, double size, const char *cache)
+{
+	return c->cell->model_bytes == size && strcmp(c->cell->key.cache, cache) == 0;
+}
+
+/* The size where the most series have the figure in `cache`, the larger
  * on ties (the one that says most), if at least `need` do; else NaN. */
 static double largest_size(const struct cb_plotset *set, const char *cache, size_t need,
 			   bool (*has)(const struct cb_pcell *))
@@ -533,11 +527,8 @@ static double largest_size(const struct cb_plotset *set, const char *cache, size
 	size_t best_n = 0;
 	for (size_t s = set->n_sizes; s-- > 0;) {
 		size_t n = 0;
-		for (size_t i = 0; i < set->n_cells; i++) {
-			const struct cb_pcell *c = &set->cells[i];
-			n += c->model_bytes == set->sizes[s] && strcmp(c->cache, cache) == 0 &&
-			     has(c);
-		}
+		for (size_t i = 0; i < set->n_cells; i++)
+			n += in_block(&set->cells[i], set->sizes[s], cache) && has(&set->cells[i]);
 		if (n >= need && n > best_n) {
 			best = set->sizes[s];
 			best_n = n;
@@ -548,28 +539,28 @@ static double largest_size(const struct cb_plotset *set, const char *cache, size
 
 static bool has_rss(const struct cb_pcell *c)
 {
-	return ok_cell(c) && isfinite(num(c->summary, "peak_rss_over_model"));
+	return cb_pcell_measured(c) && isfinite(c->cell->summary.peak_rss_over_model);
 }
 
 static bool has_vram(const struct cb_pcell *c)
 {
-	return ok_cell(c) && isfinite(num(c->summary, "peak_vram_over_model"));
+	return cb_pcell_measured(c) && isfinite(c->cell->summary.peak_vram_over_model);
 }
 
-/* Cells of (size, cache) passing `has`, sorted by `key` descending. */
+/* Cells of (size, cache) passing `has`, sorted by `fig` descending. */
 static size_t pick_sorted(const struct cb_plotset *set, double size, const char *cache,
-			  bool (*has)(const struct cb_pcell *), const char *key,
+			  bool (*has)(const struct cb_pcell *), figure_fn fig,
 			  const struct cb_pcell **out)
 {
 	size_t n = 0;
 	for (size_t i = 0; i < set->n_cells; i++) {
 		const struct cb_pcell *c = &set->cells[i];
-		if (c->model_bytes == size && strcmp(c->cache, cache) == 0 && has(c))
+		if (in_block(c, size, cache) && has(c))
 			out[n++] = c;
 	}
 	for (size_t i = 1; i < n; i++) /* insertion sort: a few loaders */
 		for (size_t j = i;
-		     j > 0 && num(out[j]->summary, key) > num(out[j - 1]->summary, key); j--) {
+		     j > 0 && fig(&out[j]->cell->summary) > fig(&out[j - 1]->cell->summary); j--) {
 			const struct cb_pcell *t = out[j];
 			out[j] = out[j - 1];
 			out[j - 1] = t;
@@ -585,19 +576,19 @@ static void observe_memory(struct doc *d, const struct cb_plotset *set, const ch
 	double size = largest_size(set, cache, 1, has_rss);
 	if (!isfinite(size))
 		return;
-	size_t n = pick_sorted(set, size, cache, has_rss, "peak_rss_over_model", buf);
+	size_t n = pick_sorted(set, size, cache, has_rss, rss_fig, buf);
 	char line[2048];
 	size_t used =
 		(size_t)snprintf(line, sizeof line, "At %s (%s cache), ", size_text(size), cache);
 	for (size_t i = 0; i < n && used < sizeof line; i++) {
-		const json_t *s = buf[i]->summary;
-		double file = num(s, "peak_file_over_model");
+		const struct cb_results_summary *s = &buf[i]->cell->summary;
+		double file = s->peak_file_over_model;
 		used += (size_t)snprintf(line + used, sizeof line - used,
 					 "%s%s %s %s%s (anonymous %s%s%s)", i ? "; " : "",
-					 buf[i]->loader, i ? "at" : "peaked at",
-					 times_model(num(s, "peak_rss_over_model")),
+					 buf[i]->label, i ? "at" : "peaked at",
+					 times_model(s->peak_rss_over_model),
 					 i ? "" : " the model's size above its baseline",
-					 times_model(num(s, "peak_anon_over_model")),
+					 times_model(s->peak_anon_over_model),
 					 isfinite(file) && file >= 0.05 ? ", file-backed " : "",
 					 isfinite(file) && file >= 0.05 ? times_model(file) : "");
 	}
@@ -606,27 +597,27 @@ static void observe_memory(struct doc *d, const struct cb_plotset *set, const ch
 	item(d, line);
 }
 
-/* Fastest and slowest at the largest size where two or more loaders ran. */
+/* Fastest and slowest at the largest size where two or more series ran. */
 static void observe_time(struct doc *d, const struct cb_plotset *set, const char *cache,
 			 const struct cb_pcell **buf)
 {
-	double size = largest_size(set, cache, 2, ok_cell);
+	double size = largest_size(set, cache, 2, cb_pcell_measured);
 	if (!isfinite(size))
 		return;
-	size_t n = pick_sorted(set, size, cache, ok_cell, "median_s", buf);
+	size_t n = pick_sorted(set, size, cache, cb_pcell_measured, median_fig, buf);
 	const struct cb_pcell *fast = buf[n - 1], *slow = buf[0];
-	const json_t *fs = fast->summary;
-	double frac = num(fs, "ceiling_fraction");
+	const struct cb_results_summary *fs = &fast->cell->summary;
+	double frac = fs->ceiling_fraction;
 	item(d,
 	     fmt("With a %s cache, at %s, %s was fastest (median %s, %.2f GB/s%s); %s took %.2f× "
 		 "as long "
 		 "(median %s).",
-		 cache, size_text(size), fast->loader, secs(num(fs, "median_s")), num(fs, "gbps"),
-		 isfinite(frac) ? fmt(", %.0f%% of the %s ceiling", frac * 100,
-				      ceiling_name(text(fs, "ceiling")))
-				: "",
-		 slow->loader, num(slow->summary, "median_s") / num(fs, "median_s"),
-		 secs(num(slow->summary, "median_s"))));
+		 cache, size_text(size), fast->label, secs(fs->median_s), fs->gbps,
+		 isfinite(frac)
+			 ? fmt(", %.0f%% of the %s ceiling", frac * 100, ceiling_name(fs->ceiling))
+			 : "",
+		 slow->label, slow->cell->summary.median_s / fs->median_s,
+		 secs(slow->cell->summary.median_s)));
 }
 
 static void observe_vram(struct doc *d, const struct cb_plotset *set, const char *cache,
@@ -635,7 +626,7 @@ static void observe_vram(struct doc *d, const struct cb_plotset *set, const char
 	double size = largest_size(set, cache, 1, has_vram);
 	if (!isfinite(size))
 		return;
-	size_t n = pick_sorted(set, size, cache, has_vram, "peak_vram_over_model", buf);
+	size_t n = pick_sorted(set, size, cache, has_vram, vram_fig, buf);
 	char line[1024];
 	size_t used = (size_t)snprintf(line, sizeof line,
 				       "At %s (%s cache), peak VRAM above "
@@ -643,8 +634,8 @@ static void observe_vram(struct doc *d, const struct cb_plotset *set, const char
 				       size_text(size), cache);
 	for (size_t i = 0; i < n && used < sizeof line; i++)
 		used += (size_t)snprintf(line + used, sizeof line - used, "%s%s %s", i ? ", " : "",
-					 buf[i]->loader,
-					 times_model(num(buf[i]->summary, "peak_vram_over_model")));
+					 buf[i]->label,
+					 times_model(buf[i]->cell->summary.peak_vram_over_model));
 	if (used < sizeof line)
 		snprintf(line + used, sizeof line - used, " the model's size.");
 	item(d, line);
@@ -654,16 +645,17 @@ static void observe_failures(struct doc *d, const struct cb_plotset *set)
 {
 	size_t short_ci = 0, ok = 0;
 	for (size_t i = 0; i < set->n_cells; i++) {
-		const struct cb_pcell *c = &set->cells[i];
-		if (ok_cell(c)) {
+		const struct cb_pcell *pc = &set->cells[i];
+		const struct cb_results_cell *c = pc->cell;
+		if (cb_pcell_measured(pc)) {
 			ok++;
-			short_ci += json_is_true(json_object_get(c->summary, "ci95_is_range"));
+			short_ci += c->summary.ci95_is_range;
 			continue;
 		}
-		item(d, fmt("%s %s at %s, %s cache: %.300s", c->loader,
+		item(d, fmt("%s %s at %s, %s cache: %.300s", pc->label,
 			    strcmp(c->status, "skipped") == 0 ? "was skipped" : "failed",
-			    isfinite(c->model_bytes) ? size_text(c->model_bytes) : c->dataset,
-			    c->cache, *c->reason ? c->reason : c->status));
+			    isfinite(c->model_bytes) ? size_text(c->model_bytes) : c->key.dataset,
+			    c->key.cache, *c->reason ? c->reason : c->status));
 	}
 	if (short_ci)
 		item(d, fmt("%zu of %zu measured cells had fewer than 6 ok trials: their interval "
@@ -734,7 +726,7 @@ static int write_report(struct doc *d, const struct cb_plotset *set, unsigned ch
 	char sub[1024];
 	cb_plot_subtitle(set, sub, sizeof sub);
 	para(d, fmt("%.250s. Written by ckptbench %s (%s) from %zu results file%s.", sub,
-		    CB_VERSION, CB_COMMIT, set->n_docs, set->n_docs == 1 ? "" : "s"));
+		    CB_VERSION, CB_COMMIT, set->n_files, set->n_files == 1 ? "" : "s"));
 	section_runs(d, set);
 	section_machine(d, set);
 	section_calibration(d, set);
@@ -778,18 +770,18 @@ static int report(char **files, size_t n, const char *out, bool html, bool chart
 	char *chart_path = charts_dir_for(out);
 	if (!chart_path)
 		return CB_FAIL(err, CB_ENOMEM, NULL, NULL, "out of memory");
-	json_t **docs = calloc(n, sizeof *docs);
-	int rc = docs ? CB_OK : CB_FAIL(err, CB_ENOMEM, NULL, NULL, "out of memory");
+	struct cb_results_file **loaded = calloc(n, sizeof *loaded);
+	int rc = loaded ? CB_OK : CB_FAIL(err, CB_ENOMEM, NULL, NULL, "out of memory");
 	for (size_t i = 0; rc == CB_OK && i < n; i++)
-		rc = cb_results_load(files[i], &docs[i], err);
-	unsigned charts = 0;
-	if (rc == CB_OK && charts_on)
-		rc = cb_plot_make(files, n, chart_path, false, &charts, err);
+		rc = cb_results_file_load(files[i], &loaded[i], err);
 	struct cb_plotset set;
 	bool built = false;
 	if (rc == CB_OK)
-		built = (rc = cb_plotset_build(docs, (const char *const *)files, n, &set, err)) ==
-			CB_OK;
+		built = (rc = cb_plotset_build((const struct cb_results_file *const *)loaded, n,
+					       &set, err)) == CB_OK;
+	unsigned charts = 0;
+	if (rc == CB_OK && charts_on)
+		rc = cb_plot_draw(&set, NULL, NULL, chart_path, false, &charts, err);
 	struct sink_t {
 		char *buf;
 		size_t len;
@@ -808,9 +800,9 @@ static int report(char **files, size_t n, const char *out, bool html, bool chart
 	free(sink.buf);
 	if (built)
 		cb_plotset_free(&set);
-	for (size_t i = 0; docs && i < n; i++)
-		json_decref(docs[i]);
-	free(docs);
+	for (size_t i = 0; loaded && i < n; i++)
+		cb_results_file_free(loaded[i]);
+	free(loaded);
 	free(chart_path);
 	return rc;
 }

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "results_load.h"
+#include "results_model.h"
 #include "stats.h"
 #include "verdict.h"
 
@@ -17,8 +17,6 @@
 /* The machine description keys that say "the same machine". */
 static const char *const machine_keys[] = {"hostname",     "cpu_model", "arch",      "pus",
 					   "memory_bytes", "kernel",    "numa_nodes"};
-
-static const char *const cell_keys[] = {"loader", "dataset", "cache", "device"};
 
 void cb_compare_default_opts(struct cb_compare_opts *o)
 {
@@ -31,18 +29,6 @@ int cb_compare_metric_known(const char *metric)
 {
 	return strcmp(metric, "wall") == 0 || strcmp(metric, "instructions") == 0 ||
 	       strcmp(metric, "user+sys") == 0;
-}
-
-static const char *str(const json_t *o, const char *key)
-{
-	const char *s = json_string_value(json_object_get(o, key));
-	return s ? s : "";
-}
-
-static double num(const json_t *o, const char *key)
-{
-	const json_t *v = json_object_get(o, key);
-	return json_is_number(v) ? json_number_value(v) : NAN;
 }
 
 static json_t *real_or_null(double v)
@@ -61,68 +47,139 @@ static void warn(json_t *warnings, const char *fmt, ...)
 	json_array_append_new(warnings, json_string(buf));
 }
 
+/* ------------------------------------------------------------ pairing */
+
+/* The two files and the cells the comparison names: every base cell and
+ * the head cells paired with none, the set labels are computed among. */
+struct sides {
+	const struct cb_results_file *base, *head;
+	const struct cb_results_cell **named;
+	size_t n_named;
+};
+
+/* The cell of `other` that `c` (of `own`) pairs with when no cell there
+ * has its key: the same cell but for its options (a loader's settings, or
+ * their defaults, changed between the files), when that pairing is the
+ * only one either way; else NULL. */
+static const struct cb_results_cell *loose_partner(const struct cb_results_file *own,
+						   const struct cb_results_cell *c,
+						   const struct cb_results_file *other)
+{
+	if (cb_results_find(other, &c->key, CB_KEY_ALL))
+		return NULL;
+	const struct cb_results_cell *found = NULL;
+	for (size_t i = 0; i < other->n_cells; i++) {
+		const struct cb_results_cell *o = &other->cells[i];
+		if (!cb_cell_key_equal(&o->key, &c->key, CB_KEY_BUT_OPTIONS) ||
+		    cb_results_find(own, &o->key, CB_KEY_ALL))
+			continue;
+		if (found && !cb_cell_key_equal(&found->key, &o->key, CB_KEY_ALL))
+			return NULL; /* two settings there: no telling which */
+		found = found ? found : o;
+	}
+	for (size_t i = 0; found && i < own->n_cells; i++) {
+		const struct cb_results_cell *s = &own->cells[i];
+		if (cb_cell_key_equal(&s->key, &c->key, CB_KEY_BUT_OPTIONS) &&
+		    !cb_cell_key_equal(&s->key, &c->key, CB_KEY_ALL) &&
+		    !cb_results_find(other, &s->key, CB_KEY_ALL))
+			return NULL; /* two settings here */
+	}
+	return found;
+}
+
+/* The cell of `other` paired with `c`: the first with its key, else its
+ * loose partner; NULL when it is in its own file only. */
+static const struct cb_results_cell *partner(const struct cb_results_file *own,
+					     const struct cb_results_cell *c,
+					     const struct cb_results_file *other)
+{
+	const struct cb_results_cell *o = cb_results_find(other, &c->key, CB_KEY_ALL);
+	return o ? o : loose_partner(own, c, other);
+}
+
+static int sides_init(struct sides *sd, const struct cb_results_file *base,
+		      const struct cb_results_file *head, struct cb_error *err)
+{
+	sd->base = base;
+	sd->head = head;
+	sd->n_named = 0;
+	sd->named = calloc(base->n_cells + head->n_cells + 1, sizeof *sd->named);
+	if (!sd->named)
+		return CB_FAIL(err, CB_ENOMEM, NULL, NULL, "out of memory");
+	for (size_t i = 0; i < base->n_cells; i++)
+		sd->named[sd->n_named++] = &base->cells[i];
+	for (size_t i = 0; i < head->n_cells; i++)
+		if (!partner(head, &head->cells[i], base))
+			sd->named[sd->n_named++] = &head->cells[i];
+	return CB_OK;
+}
+
+/* A new object holding the cell's key fields, the loader by its label
+ * (cb_results_cell_label: the options where two cells differ only by
+ * them). */
+static json_t *cell_key(const struct sides *sd, const struct cb_results_cell *c)
+{
+	char label[512];
+	cb_results_cell_label(c, sd->named, sd->n_named, label, sizeof label);
+	return json_pack("{s:s, s:s, s:s, s:s}", "loader", label, "dataset", c->key.dataset,
+			 "cache", c->key.cache, "device", c->key.device ? c->key.device : "");
+}
+
+/* Says how the options of a loosely paired cell differ: "chunk-mib: 4 in
+ * base, 2 in head" ("-" where a side has no such option). */
+static void options_warning(json_t *warnings, const struct cb_results_cell *b,
+			    const struct cb_results_cell *h)
+{
+	char diff[512] = "";
+	size_t len = 0;
+	for (int side = 0; side < 2; side++) {
+		const struct cb_results_cell *c = side ? h : b, *o = side ? b : h;
+		for (size_t k = 0; k < c->n_options && len < sizeof diff; k++) {
+			const struct cb_results_option *mine = &c->options[k], *theirs = NULL;
+			for (size_t j = 0; j < o->n_options && !theirs; j++)
+				theirs = strcmp(o->options[j].name, mine->name) == 0
+						 ? &o->options[j]
+						 : NULL;
+			if (theirs && (side || strcmp(theirs->json, mine->json) == 0))
+				continue; /* the same, or said from the base's side */
+			const char *bv = side ? "-" : mine->text;
+			const char *hv = side ? mine->text : theirs ? theirs->text : "-";
+			len += (size_t)snprintf(diff + len, sizeof diff - len,
+						"%s%s: %s in base, %s in head", len ? "; " : "",
+						mine->name, bv, hv);
+		}
+	}
+	warn(warnings, "%s %s %s %s: compared across different options (%s)", b->key.loader,
+	     b->key.dataset, b->key.cache, b->key.device ? b->key.device : "-", diff);
+}
+
 /* ------------------------------------------------------------ cells */
 
-static int same_cell(const json_t *a, const json_t *b)
-{
-	for (size_t k = 0; k < sizeof cell_keys / sizeof cell_keys[0]; k++)
-		if (strcmp(str(a, cell_keys[k]), str(b, cell_keys[k])) != 0)
-			return 0;
-	return 1;
-}
+enum figure { FIGURE_METRIC, FIGURE_RSS, FIGURE_VRAM };
 
-/* The first cell of `cells` with the same key as `cell`, or NULL. */
-static json_t *find_cell(const json_t *cells, const json_t *cell)
+/* A figure of one trial; NaN when the trial does not record it. */
+static double figure_of(const struct cb_results_trial *t, enum figure f, const char *metric)
 {
-	for (size_t i = 0; i < json_array_size(cells); i++)
-		if (same_cell(json_array_get(cells, i), cell))
-			return json_array_get(cells, i);
-	return NULL;
-}
-
-/* A new object holding the cell's key fields. */
-static json_t *cell_key(const json_t *cell)
-{
-	json_t *o = json_object();
-	for (size_t k = 0; k < sizeof cell_keys / sizeof cell_keys[0]; k++)
-		json_object_set_new(o, cell_keys[k], json_string(str(cell, cell_keys[k])));
-	return o;
-}
-
-static int trial_ok(const json_t *t)
-{
-	return strcmp(str(t, "outcome"), "ok") == 0;
-}
-
-/* The metric of one trial; NaN when the trial does not record it. */
-static double metric_value(const json_t *t, const char *metric)
-{
+	if (f == FIGURE_RSS)
+		return t->peak_rss_bytes;
+	if (f == FIGURE_VRAM)
+		return t->peak_vram_bytes;
 	if (strcmp(metric, "instructions") == 0)
-		return num(t, "instructions");
+		return t->instructions;
 	if (strcmp(metric, "user+sys") == 0)
-		return num(t, "user_s") + num(t, "sys_s");
-	return num(t, "wall_s");
+		return t->user_s + t->sys_s;
+	return t->wall_s;
 }
 
-/* A cell's ok trials' values of `key_or_metric` into a new array (caller
- * frees); *n_out values, *ok_out ok trials. `metric` selects metric_value,
- * else `key` is read as is (memory figures). */
-static double *cell_values(const json_t *cell, const char *metric, const char *key, size_t *n_out,
-			   size_t *ok_out)
+/* A cell's ok trials' values of the figure into a new array (caller
+ * frees); *n_out values. NULL when out of memory. */
+static double *cell_values(const struct cb_results_cell *cell, enum figure f, const char *metric,
+			   size_t *n_out)
 {
-	const json_t *trials = json_object_get(cell, "trials");
-	double *v = malloc((json_array_size(trials) + 1) * sizeof *v);
-	*n_out = *ok_out = 0;
-	if (!v)
-		return NULL;
-	size_t i;
-	const json_t *t;
-	json_array_foreach(trials, i, t)
-	{
-		if (!trial_ok(t))
-			continue;
-		++*ok_out;
-		double x = metric ? metric_value(t, metric) : num(t, key);
+	double *v = malloc((cell->n_trials + 1) * sizeof *v);
+	*n_out = 0;
+	for (size_t i = 0; v && i < cell->n_trials; i++) {
+		double x = cell->trials[i].ok ? figure_of(&cell->trials[i], f, metric) : NAN;
 		if (isfinite(x))
 			v[(*n_out)++] = x;
 	}
@@ -142,10 +199,10 @@ static json_t *side_json(const double *v, size_t n, size_t trials)
 }
 
 /* The median of a memory figure over ok trials; NaN when none has it. */
-static double memory_median(const json_t *cell, const char *key)
+static double memory_median(const struct cb_results_cell *cell, enum figure f)
 {
-	size_t n, ok;
-	double *v = cell_values(cell, NULL, key, &n, &ok);
+	size_t n;
+	double *v = cell_values(cell, f, NULL, &n);
 	if (!v) /* no memory: the figure is left out, as when not recorded */
 		return NAN;
 	struct cb_stats st;
@@ -156,9 +213,10 @@ static double memory_median(const json_t *cell, const char *key)
 
 /* Adds memory.KEY when both sides have the figure; returns 1 on a memory
  * regression. */
-static int memory_figure(json_t *memory, const char *key, const json_t *base, const json_t *head)
+static int memory_figure(json_t *memory, const char *key, enum figure f,
+			 const struct cb_results_cell *base, const struct cb_results_cell *head)
 {
-	double b = memory_median(base, key), h = memory_median(head, key);
+	double b = memory_median(base, f), h = memory_median(head, f);
 	if (!isfinite(b) || !isfinite(h))
 		return 0;
 	enum cb_verdict v = cb_verdict_memory(b, h);
@@ -170,21 +228,19 @@ static int memory_figure(json_t *memory, const char *key, const json_t *base, co
 }
 
 /* Why a cell has no time verdict, or NULL when it can have one. */
-static const char *not_compared_reason(const json_t *base, const json_t *head, size_t base_ok,
-				       size_t head_ok, char *buf, size_t size)
+static const char *not_compared_reason(const struct cb_results_cell *base,
+				       const struct cb_results_cell *head, char *buf, size_t size)
 {
-	if (strcmp(str(base, "status"), "skipped") == 0 ||
-	    strcmp(str(head, "status"), "skipped") == 0) {
-		const json_t *s = strcmp(str(base, "status"), "skipped") == 0 ? base : head;
-		snprintf(buf, size, "skipped in %s: %s", s == base ? "base" : "head",
-			 str(s, "reason"));
+	bool base_skipped = strcmp(base->status, "skipped") == 0;
+	if (base_skipped || strcmp(head->status, "skipped") == 0) {
+		const struct cb_results_cell *s = base_skipped ? base : head;
+		snprintf(buf, size, "skipped in %s: %s", base_skipped ? "base" : "head", s->reason);
 		return buf;
 	}
-	if (base_ok == 0) {
+	if (base->n_ok == 0) {
 		snprintf(buf, size, "base has no successful trial");
 		return buf;
 	}
-	(void)head_ok;
 	return NULL;
 }
 
@@ -226,23 +282,22 @@ static void too_few_note(char *buf, size_t size, size_t bn, size_t hn, const cha
 }
 
 /* One matched pair of cells as a compare cell; counts into *t. */
-static int compare_cell(const json_t *base, const json_t *head, const struct cb_compare_opts *o,
+static int compare_cell(const struct sides *sd, const struct cb_results_cell *base,
+			const struct cb_results_cell *head, const struct cb_compare_opts *o,
 			json_t **out_cell, struct tally *t, struct cb_error *err)
 {
-	size_t bn, bok, hn, hok;
-	double *bv = cell_values(base, o->metric, NULL, &bn, &bok);
-	double *hv = cell_values(head, o->metric, NULL, &hn, &hok);
-	json_t *c = cell_key(base);
+	size_t bn, hn;
+	double *bv = cell_values(base, FIGURE_METRIC, o->metric, &bn);
+	double *hv = cell_values(head, FIGURE_METRIC, o->metric, &hn);
+	json_t *c = cell_key(sd, base);
 	*out_cell = c;
 	if (!bv || !hv) {
 		free(bv);
 		free(hv);
 		return CB_FAIL(err, CB_ENOMEM, NULL, NULL, "no memory for a cell's trials");
 	}
-	json_object_set_new(c, "base",
-			    side_json(bv, bn, json_array_size(json_object_get(base, "trials"))));
-	json_object_set_new(c, "head",
-			    side_json(hv, hn, json_array_size(json_object_get(head, "trials"))));
+	json_object_set_new(c, "base", side_json(bv, bn, base->n_trials));
+	json_object_set_new(c, "head", side_json(hv, hn, head->n_trials));
 	enum cb_verdict tv = CB_VERDICT_TOO_FEW;
 	int rc = time_verdict(c, bv, bn, hv, hn, o, &tv, err);
 	free(bv);
@@ -251,14 +306,14 @@ static int compare_cell(const json_t *base, const json_t *head, const struct cb_
 		return rc;
 	char note[512] = "";
 	const char *verdict = cb_verdict_name(tv);
-	const char *why = not_compared_reason(base, head, bok, hok, note, sizeof note);
+	const char *why = not_compared_reason(base, head, note, sizeof note);
 	int regression = 0;
 	if (why) {
 		verdict = "not-compared";
 		t->not_compared++;
-	} else if (hok == 0) {
+	} else if (head->n_ok == 0) {
 		verdict = "failed";
-		snprintf(note, sizeof note, "no successful trial in head (base: %zu)", bok);
+		snprintf(note, sizeof note, "no successful trial in head (base: %zu)", base->n_ok);
 		regression = 1;
 		t->regressions++;
 	} else if (tv == CB_VERDICT_TOO_FEW) {
@@ -273,8 +328,8 @@ static int compare_cell(const json_t *base, const json_t *head, const struct cb_
 	json_object_set_new(c, "verdict", json_string(verdict));
 	json_object_set_new(c, "note", json_string(note));
 	json_t *memory = json_object();
-	int mem = memory_figure(memory, "peak_rss_bytes", base, head);
-	mem |= memory_figure(memory, "peak_vram_bytes", base, head);
+	int mem = memory_figure(memory, "peak_rss_bytes", FIGURE_RSS, base, head);
+	mem |= memory_figure(memory, "peak_vram_bytes", FIGURE_VRAM, base, head);
 	json_object_set_new(c, "memory", memory);
 	t->memory_regressions += mem;
 	json_object_set_new(c, "regression", json_boolean(regression || mem));
@@ -283,10 +338,12 @@ static int compare_cell(const json_t *base, const json_t *head, const struct cb_
 
 /* ------------------------------------------------------------ warnings */
 
-/* Appends "key a vs b" for each machine key the two describe differently. */
-static void machine_warning(json_t *warnings, const json_t *bdoc, const json_t *hdoc)
+/* Appends "key a vs b" for each machine key the two describe differently
+ * (the machine is an open object: its keys are compared as JSON). */
+static void machine_warning(json_t *warnings, const struct cb_results_file *bf,
+			    const struct cb_results_file *hf)
 {
-	const json_t *bm = json_object_get(bdoc, "machine"), *hm = json_object_get(hdoc, "machine");
+	const json_t *bm = bf->machine.json, *hm = hf->machine.json;
 	char diff[768] = "";
 	size_t len = 0;
 	for (size_t k = 0; k < sizeof machine_keys / sizeof machine_keys[0]; k++) {
@@ -307,20 +364,19 @@ static void machine_warning(json_t *warnings, const json_t *bdoc, const json_t *
 		     diff);
 }
 
-static void calibration_warning(json_t *warnings, const json_t *bdoc, const json_t *hdoc)
+static void calibration_warning(json_t *warnings, const struct cb_results_calibration *bc,
+				const struct cb_results_calibration *hc)
 {
-	const json_t *bc = json_object_get(bdoc, "calibration");
-	const json_t *hc = json_object_get(hdoc, "calibration");
-	const char *key;
-	const json_t *bv;
-	json_object_foreach((json_t *)bc, key, bv)
-	{
-		double b = json_is_number(bv) ? json_number_value(bv) : NAN;
-		double h = num(hc, key);
+	for (size_t i = 0; i < bc->n_figures; i++) {
+		const struct cb_results_figure *fb = &bc->figures[i];
+		double b = fb->value, h = NAN;
+		for (size_t k = 0; k < hc->n_figures && isnan(h); k++)
+			if (strcmp(hc->figures[k].name, fb->name) == 0)
+				h = hc->figures[k].value;
 		if (!(b > 0) || !isfinite(h) || fabs(h - b) / b <= CALIBRATION_TOLERANCE)
 			continue;
 		warn(warnings, "different calibration: %s %.3g in base, %.3g in head (%+.0f%%)",
-		     key, b, h, (h / b - 1) * 100);
+		     fb->name, b, h, (h / b - 1) * 100);
 	}
 }
 
@@ -340,15 +396,14 @@ static void metric_warning(json_t *warnings, const json_t *cells, const char *me
 		     : "");
 }
 
-static void unmatched(json_t *list, const json_t *cells, const json_t *other, const char *side)
+static void unmatched(json_t *list, const struct sides *sd, const struct cb_results_file *own,
+		      const struct cb_results_file *other, const char *side)
 {
-	size_t i;
-	const json_t *c;
-	json_array_foreach(cells, i, c)
-	{
-		if (find_cell(other, c))
+	for (size_t i = 0; i < own->n_cells; i++) {
+		const struct cb_results_cell *c = &own->cells[i];
+		if (partner(own, c, other))
 			continue;
-		json_t *k = cell_key(c);
+		json_t *k = cell_key(sd, c);
 		json_object_set_new(k, "only_in", json_string(side));
 		json_array_append_new(list, k);
 	}
@@ -356,21 +411,20 @@ static void unmatched(json_t *list, const json_t *cells, const json_t *other, co
 
 /* ------------------------------------------------------------ document */
 
-static json_t *file_json(const char *path, const json_t *doc)
+static json_t *file_json(const struct cb_results_file *f)
 {
-	const json_t *tool = json_object_get(doc, "tool");
-	return json_pack("{s:s, s:s, s:s}", "path", path, "commit", str(tool, "commit"),
-			 "timestamp", str(doc, "timestamp"));
+	return json_pack("{s:s, s:s, s:s}", "path", f->path, "commit", f->tool_commit, "timestamp",
+			 f->timestamp);
 }
 
-static json_t *header(const char *bp, const json_t *bdoc, const char *hp, const json_t *hdoc,
+static json_t *header(const struct cb_results_file *bf, const struct cb_results_file *hf,
 		      const struct cb_compare_opts *o)
 {
 	int instr = strcmp(o->metric, "instructions") == 0;
 	json_t *d = json_object();
 	json_object_set_new(d, "schema", json_string(CB_COMPARE_SCHEMA));
-	json_object_set_new(d, "base", file_json(bp, bdoc));
-	json_object_set_new(d, "head", file_json(hp, hdoc));
+	json_object_set_new(d, "base", file_json(bf));
+	json_object_set_new(d, "head", file_json(hf));
 	json_object_set_new(d, "metric", json_string(o->metric));
 	json_object_set_new(d, "unit", json_string(instr ? "instructions" : "s"));
 	json_object_set_new(d, "alpha", json_real(o->alpha));
@@ -382,21 +436,21 @@ static json_t *header(const char *bp, const json_t *bdoc, const char *hp, const 
 	return d;
 }
 
-static int compare_all(json_t *d, const json_t *bcells, const json_t *hcells,
+static int compare_all(json_t *d, json_t *warnings, const struct sides *sd,
 		       const struct cb_compare_opts *o, struct tally *t, struct cb_error *err)
 {
 	json_t *cells = json_array();
 	json_object_set_new(d, "cells", cells);
-	size_t i;
-	const json_t *b;
-	json_array_foreach(bcells, i, b)
-	{
-		const json_t *h = find_cell(hcells, b);
+	for (size_t i = 0; i < sd->base->n_cells; i++) {
+		const struct cb_results_cell *b = &sd->base->cells[i];
+		const struct cb_results_cell *h = partner(sd->base, b, sd->head);
 		/* a key twice in base: the first pairing is the one compared */
-		if (!h || find_cell(bcells, b) != b)
+		if (!h || cb_results_find(sd->base, &b->key, CB_KEY_ALL) != b)
 			continue;
+		if (!cb_cell_key_equal(&b->key, &h->key, CB_KEY_ALL))
+			options_warning(warnings, b, h);
 		json_t *c;
-		int rc = compare_cell(b, h, o, &c, t, err);
+		int rc = compare_cell(sd, b, h, o, &c, t, err);
 		json_array_append_new(cells, c);
 		if (rc != CB_OK)
 			return rc;
@@ -412,24 +466,27 @@ static json_t *summary_json(const struct tally *t)
 			 t->memory_regressions);
 }
 
-static int build(const char *bp, json_t *bdoc, const char *hp, json_t *hdoc,
+static int build(const struct cb_results_file *bf, const struct cb_results_file *hf,
 		 const struct cb_compare_opts *o, json_t **doc_out, struct cb_error *err)
 {
-	const json_t *bcells = json_object_get(bdoc, "cells");
-	const json_t *hcells = json_object_get(hdoc, "cells");
-	json_t *d = header(bp, bdoc, hp, hdoc, o);
+	struct sides sd;
+	int rc = sides_init(&sd, bf, hf, err);
+	if (rc != CB_OK)
+		return rc;
+	json_t *d = header(bf, hf, o);
 	json_t *warnings = json_array();
 	json_object_set_new(d, "warnings", warnings);
-	machine_warning(warnings, bdoc, hdoc);
-	calibration_warning(warnings, bdoc, hdoc);
+	machine_warning(warnings, bf, hf);
+	calibration_warning(warnings, &bf->calibration, &hf->calibration);
 	struct tally t = {0};
-	int rc = compare_all(d, bcells, hcells, o, &t, err);
+	rc = compare_all(d, warnings, &sd, o, &t, err);
 	json_t *um = json_array();
 	json_object_set_new(d, "unmatched", um);
-	unmatched(um, bcells, hcells, "base");
-	unmatched(um, hcells, bcells, "head");
+	unmatched(um, &sd, bf, hf, "base");
+	unmatched(um, &sd, hf, bf, "head");
+	free(sd.named);
 	if (rc == CB_OK && json_array_size(json_object_get(d, "cells")) == 0)
-		rc = CB_FAIL(err, CB_EUSAGE, hp, NULL, "no cell in common with %s", bp);
+		rc = CB_FAIL(err, CB_EUSAGE, hf->path, NULL, "no cell in common with %s", bf->path);
 	if (rc != CB_OK) {
 		json_decref(d);
 		return rc;
@@ -447,14 +504,14 @@ int cb_compare_files(const char *base_path, const char *head_path, const struct 
 		     json_t **doc_out, struct cb_error *err)
 {
 	*doc_out = NULL;
-	json_t *bdoc = NULL, *hdoc = NULL;
-	int rc = cb_results_load(base_path, &bdoc, err);
+	struct cb_results_file *bf = NULL, *hf = NULL;
+	int rc = cb_results_file_load(base_path, &bf, err);
 	if (rc == CB_OK)
-		rc = cb_results_load(head_path, &hdoc, err);
+		rc = cb_results_file_load(head_path, &hf, err);
 	if (rc == CB_OK)
-		rc = build(base_path, bdoc, head_path, hdoc, o, doc_out, err);
-	json_decref(bdoc);
-	json_decref(hdoc);
+		rc = build(bf, hf, o, doc_out, err);
+	cb_results_file_free(bf);
+	cb_results_file_free(hf);
 	return rc;
 }
 

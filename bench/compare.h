@@ -15,7 +15,9 @@
  *  "min_trials": 5,
  *  "warnings": ["different machines: ...", ...],   to be shown first
  *  "cells": [
- *   {"loader", "dataset", "cache", "device",
+ *   {"loader", "dataset", "cache", "device",  the cell's key, "loader" its
+ *                                    label (results_model.h) where cells
+ *                                    differ only by their options
  *    "base": {"median", "ci95": [lo, hi], "n", "trials"},   median and CI of
  *    "head": {...the same},          the metric over the n ok trials with a
  *                                    value (of "trials"); null when n is 0;
@@ -34,6 +36,12 @@
  *  "unmatched": [{"loader", "dataset", "cache", "device", "only_in": "base"|"head"}],
  *  "summary": {"regressions", "improvements", "unchanged", "too_few",
  *              "not_compared", "memory_regressions"}}
+ *
+ * Cells are paired by their key (results_model.h: loader, options,
+ * dataset, cache, device); a base cell whose key head lacks is paired with
+ * the one head cell that differs from it only by its options, when there
+ * is exactly one such cell on each side, and a warning says how the
+ * options differ.
  *
  * "failed": the head has no successful trial where the base has some (a
  * crash, wrong bytes, OOM...); it counts as a regression. "memory.*.verdict"

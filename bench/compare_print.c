@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "compare.h"
+#include "results_model.h"
 
 #define COLS 10
 
@@ -97,18 +98,6 @@ static void print_md_table(const struct table *t, FILE *out)
 
 /* ------------------------------------------------------------ figures */
 
-static double num(const json_t *o, const char *key)
-{
-	const json_t *v = json_object_get(o, key);
-	return json_is_number(v) ? json_number_value(v) : NAN;
-}
-
-static const char *str(const json_t *o, const char *key)
-{
-	const char *s = json_string_value(json_object_get(o, key));
-	return s ? s : "";
-}
-
 /* v with three significant digits and no trailing point: 812, 38.2, 1.23. */
 static void sig3(char *buf, size_t size, double v, const char *unit)
 {
@@ -137,7 +126,7 @@ static void fmt_value(char *buf, size_t size, double v, int instructions)
 /* "38.2 ms ±3% (n=10)": the median and the half-width of its CI. */
 static void fmt_side(char *buf, size_t size, const json_t *side, int instructions)
 {
-	double med = num(side, "median");
+	double med = cb_json_num(side, "median");
 	const json_t *ci = json_object_get(side, "ci95");
 	char v[32];
 	fmt_value(v, sizeof v, med, instructions);
@@ -155,7 +144,7 @@ static void fmt_side(char *buf, size_t size, const json_t *side, int instruction
 /* "+15.4% [+12.1%, +19.0%]" from the ratio and its interval. */
 static void fmt_change(char *buf, size_t size, const json_t *c)
 {
-	double r = num(c, "ratio");
+	double r = cb_json_num(c, "ratio");
 	const json_t *ci = json_object_get(c, "ratio_ci95");
 	if (!isfinite(r)) {
 		snprintf(buf, size, "-");
@@ -172,7 +161,7 @@ static void fmt_change(char *buf, size_t size, const json_t *c)
 
 static void fmt_p(char *buf, size_t size, const json_t *c)
 {
-	double p = num(c, "p");
+	double p = cb_json_num(c, "p");
 	if (!isfinite(p))
 		snprintf(buf, size, "-");
 	else if (p < 0.001)
@@ -195,8 +184,8 @@ static void fmt_memory(char *buf, size_t size, const json_t *c)
 		return;
 	}
 	char b[32], h[32];
-	fmt_mib(b, sizeof b, num(rss, "base"));
-	fmt_mib(h, sizeof h, num(rss, "head"));
+	fmt_mib(b, sizeof b, cb_json_num(rss, "base"));
+	fmt_mib(h, sizeof h, cb_json_num(rss, "head"));
 	snprintf(buf, size, "%s \u2192 %s MiB", b, h);
 }
 
@@ -210,14 +199,14 @@ static void memory_verdicts(char *buf, size_t size, const json_t *c, int md)
 	buf[0] = '\0';
 	for (int k = 0; k < 2; k++) {
 		const json_t *m = json_object_get(json_object_get(c, "memory"), keys[k]);
-		const char *v = str(m, "verdict");
+		const char *v = cb_json_str(m, "verdict");
 		if (!m || strcmp(v, "~") == 0 || len >= size)
 			continue;
 		int bad = strcmp(v, "regression") == 0;
 		len += (size_t)snprintf(buf + len, size - len, ", %s%s %s%s %+.1f MiB",
 					md && bad ? "**" : "", names[k],
 					bad && !md ? "REGRESSION" : v, md && bad ? "**" : "",
-					num(m, "change_bytes") / (1024.0 * 1024));
+					cb_json_num(m, "change_bytes") / (1024.0 * 1024));
 	}
 }
 
@@ -225,7 +214,7 @@ static void memory_verdicts(char *buf, size_t size, const json_t *c, int md)
  * regression stands out (capitals in text, bold in Markdown). */
 static void fmt_verdict(char *buf, size_t size, const json_t *c, int md)
 {
-	const char *v = str(c, "verdict");
+	const char *v = cb_json_str(c, "verdict");
 	char mem[256];
 	memory_verdicts(mem, sizeof mem, c, md);
 	int bad = strcmp(v, "regression") == 0 || strcmp(v, "failed") == 0;
@@ -245,10 +234,10 @@ static void cell_row(struct table *t, const json_t *c, int instructions, int md)
 	fmt_p(p, sizeof p, c);
 	fmt_memory(mem, sizeof mem, c);
 	fmt_verdict(verdict, sizeof verdict, c, md);
-	char *row[COLS] = {(char *)str(c, "loader"),
-			   (char *)str(c, "dataset"),
-			   (char *)str(c, "cache"),
-			   (char *)str(c, "device"),
+	char *row[COLS] = {(char *)cb_json_str(c, "loader"),
+			   (char *)cb_json_str(c, "dataset"),
+			   (char *)cb_json_str(c, "cache"),
+			   (char *)cb_json_str(c, "device"),
 			   base,
 			   head,
 			   change,
@@ -271,7 +260,7 @@ static const char *metric_words(const char *metric)
 
 static void print_rule(const json_t *d, FILE *out)
 {
-	double thr = num(d, "threshold") * 100;
+	double thr = cb_json_num(d, "threshold") * 100;
 	fprintf(out,
 		"Metric: %s. A cell regresses when the Mann-Whitney U test gives p < %g and the\n"
 		"head is more than %g%% slower (improves: more than %g%% faster, on the log "
@@ -279,7 +268,7 @@ static void print_rule(const json_t *d, FILE *out)
 		"memory regresses when a median peak grows by more than max(5%%, 32 MiB).\n"
 		"change: head/base - 1 (Hodges-Lehmann, 95%% CI); base, head: median ± CI "
 		"half-width.\n",
-		metric_words(str(d, "metric")), num(d, "alpha"), thr, thr);
+		metric_words(cb_json_str(d, "metric")), cb_json_num(d, "alpha"), thr, thr);
 }
 
 static void print_notes(const json_t *cells, FILE *out, int md)
@@ -287,14 +276,15 @@ static void print_notes(const json_t *cells, FILE *out, int md)
 	int first = 1;
 	for (size_t i = 0; i < json_array_size(cells); i++) {
 		const json_t *c = json_array_get(cells, i);
-		if (!*str(c, "note"))
+		if (!*cb_json_str(c, "note"))
 			continue;
 		if (first)
 			fprintf(out, md ? "\n**Notes**\n\n" : "\nnotes:\n");
 		first = 0;
 		fprintf(out, md ? "- `%s` `%s` %s %s: %s: %s\n" : "  %s %s %s %s: %s: %s\n",
-			str(c, "loader"), str(c, "dataset"), str(c, "cache"), str(c, "device"),
-			str(c, "verdict"), str(c, "note"));
+			cb_json_str(c, "loader"), cb_json_str(c, "dataset"),
+			cb_json_str(c, "cache"), cb_json_str(c, "device"),
+			cb_json_str(c, "verdict"), cb_json_str(c, "note"));
 	}
 }
 
@@ -303,8 +293,9 @@ static void print_unmatched(const json_t *um, FILE *out, int md)
 	for (size_t i = 0; i < json_array_size(um); i++) {
 		const json_t *c = json_array_get(um, i);
 		fprintf(out, md ? "- only in %s: `%s` `%s` %s %s\n" : "  only in %s: %s %s %s %s\n",
-			str(c, "only_in"), str(c, "loader"), str(c, "dataset"), str(c, "cache"),
-			str(c, "device"));
+			cb_json_str(c, "only_in"), cb_json_str(c, "loader"),
+			cb_json_str(c, "dataset"), cb_json_str(c, "cache"),
+			cb_json_str(c, "device"));
 	}
 }
 
@@ -328,11 +319,11 @@ static void print_summary(const json_t *d, FILE *out)
 static void print_side(const char *label, const json_t *f, FILE *out, int md)
 {
 	if (md)
-		fprintf(out, "**%s** `%s` (%s, %s)  \n", label, str(f, "commit"), str(f, "path"),
-			str(f, "timestamp"));
+		fprintf(out, "**%s** `%s` (%s, %s)  \n", label, cb_json_str(f, "commit"),
+			cb_json_str(f, "path"), cb_json_str(f, "timestamp"));
 	else
-		fprintf(out, "%s  %s  (commit %s, %s)\n", label, str(f, "path"), str(f, "commit"),
-			str(f, "timestamp"));
+		fprintf(out, "%s  %s  (commit %s, %s)\n", label, cb_json_str(f, "path"),
+			cb_json_str(f, "commit"), cb_json_str(f, "timestamp"));
 }
 
 static void print_doc(const json_t *d, FILE *out, int md)
@@ -358,7 +349,7 @@ static void print_doc(const json_t *d, FILE *out, int md)
 	char *head_row[COLS];
 	memcpy(head_row, headings, sizeof head_row);
 	table_add(&t, head_row);
-	int instructions = strcmp(str(d, "metric"), "instructions") == 0;
+	int instructions = strcmp(cb_json_str(d, "metric"), "instructions") == 0;
 	for (size_t i = 0; i < json_array_size(cells); i++)
 		cell_row(&t, json_array_get(cells, i), instructions, md);
 	(md ? print_md_table : print_text_table)(&t, out);

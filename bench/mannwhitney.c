@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "stats.h"
+
 struct pooled {
 	double v;
 	int first; /* 1 for a value of the first sample */
@@ -14,12 +16,6 @@ struct pooled {
 static int cmp_pooled(const void *x, const void *y)
 {
 	double a = ((const struct pooled *)x)->v, b = ((const struct pooled *)y)->v;
-	return (a > b) - (a < b);
-}
-
-static int cmp_double(const void *x, const void *y)
-{
-	double a = *(const double *)x, b = *(const double *)y;
 	return (a > b) - (a < b);
 }
 
@@ -146,7 +142,7 @@ int cb_mannwhitney(const double *a, size_t n1, const double *b, size_t n2, struc
 /* The median of v[0..n), sorting v in place. */
 static double median_inplace(double *v, size_t n)
 {
-	qsort(v, n, sizeof *v, cmp_double);
+	qsort(v, n, sizeof *v, cb_stats_cmp_double);
 	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2.0;
 }
 

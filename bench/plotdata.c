@@ -54,6 +54,18 @@ static int known_index(const char *loader)
 	return -1;
 }
 
+/* The known loader a series label names ("safetensors-gpu:mode=register"
+ * is safetensors-gpu's), or -1: legends keep the family together. */
+static int family_index(const char *label)
+{
+	size_t len = strcspn(label, ":");
+	for (size_t i = 0; i < N_KNOWN; i++)
+		if (strlen(known_styles[i].name) == len &&
+		    strncmp(known_styles[i].name, label, len) == 0)
+			return (int)i;
+	return -1;
+}
+
 void cb_plot_style_of(const char *loader, struct cb_plot_style *out)
 {
 	int k = known_index(loader);
@@ -73,21 +85,14 @@ void cb_plot_style_of(const char *loader, struct cb_plot_style *out)
 
 /* ------------------------------------------------------------ helpers */
 
-static double num(const json_t *o, const char *key)
+bool cb_pcell_measured(const struct cb_pcell *c)
 {
-	const json_t *v = json_object_get(o, key);
-	return json_is_number(v) ? json_number_value(v) : NAN;
+	return cb_results_cell_measured(c->cell);
 }
 
-static const char *text(const json_t *o, const char *key)
+static const struct cb_results_summary *summary_of(const struct cb_pcell *c)
 {
-	const char *s = json_string_value(json_object_get(o, key));
-	return s ? s : "";
-}
-
-static bool ok_cell(const struct cb_pcell *c)
-{
-	return strcmp(c->status, "ok") == 0 && c->summary && isfinite(num(c->summary, "median_s"));
+	return &c->cell->summary;
 }
 
 void cb_plot_size_label(double bytes, char *buf, size_t size)
@@ -180,151 +185,184 @@ static int sink_close(struct sink *s, const char *dir, const char *name, struct 
 
 /* ------------------------------------------------------------ the set */
 
-static int cmp_double(const void *a, const void *b)
+/* Palette order first (a loader's settings beside it), then unknown names
+ * alphabetically: legends list series the same way on every chart and in
+ * every run. */
+static int cmp_series(const void *a, const void *b)
 {
-	double x = *(const double *)a, y = *(const double *)b;
-	return (x > y) - (x < y);
-}
-
-/* Palette order first, then unknown names alphabetically: legends list
- * loaders the same way on every chart and in every run. */
-static int cmp_loader(const void *a, const void *b)
-{
-	const char *x = *(const char *const *)a, *y = *(const char *const *)b;
-	int kx = known_index(x), ky = known_index(y);
-	if (kx >= 0 || ky >= 0)
+	const char *x = *(char *const *)a, *y = *(char *const *)b;
+	int kx = family_index(x), ky = family_index(y);
+	if ((kx >= 0 || ky >= 0) && kx != ky)
 		return kx < 0 ? 1 : ky < 0 ? -1 : kx - ky;
 	return strcmp(x, y);
 }
 
-static bool same_cell(const struct cb_pcell *a, const struct cb_pcell *b)
+static void add_cell(struct cb_plotset *set, const struct cb_results_cell *cell)
 {
-	return strcmp(a->loader, b->loader) == 0 && strcmp(a->dataset, b->dataset) == 0 &&
-	       strcmp(a->cache, b->cache) == 0 && strcmp(a->device, b->device) == 0;
-}
-
-static void add_cell(struct cb_plotset *set, const json_t *cell, size_t doc)
-{
-	const json_t *summary = json_object_get(cell, "summary");
-	struct cb_pcell c = {
-		.cell = cell,
-		.summary = json_is_object(summary) ? summary : NULL,
-		.loader = text(cell, "loader"),
-		.dataset = text(cell, "dataset"),
-		.cache = text(cell, "cache"),
-		.device = text(cell, "device"),
-		.status = text(cell, "status"),
-		.reason = text(cell, "reason"),
-		.model_bytes = num(cell, "model_bytes"),
-		.doc = doc,
-	};
+	struct cb_pcell c = {.cell = cell};
 	for (size_t i = 0; i < set->n_cells; i++)
-		if (same_cell(&set->cells[i], &c)) {
+		if (cb_cell_key_equal(&set->cells[i].cell->key, &cell->key, CB_KEY_ALL)) {
 			set->cells[i] = c; /* a later run replaces an earlier one */
 			return;
 		}
 	set->cells[set->n_cells++] = c;
 }
 
-/* Drops the cells of loaders that were skipped everywhere: a row of
+/* Drops the cells of series that were skipped everywhere: a row of
  * "skipped" marks for every GPU loader on a CPU machine would bury the
- * chart's story. They are counted, not dropped silently. */
-static bool loader_ever_ran(const struct cb_plotset *set, const char *loader)
+ * chart's story. They are counted, not dropped silently. `labels` runs
+ * parallel to the cells and is compacted with them (a dropped cell's label
+ * is freed). */
+static bool series_ever_ran(const struct cb_plotset *set, char *const *labels, const char *label)
 {
 	for (size_t k = 0; k < set->n_cells; k++)
-		if (strcmp(set->cells[k].loader, loader) == 0 &&
-		    strcmp(set->cells[k].status, "skipped") != 0)
+		if (strcmp(labels[k], label) == 0 &&
+		    strcmp(set->cells[k].cell->status, "skipped") != 0)
 			return true;
 	return false;
 }
 
-static void drop_never_run(struct cb_plotset *set)
+static bool drop_never_run(struct cb_plotset *set, char **labels)
 {
-	/* Count each such loader once (at its first cell), before compacting. */
+	bool *keep = calloc(set->n_cells + 1, sizeof *keep);
+	if (!keep)
+		return false;
+	/* Decide for every cell, and count each such series once (at its
+	 * first cell), before compacting. */
 	for (size_t i = 0; i < set->n_cells; i++) {
-		bool first = true;
+		bool ran = series_ever_ran(set, labels, labels[i]), first = true;
+		keep[i] = ran || strcmp(set->cells[i].cell->status, "skipped") != 0;
 		for (size_t k = 0; k < i && first; k++)
-			first = strcmp(set->cells[k].loader, set->cells[i].loader) != 0;
-		if (first && !loader_ever_ran(set, set->cells[i].loader))
+			first = strcmp(labels[k], labels[i]) != 0;
+		if (first && !ran)
 			set->n_not_run++;
 	}
 	size_t kept = 0;
-	for (size_t i = 0; i < set->n_cells; i++)
-		if (strcmp(set->cells[i].status, "skipped") != 0 ||
-		    loader_ever_ran(set, set->cells[i].loader))
-			set->cells[kept++] = set->cells[i];
+	for (size_t i = 0; i < set->n_cells; i++) {
+		if (keep[i]) {
+			set->cells[kept] = set->cells[i];
+			labels[kept++] = labels[i];
+		} else {
+			free(labels[i]);
+		}
+	}
+	for (size_t i = kept; i < set->n_cells; i++) /* moved down, or freed */
+		labels[i] = NULL;
 	set->n_cells = kept;
+	free(keep);
+	return true;
 }
 
-static void index_loaders_and_sizes(struct cb_plotset *set)
+/* The series (taking over the first of each label; labels[] is left with
+ * what the caller frees) and the sizes, sorted. */
+static void index_series_and_sizes(struct cb_plotset *set, char **labels)
 {
 	for (size_t i = 0; i < set->n_cells; i++) {
-		const struct cb_pcell *c = &set->cells[i];
 		bool seen = false;
-		for (size_t k = 0; k < set->n_loaders && !seen; k++)
-			seen = strcmp(set->loaders[k], c->loader) == 0;
-		if (!seen)
-			set->loaders[set->n_loaders++] = c->loader;
-		seen = !isfinite(c->model_bytes);
+		for (size_t k = 0; k < set->n_series && !seen; k++)
+			seen = strcmp(set->series[k], labels[i]) == 0;
+		if (!seen) {
+			set->series[set->n_series++] = labels[i];
+			labels[i] = NULL;
+		}
+		double bytes = set->cells[i].cell->model_bytes;
+		seen = !isfinite(bytes);
 		for (size_t k = 0; k < set->n_sizes && !seen; k++)
-			seen = set->sizes[k] == c->model_bytes;
+			seen = set->sizes[k] == bytes;
 		if (!seen)
-			set->sizes[set->n_sizes++] = c->model_bytes;
+			set->sizes[set->n_sizes++] = bytes;
 	}
-	qsort(set->loaders, set->n_loaders, sizeof *set->loaders, cmp_loader);
-	qsort(set->sizes, set->n_sizes, sizeof *set->sizes, cmp_double);
-	for (size_t i = 0; i < set->n_cells; i++)
-		for (size_t k = 0; k < set->n_loaders; k++)
-			if (strcmp(set->loaders[k], set->cells[i].loader) == 0)
-				set->cells[i].loader_idx = k;
+	qsort(set->series, set->n_series, sizeof *set->series, cmp_series);
+	for (size_t i = 1; i < set->n_sizes; i++) /* insertion sort: a handful of sizes */
+		for (size_t j = i; j > 0 && set->sizes[j - 1] > set->sizes[j]; j--) {
+			double t = set->sizes[j];
+			set->sizes[j] = set->sizes[j - 1];
+			set->sizes[j - 1] = t;
+		}
 }
 
-int cb_plotset_build(json_t *const *docs, const char *const *paths, size_t n_docs,
+/* Each cell's series, from its label (the labels still held, or those
+ * handed to the series). */
+static void assign_series(struct cb_plotset *set, const struct cb_results_cell *const *among,
+			  size_t n_among)
+{
+	char label[512];
+	for (size_t i = 0; i < set->n_cells; i++) {
+		cb_results_cell_label(set->cells[i].cell, among, n_among, label, sizeof label);
+		for (size_t k = 0; k < set->n_series; k++)
+			if (strcmp(set->series[k], label) == 0) {
+				set->cells[i].series = k;
+				set->cells[i].label = set->series[k];
+			}
+	}
+}
+
+int cb_plotset_build(const struct cb_results_file *const *files, size_t n_files,
 		     struct cb_plotset *set, struct cb_error *err)
 {
 	memset(set, 0, sizeof *set);
-	set->docs = docs;
-	set->paths = paths;
-	set->n_docs = n_docs;
+	if (n_files == 0)
+		return CB_FAIL(err, CB_EINTERNAL, NULL, NULL, "no results file to draw");
+	set->files = files;
+	set->n_files = n_files;
 	size_t total = 0;
-	for (size_t d = 0; d < n_docs; d++)
-		total += json_array_size(json_object_get(docs[d], "cells"));
+	for (size_t d = 0; d < n_files; d++)
+		total += files[d]->n_cells;
 	size_t n = total ? total : 1;
 	set->cells = calloc(n, sizeof *set->cells);
-	set->loaders = calloc(n, sizeof *set->loaders);
+	set->series = calloc(n, sizeof *set->series);
 	set->sizes = calloc(n, sizeof *set->sizes);
-	if (!set->cells || !set->loaders || !set->sizes) {
+	char **labels = calloc(n, sizeof *labels);
+	const struct cb_results_cell **among = calloc(n, sizeof *among);
+	bool ok = set->cells && set->series && set->sizes && labels && among;
+	set->calibration = &files[n_files - 1]->calibration;
+	for (size_t d = 0; ok && d < n_files; d++) {
+		for (size_t i = 0; i < files[d]->n_cells; i++)
+			add_cell(set, &files[d]->cells[i]);
+		if (files[d]->calibration.present)
+			set->calibration = &files[d]->calibration;
+	}
+	/* Labels over the merged cells, so one setting keeps one name. */
+	size_t n_among = ok ? set->n_cells : 0;
+	for (size_t i = 0; i < n_among; i++)
+		among[i] = set->cells[i].cell;
+	char label[512];
+	for (size_t i = 0; ok && i < set->n_cells; i++) {
+		cb_results_cell_label(set->cells[i].cell, among, n_among, label, sizeof label);
+		ok = (labels[i] = strdup(label)) != NULL;
+	}
+	if (ok && (ok = drop_never_run(set, labels))) {
+		index_series_and_sizes(set, labels);
+		assign_series(set, among, n_among);
+	}
+	for (size_t i = 0; labels && i < n; i++)
+		free(labels[i]);
+	free(labels);
+	free(among);
+	if (!ok) {
 		cb_plotset_free(set);
 		return CB_FAIL(err, CB_ENOMEM, NULL, NULL, "out of memory");
 	}
-	for (size_t d = 0; d < n_docs; d++) {
-		const json_t *cells = json_object_get(docs[d], "cells");
-		for (size_t i = 0; i < json_array_size(cells); i++)
-			add_cell(set, json_array_get(cells, i), d);
-		const json_t *cal = json_object_get(docs[d], "calibration");
-		if (json_is_object(cal))
-			set->calibration = cal;
-	}
-	drop_never_run(set);
-	index_loaders_and_sizes(set);
 	return CB_OK;
 }
 
 void cb_plotset_free(struct cb_plotset *set)
 {
+	for (size_t i = 0; set->series && i < set->n_series; i++)
+		free(set->series[i]);
 	free(set->cells);
-	free(set->loaders);
+	free(set->series);
 	free(set->sizes);
 	memset(set, 0, sizeof *set);
 }
 
-const struct cb_pcell *cb_plotset_find(const struct cb_plotset *set, size_t loader_idx,
+const struct cb_pcell *cb_plotset_find(const struct cb_plotset *set, size_t series,
 				       double model_bytes, const char *cache)
 {
 	for (size_t i = 0; i < set->n_cells; i++) {
 		const struct cb_pcell *c = &set->cells[i];
-		if (c->loader_idx == loader_idx && c->model_bytes == model_bytes &&
-		    strcmp(c->cache, cache) == 0)
+		if (c->series == series && c->cell->model_bytes == model_bytes &&
+		    strcmp(c->cell->key.cache, cache) == 0)
 			return c;
 	}
 	return NULL;
@@ -332,7 +370,7 @@ const struct cb_pcell *cb_plotset_find(const struct cb_plotset *set, size_t load
 
 /* ------------------------------------------------------------ subtitle */
 
-static void machine_text(const json_t *m, char *buf, size_t size)
+static void machine_text(const struct cb_results_machine *m, char *buf, size_t size)
 {
 	size_t used = 0;
 #define ADD(...)                                                                        \
@@ -341,21 +379,18 @@ static void machine_text(const json_t *m, char *buf, size_t size)
 			used += (size_t)snprintf(buf + used, size - used, __VA_ARGS__); \
 	} while (0)
 	buf[0] = '\0';
-	const char *cpu = text(m, "cpu_model");
-	ADD("%s", *cpu ? cpu : "unknown CPU");
-	if (isfinite(num(m, "cores")))
-		ADD(", %.0f cores", num(m, "cores"));
-	if (isfinite(num(m, "memory_bytes")))
-		ADD(", %.0f GiB RAM", num(m, "memory_bytes") / (1024.0 * 1024 * 1024));
-	const json_t *gpus = json_object_get(m, "gpus");
-	if (json_array_size(gpus) > 0)
-		ADD(", %zu\u00d7 %s", json_array_size(gpus), text(json_array_get(gpus, 0), "name"));
-	const json_t *dd = json_object_get(m, "data_dir");
-	if (json_is_object(dd) && *text(dd, "fs_type"))
-		ADD(", %s on %s", text(dd, "fs_type"),
-		    *text(dd, "device") ? text(dd, "device") : "?");
-	if (*text(m, "kernel"))
-		ADD(", Linux %s", text(m, "kernel"));
+	ADD("%s", *m->cpu_model ? m->cpu_model : "unknown CPU");
+	if (isfinite(m->cores))
+		ADD(", %.0f cores", m->cores);
+	if (isfinite(m->memory_bytes))
+		ADD(", %.0f GiB RAM", m->memory_bytes / (1024.0 * 1024 * 1024));
+	if (m->n_gpus > 0)
+		ADD(", %zu\u00d7 %s", m->n_gpus, m->gpus[0].name);
+	if (m->has_data_dir && *m->data_dir_fs_type)
+		ADD(", %s on %s", m->data_dir_fs_type,
+		    *m->data_dir_device ? m->data_dir_device : "?");
+	if (*m->kernel)
+		ADD(", Linux %s", m->kernel);
 #undef ADD
 }
 
@@ -364,17 +399,16 @@ void cb_plot_subtitle(const struct cb_plotset *set, char *buf, size_t size)
 	char machine[512] = "unknown machine";
 	const char *first = NULL, *last = NULL;
 	size_t others = 0;
-	const json_t *m0 = NULL;
-	for (size_t d = 0; d < set->n_docs; d++) {
-		const json_t *m = json_object_get(set->docs[d], "machine");
-		if (!m0 && json_is_object(m)) {
+	const struct cb_results_machine *m0 = NULL;
+	for (size_t d = 0; d < set->n_files; d++) {
+		const struct cb_results_machine *m = &set->files[d]->machine;
+		if (!m0 && m->json) {
 			m0 = m;
 			machine_text(m, machine, sizeof machine);
-		} else if (m0 && json_is_object(m) &&
-			   strcmp(text(m, "hostname"), text(m0, "hostname")) != 0) {
+		} else if (m0 && m->json && strcmp(m->hostname, m0->hostname) != 0) {
 			others++;
 		}
-		const char *ts = text(set->docs[d], "timestamp");
+		const char *ts = set->files[d]->timestamp;
 		if (strlen(ts) >= 10) {
 			if (!first || strncmp(ts, first, 10) < 0)
 				first = ts;
@@ -434,12 +468,13 @@ static void put_loaders(FILE *f, const struct cb_plotset *set)
 	static const char *const keys[] = {"LOADERS", "COLORS", "DASHES", "POINTS", "HOLLOW"};
 	for (size_t k = 0; k < 5; k++) {
 		fprintf(f, "%s = \"", keys[k]);
-		for (size_t i = 0; i < set->n_loaders; i++) {
+		for (size_t i = 0; i < set->n_series; i++) {
 			struct cb_plot_style st;
-			cb_plot_style_of(set->loaders[i], &st);
+			cb_plot_style_of(set->series[i], &st);
 			fputs(i ? " " : "", f);
-			if (k == 0)
-				fputs(set->loaders[i], f); /* names have no spaces: the harness's */
+			if (k == 0) /* one word each (an option's value may hold a space) */
+				for (const char *p = set->series[i]; *p; p++)
+					fputc(*p == ' ' || *p == '"' || *p == '\\' ? '_' : *p, f);
 			else if (k == 1)
 				fprintf(f, "#%06X", st.rgb);
 			else
@@ -450,7 +485,7 @@ static void put_loaders(FILE *f, const struct cb_plotset *set)
 		}
 		fputs("\"\n", f);
 	}
-	fprintf(f, "NLOADERS = %zu\n", set->n_loaders);
+	fprintf(f, "NLOADERS = %zu\n", set->n_series);
 }
 
 /* ------------------------------------------------------------ marks */
@@ -459,21 +494,20 @@ static void put_loaders(FILE *f, const struct cb_plotset *set)
  * (the first bad trial's outcome), "torch-load skipped". */
 static void mark_text(const struct cb_pcell *c, char *buf, size_t size)
 {
-	const char *why = c->status;
-	const json_t *trials = json_object_get(c->cell, "trials");
-	for (size_t i = 0; i < json_array_size(trials); i++) {
-		const char *o = text(json_array_get(trials, i), "outcome");
+	const char *status = c->cell->status, *why = status;
+	for (size_t i = 0; i < c->cell->n_trials; i++) {
+		const char *o = c->cell->trials[i].outcome;
 		if (*o && strcmp(o, "ok") != 0) {
 			why = o;
 			break;
 		}
 	}
-	if (strcmp(c->status, "skipped") == 0)
-		snprintf(buf, size, "%s skipped", c->loader);
-	else if (strcmp(c->status, "ok") == 0 && strcmp(why, "ok") == 0)
-		snprintf(buf, size, "%s: no figure", c->loader);
+	if (strcmp(status, "skipped") == 0)
+		snprintf(buf, size, "%s skipped", c->label);
+	else if (strcmp(status, "ok") == 0 && strcmp(why, "ok") == 0)
+		snprintf(buf, size, "%s: no figure", c->label);
 	else
-		snprintf(buf, size, "%s failed (%s)", c->loader, why);
+		snprintf(buf, size, "%s failed (%s)", c->label, why);
 }
 
 /* ------------------------------------------------------------ charts */
@@ -482,14 +516,14 @@ struct chart_ctx {
 	const struct cb_plotset *set;
 	const char *dir;
 	FILE *vars;       /* series.gp */
-	size_t *list;     /* scratch, n_loaders entries */
+	size_t *list;     /* scratch, n_series entries */
 	size_t *per_size; /* scratch, n_sizes entries: marks placed per size */
 };
 
 static bool has_cache(const struct cb_plotset *set, const char *cache)
 {
 	for (size_t i = 0; i < set->n_cells; i++)
-		if (strcmp(set->cells[i].cache, cache) == 0)
+		if (strcmp(set->cells[i].cell->key.cache, cache) == 0)
 			return true;
 	return false;
 }
@@ -515,13 +549,13 @@ static int write_xy(struct chart_ctx *x, const char *chart, const char *cache,
 	fprintf(m.f, "# cells without a figure: model_bytes y label\n");
 	memset(x->per_size, 0, set->n_sizes * sizeof *x->per_size);
 	size_t n_series = 0, n_marks = 0;
-	for (size_t l = 0; l < set->n_loaders; l++) {
+	for (size_t l = 0; l < set->n_series; l++) {
 		size_t rows = 0;
 		for (size_t k = 0; k < set->n_sizes; k++) {
 			const struct cb_pcell *c = cb_plotset_find(set, l, set->sizes[k], cache);
 			if (!c)
 				continue;
-			if (!ok_cell(c)) {
+			if (!cb_pcell_measured(c)) {
 				char label[160];
 				mark_text(c, label, sizeof label);
 				/* Stacked upwards where several share a size
@@ -537,16 +571,11 @@ static int write_xy(struct chart_ctx *x, const char *chart, const char *cache,
 				fputs("\n\n", s.f);
 			fprintf(s.f, "%.12g", set->sizes[k]);
 			if (time) {
-				const json_t *ci = json_object_get(c->summary, "ci95_s");
-				put_num(s.f, num(c->summary, "median_s"));
-				put_num(s.f, json_is_array(ci)
-						     ? json_number_value(json_array_get(ci, 0))
-						     : NAN);
-				put_num(s.f, json_is_array(ci)
-						     ? json_number_value(json_array_get(ci, 1))
-						     : NAN);
+				put_num(s.f, summary_of(c)->median_s);
+				put_num(s.f, summary_of(c)->ci95_lo_s);
+				put_num(s.f, summary_of(c)->ci95_hi_s);
 			} else {
-				put_num(s.f, num(c->summary, "gbps"));
+				put_num(s.f, summary_of(c)->gbps);
 			}
 			fputc('\n', s.f);
 		}
@@ -573,14 +602,14 @@ static void xy_range(const struct cb_plotset *set, bool time, double *lo, double
 	*hi = -INFINITY;
 	for (size_t i = 0; i < set->n_cells; i++) {
 		const struct cb_pcell *c = &set->cells[i];
-		if (!ok_cell(c))
+		if (!cb_pcell_measured(c))
 			continue;
-		double a = time ? num(c->summary, "median_s") : num(c->summary, "gbps");
+		const struct cb_results_summary *s = summary_of(c);
+		double a = time ? s->median_s : s->gbps;
 		double b = a;
-		const json_t *ci = json_object_get(c->summary, "ci95_s");
-		if (time && json_is_array(ci)) {
-			a = fmin(a, json_number_value(json_array_get(ci, 0)));
-			b = fmax(b, json_number_value(json_array_get(ci, 1)));
+		if (time) { /* fmin and fmax pass over a NaN end */
+			a = fmin(a, s->ci95_lo_s);
+			b = fmax(b, s->ci95_hi_s);
 		}
 		if (a > 0)
 			*lo = fmin(*lo, a);
@@ -602,27 +631,25 @@ static void xy_range(const struct cb_plotset *set, bool time, double *lo, double
 static int write_ceiling_curve(struct chart_ctx *x, const char *cache, const char *var, double *lo,
 			       double *hi, struct cb_error *err)
 {
-	const json_t *cal = x->set->calibration;
-	const char *key = strcmp(cache, "cold") == 0 ? "cold_read_gbps" : "warm_read_gbps";
+	const struct cb_results_calibration *cal = x->set->calibration;
+	bool cold = strcmp(cache, "cold") == 0;
 	double bytes[65], gbps[65];
 	size_t n = 0;
-	const json_t *paired = json_object_get(cal, "paired_reads");
-	for (size_t i = 0; i < json_array_size(paired) && n < 65; i++) {
-		const json_t *e = json_array_get(paired, i);
-		const char *format = json_string_value(json_object_get(e, "format"));
-		const char *state = json_string_value(json_object_get(e, "cache"));
-		if (format && state && !strcmp(format, "safetensors") && !strcmp(state, cache) &&
-		    num(e, "file_bytes") > 0 && num(e, "read_gbps") > 0)
-			bytes[n] = num(e, "file_bytes"), gbps[n++] = num(e, "read_gbps");
+	for (size_t i = 0; i < cal->n_paired_reads && n < 65; i++) {
+		const struct cb_results_paired_read *e = &cal->paired_reads[i];
+		if (!strcmp(e->format, "safetensors") && !strcmp(e->cache, cache) &&
+		    e->file_bytes > 0 && e->read_gbps > 0)
+			bytes[n] = e->file_bytes, gbps[n++] = e->read_gbps;
 	}
 	bool have_paired = n > 0;
-	if (!have_paired && num(cal, "file_bytes") > 0 && num(cal, key) > 0)
-		bytes[n] = num(cal, "file_bytes"), gbps[n++] = num(cal, key);
-	const json_t *by_size = have_paired ? NULL : json_object_get(cal, "by_size");
-	for (size_t i = 0; i < json_array_size(by_size) && n < 65; i++) {
-		const json_t *e = json_array_get(by_size, i);
-		if (num(e, "file_bytes") > 0 && num(e, key) > 0)
-			bytes[n] = num(e, "file_bytes"), gbps[n++] = num(e, key);
+	double main_gbps = cold ? cal->cold_read_gbps : cal->warm_read_gbps;
+	if (!have_paired && cal->file_bytes > 0 && main_gbps > 0)
+		bytes[n] = cal->file_bytes, gbps[n++] = main_gbps;
+	for (size_t i = 0; !have_paired && i < cal->n_by_size && n < 65; i++) {
+		const struct cb_results_sized_ceiling *e = &cal->by_size[i];
+		double v = cold ? e->cold_read_gbps : e->warm_read_gbps;
+		if (e->file_bytes > 0 && v > 0)
+			bytes[n] = e->file_bytes, gbps[n++] = v;
 	}
 	for (size_t i = 1; i < n; i++) /* by size: a handful of rows */
 		for (size_t j = i; j > 0 && bytes[j - 1] > bytes[j]; j--) {
@@ -663,13 +690,13 @@ static int write_time_and_throughput(struct chart_ctx *x, struct cb_error *err)
 	if (rc == CB_OK)
 		rc = write_xy(x, "time", "warm", "TIME_WARM", "TIME_MARKS_WARM", lo / 3, err);
 	xy_range(x->set, false, &lo, &hi);
-	const json_t *cal = x->set->calibration;
-	static const char *const ceilings[] = {"cold_read_gbps", "warm_read_gbps", "memcpy_gbps",
-					       "h2d_gbps"};
+	const struct cb_results_calibration *cal = x->set->calibration;
+	const double ceilings[] = {cal->cold_read_gbps, cal->warm_read_gbps, cal->memcpy_gbps,
+				   cal->h2d_gbps};
 	for (size_t i = 0; i < 4; i++)
-		if (isfinite(num(cal, ceilings[i])) && num(cal, ceilings[i]) > 0) {
-			lo = fmin(lo, num(cal, ceilings[i]));
-			hi = fmax(hi, num(cal, ceilings[i]));
+		if (isfinite(ceilings[i]) && ceilings[i] > 0) {
+			lo = fmin(lo, ceilings[i]);
+			hi = fmax(hi, ceilings[i]);
 		}
 	if (rc == CB_OK)
 		rc = write_ceiling_curve(x, "cold", "THR_CEIL_COLD", &lo, &hi, err);
@@ -677,10 +704,10 @@ static int write_time_and_throughput(struct chart_ctx *x, struct cb_error *err)
 		rc = write_ceiling_curve(x, "warm", "THR_CEIL_WARM", &lo, &hi, err);
 	put_var(x->vars, "THR_YMIN", lo / 4);
 	put_var(x->vars, "THR_YMAX", hi * 2.5);
-	put_var(x->vars, "CEIL_COLD_READ", num(cal, "cold_read_gbps"));
-	put_var(x->vars, "CEIL_WARM_READ", num(cal, "warm_read_gbps"));
-	put_var(x->vars, "CEIL_MEMCPY", num(cal, "memcpy_gbps"));
-	put_var(x->vars, "CEIL_H2D", num(cal, "h2d_gbps"));
+	put_var(x->vars, "CEIL_COLD_READ", cal->cold_read_gbps);
+	put_var(x->vars, "CEIL_WARM_READ", cal->warm_read_gbps);
+	put_var(x->vars, "CEIL_MEMCPY", cal->memcpy_gbps);
+	put_var(x->vars, "CEIL_H2D", cal->h2d_gbps);
 	if (rc == CB_OK)
 		rc = write_xy(x, "throughput", "cold", "THR_COLD", "THR_MARKS_COLD", lo / 3, err);
 	if (rc == CB_OK)
@@ -690,7 +717,7 @@ static int write_time_and_throughput(struct chart_ctx *x, struct cb_error *err)
 
 static double vram_of(const struct cb_pcell *c)
 {
-	return c && c->summary ? num(c->summary, "peak_vram_over_model") : NAN;
+	return c ? summary_of(c)->peak_vram_over_model : NAN;
 }
 
 /* Bar charts group the cells by size at x = 0, 1, ...; each loader with a
@@ -700,7 +727,7 @@ static double vram_of(const struct cb_pcell *c)
 static size_t bar_slots(const struct cb_plotset *set, const char *cache, bool vram, size_t *slot)
 {
 	size_t slots = 0;
-	for (size_t l = 0; l < set->n_loaders; l++) {
+	for (size_t l = 0; l < set->n_series; l++) {
 		slot[l] = SIZE_MAX;
 		for (size_t k = 0; k < set->n_sizes && slot[l] == SIZE_MAX; k++) {
 			const struct cb_pcell *c = cb_plotset_find(set, l, set->sizes[k], cache);
@@ -721,7 +748,7 @@ static int write_memory(struct chart_ctx *x, struct cb_error *err)
 {
 	const struct cb_plotset *set = x->set;
 	const char *cache = has_cache(set, "cold") ? "cold" : "warm";
-	size_t *slot = calloc(set->n_loaders + 1, sizeof *slot);
+	size_t *slot = calloc(set->n_series + 1, sizeof *slot);
 	if (!slot)
 		return CB_FAIL(err, CB_ENOMEM, NULL, NULL, "out of memory");
 	size_t slots = bar_slots(set, cache, false, slot);
@@ -741,15 +768,15 @@ static int write_memory(struct chart_ctx *x, struct cb_error *err)
 	fprintf(m.f, "# cells without a figure: x y label\n");
 	size_t n_series = 0, n_marks = 0;
 	double ymax = 2.0;
-	for (size_t l = 0; l < set->n_loaders; l++) {
+	for (size_t l = 0; l < set->n_series; l++) {
 		size_t rows = 0;
 		for (size_t k = 0; k < set->n_sizes && slot[l] != SIZE_MAX; k++) {
 			const struct cb_pcell *c = cb_plotset_find(set, l, set->sizes[k], cache);
 			double bx = bar_x(k, slot[l], slots, width);
-			double rss = c && c->summary ? num(c->summary, "peak_rss_over_model") : NAN;
+			double rss = c ? summary_of(c)->peak_rss_over_model : NAN;
 			if (!c)
 				continue;
-			if (!ok_cell(c) || !isfinite(rss)) {
+			if (!cb_pcell_measured(c) || !isfinite(rss)) {
 				char label[160];
 				mark_text(c, label, sizeof label);
 				fprintf(m.f, "%.12g 0.04", bx);
@@ -760,8 +787,8 @@ static int write_memory(struct chart_ctx *x, struct cb_error *err)
 			}
 			if (rows++ == 0 && n_series)
 				fputs("\n\n", s.f);
-			double anon = num(c->summary, "peak_anon_over_model");
-			double file = num(c->summary, "peak_file_over_model");
+			double anon = summary_of(c)->peak_anon_over_model;
+			double file = summary_of(c)->peak_file_over_model;
 			fprintf(s.f, "%.12g", bx);
 			put_num(s.f, isfinite(anon) ? fmax(anon, 0) : NAN);
 			put_num(s.f, isfinite(file) ? fmax(file, 0) : NAN);
@@ -795,12 +822,12 @@ static int write_vram(struct chart_ctx *x, bool *any, struct cb_error *err)
 	size_t count[2] = {0, 0};
 	for (size_t i = 0; i < set->n_cells; i++)
 		if (isfinite(vram_of(&set->cells[i])))
-			count[strcmp(set->cells[i].cache, "cold") == 0 ? 0 : 1]++;
+			count[strcmp(set->cells[i].cell->key.cache, "cold") == 0 ? 0 : 1]++;
 	*any = count[0] + count[1] > 0;
 	if (!*any)
 		return CB_OK;
 	const char *cache = count[0] >= count[1] ? "cold" : "warm";
-	size_t *slot = calloc(set->n_loaders + 1, sizeof *slot);
+	size_t *slot = calloc(set->n_series + 1, sizeof *slot);
 	struct sink s;
 	int rc = slot ? sink_open(&s, err) : CB_FAIL(err, CB_ENOMEM, NULL, NULL, "out of memory");
 	if (rc != CB_OK) {
@@ -815,7 +842,7 @@ static int write_vram(struct chart_ctx *x, bool *any, struct cb_error *err)
 		cache);
 	size_t n_series = 0;
 	double ymax = 1.0;
-	for (size_t l = 0; l < set->n_loaders; l++) {
+	for (size_t l = 0; l < set->n_series; l++) {
 		size_t rows = 0;
 		for (size_t k = 0; k < set->n_sizes && slot[l] != SIZE_MAX; k++) {
 			double v = vram_of(cb_plotset_find(set, l, set->sizes[k], cache));
@@ -840,22 +867,19 @@ static int write_vram(struct chart_ctx *x, bool *any, struct cb_error *err)
 
 /* ------------------------------------------------------------ timeline */
 
-static const json_t *timeline_trial(const struct cb_pcell *c)
+static const struct cb_results_trial *timeline_trial(const struct cb_pcell *c)
 {
-	if (!ok_cell(c))
+	if (!cb_pcell_measured(c))
 		return NULL;
-	const json_t *trials = json_object_get(c->cell, "trials");
-	for (size_t i = 0; i < json_array_size(trials); i++) {
-		const json_t *t = json_array_get(trials, i);
-		const json_t *tl = json_object_get(t, "timeline");
-		if (strcmp(text(t, "outcome"), "ok") == 0 &&
-		    json_array_size(json_object_get(tl, "t_s")) > 1)
+	for (size_t i = 0; i < c->cell->n_trials; i++) {
+		const struct cb_results_trial *t = &c->cell->trials[i];
+		if (t->ok && t->timeline && t->timeline->n > 1)
 			return t;
 	}
 	return NULL;
 }
 
-/* The (dataset, cache) with timelines for the most loaders; cold before
+/* The (dataset, cache) with timelines for the most series; cold before
  * warm, then the larger model, on ties. */
 static const struct cb_pcell *pick_timeline(const struct cb_plotset *set)
 {
@@ -865,17 +889,19 @@ static const struct cb_pcell *pick_timeline(const struct cb_plotset *set)
 		const struct cb_pcell *c = &set->cells[i];
 		if (!timeline_trial(c))
 			continue;
+		const struct cb_cell_key *k = &c->cell->key;
 		size_t n = 0;
 		for (size_t j = 0; j < set->n_cells; j++)
-			if (strcmp(set->cells[j].dataset, c->dataset) == 0 &&
-			    strcmp(set->cells[j].cache, c->cache) == 0 &&
+			if (strcmp(set->cells[j].cell->key.dataset, k->dataset) == 0 &&
+			    strcmp(set->cells[j].cell->key.cache, k->cache) == 0 &&
 			    timeline_trial(&set->cells[j]))
 				n++;
+		const struct cb_cell_key *b = best ? &best->cell->key : NULL;
 		bool better = !best || n > best_n ||
-			      (n == best_n && strcmp(c->cache, "cold") == 0 &&
-			       strcmp(best->cache, "cold") != 0) ||
-			      (n == best_n && strcmp(c->cache, best->cache) == 0 &&
-			       c->model_bytes > best->model_bytes);
+			      (n == best_n && strcmp(k->cache, "cold") == 0 &&
+			       strcmp(b->cache, "cold") != 0) ||
+			      (n == best_n && strcmp(k->cache, b->cache) == 0 &&
+			       c->cell->model_bytes > best->cell->model_bytes);
 		if (better) {
 			best = c;
 			best_n = n;
@@ -884,18 +910,11 @@ static const struct cb_pcell *pick_timeline(const struct cb_plotset *set)
 	return best;
 }
 
-static double sample(const json_t *arr, size_t i)
-{
-	const json_t *v = json_array_get(arr, i);
-	return json_is_number(v) ? json_number_value(v) : NAN;
-}
-
-/* The figure the sample is measured from: the trial's own baseline when
+/* The figure the samples are measured from: the trial's own baseline when
  * the harness recorded one, else the first sample. */
-static double base_of(const json_t *trial, const char *key, const json_t *arr)
+static double base_of(double baseline, const double *v)
 {
-	double b = num(trial, key);
-	return isfinite(b) ? b : sample(arr, 0);
+	return isfinite(baseline) ? baseline : v[0];
 }
 
 struct tl_extent {
@@ -903,39 +922,34 @@ struct tl_extent {
 	bool vram;
 };
 
-static void write_one_timeline(FILE *s, FILE *p, const struct cb_pcell *c, const json_t *trial,
-			       struct tl_extent *ext)
+static void write_one_timeline(FILE *s, FILE *p, const struct cb_pcell *c,
+			       const struct cb_results_trial *trial, struct tl_extent *ext)
 {
-	const json_t *tl = json_object_get(trial, "timeline");
-	const json_t *t = json_object_get(tl, "t_s"), *anon = json_object_get(tl, "anon_bytes");
-	const json_t *file = json_object_get(tl, "file_bytes");
-	const json_t *vram = json_object_get(tl, "vram_bytes");
-	double model = c->model_bytes > 0 ? c->model_bytes : NAN;
-	double b_anon = base_of(trial, "baseline_anon_bytes", anon);
-	double b_file = base_of(trial, "baseline_file_bytes", file);
-	double b_vram = json_is_array(vram) ? base_of(trial, "baseline_vram_bytes", vram) : NAN;
-	if (json_is_array(vram) && isfinite(num(trial, "peak_vram_bytes")))
+	const struct cb_results_timeline *tl = trial->timeline;
+	double model = c->cell->model_bytes > 0 ? c->cell->model_bytes : NAN;
+	double b_anon = base_of(trial->baseline_anon_bytes, tl->anon_bytes);
+	double b_file = base_of(trial->baseline_file_bytes, tl->file_bytes);
+	double b_vram = tl->vram_bytes ? base_of(trial->baseline_vram_bytes, tl->vram_bytes) : NAN;
+	if (tl->vram_bytes && isfinite(trial->peak_vram_bytes))
 		ext->vram = true;
-	for (size_t i = 0; i < json_array_size(t); i++) {
-		double a = (sample(anon, i) - b_anon) / model,
-		       f = (sample(file, i) - b_file) / model;
-		double v = json_is_array(vram) ? (sample(vram, i) - b_vram) / model : NAN;
-		fprintf(s, "%.12g", sample(t, i));
+	for (size_t i = 0; i < tl->n; i++) {
+		double a = (tl->anon_bytes[i] - b_anon) / model,
+		       f = (tl->file_bytes[i] - b_file) / model;
+		double v = tl->vram_bytes ? (tl->vram_bytes[i] - b_vram) / model : NAN;
+		fprintf(s, "%.12g", tl->t_s[i]);
 		put_num(s, a);
 		put_num(s, f);
 		put_num(s, v);
 		fputc('\n', s);
-		ext->tmax = fmax(ext->tmax, sample(t, i));
+		ext->tmax = fmax(ext->tmax, tl->t_s[i]);
 		ext->ymax = fmax(ext->ymax, fmax(a, fmax(f, isfinite(v) ? v : 0)));
 	}
-	const json_t *phases = json_object_get(tl, "phases");
-	for (size_t i = 0; i < json_array_size(phases); i++) {
-		const json_t *ph = json_array_get(phases, i);
-		fprintf(p, "%.12g %.9g", num(ph, "start_s"), num(ph, "end_s"));
-		put_label(p, text(ph, "name"));
+	for (size_t i = 0; i < tl->n_phases; i++) {
+		fprintf(p, "%.12g %.9g", tl->phases[i].start_s, tl->phases[i].end_s);
+		put_label(p, tl->phases[i].name);
 		fputc('\n', p);
 	}
-	if (!json_array_size(phases))
+	if (!tl->n_phases)
 		fputs("? ? \"\"\n", p); /* keeps the block numbering */
 }
 
@@ -946,6 +960,7 @@ static int write_timeline(struct chart_ctx *x, bool *any, struct cb_error *err)
 	*any = pick != NULL;
 	if (!pick)
 		return CB_OK;
+	const char *dataset = pick->cell->key.dataset, *cache = pick->cell->key.cache;
 	struct sink s, p;
 	int rc = sink_open(&s, err);
 	if (rc == CB_OK && (rc = sink_open(&p, err)) != CB_OK)
@@ -956,17 +971,17 @@ static int write_timeline(struct chart_ctx *x, bool *any, struct cb_error *err)
 		"# ckptbench plot: timeline of %s, %s cache; one block per loader "
 		"(TL_SERIES)\n# t_s anon_over_model file_over_model vram_over_model "
 		"(above the trial's baseline)\n",
-		pick->dataset, pick->cache);
+		dataset, cache);
 	fprintf(p.f, "# phases, one block per loader (TL_SERIES): start_s end_s name\n");
 	struct tl_extent ext = {0, 2.0, false};
 	size_t n_series = 0;
-	for (size_t l = 0; l < set->n_loaders; l++)
+	for (size_t l = 0; l < set->n_series; l++)
 		for (size_t i = 0; i < set->n_cells; i++) {
 			const struct cb_pcell *c = &set->cells[i];
-			const json_t *trial = timeline_trial(c);
-			if (c->loader_idx != l || !trial ||
-			    strcmp(c->dataset, pick->dataset) != 0 ||
-			    strcmp(c->cache, pick->cache) != 0)
+			const struct cb_results_trial *trial = timeline_trial(c);
+			if (c->series != l || !trial ||
+			    strcmp(c->cell->key.dataset, dataset) != 0 ||
+			    strcmp(c->cell->key.cache, cache) != 0)
 				continue;
 			if (n_series) {
 				fputs("\n\n", s.f);
@@ -977,11 +992,11 @@ static int write_timeline(struct chart_ctx *x, bool *any, struct cb_error *err)
 			break;
 		}
 	char size[32];
-	cb_plot_size_label(pick->model_bytes, size, sizeof size);
+	cb_plot_size_label(pick->cell->model_bytes, size, sizeof size);
 	put_series(x->vars, "TL_SERIES", x->list, n_series);
 	fprintf(x->vars, "TL_N = %zu\nTL_VRAM = %d\n", n_series, ext.vram);
-	put_str_var(x->vars, "TL_DATASET", pick->dataset);
-	put_str_var(x->vars, "TL_CACHE", pick->cache);
+	put_str_var(x->vars, "TL_DATASET", dataset);
+	put_str_var(x->vars, "TL_CACHE", cache);
 	put_str_var(x->vars, "TL_SIZE", size);
 	put_var(x->vars, "TL_TMAX", ext.tmax);
 	put_var(x->vars, "TL_YMAX", ext.ymax * 1.2);
@@ -1000,7 +1015,7 @@ int cb_plotdata_write(const struct cb_plotset *set, const char *dir, unsigned *c
 {
 	*charts_out = 0;
 	struct chart_ctx x = {.set = set, .dir = dir};
-	x.list = calloc(set->n_loaders + 1, sizeof *x.list);
+	x.list = calloc(set->n_series + 1, sizeof *x.list);
 	x.per_size = calloc(set->n_sizes + 1, sizeof *x.per_size);
 	struct sink vars;
 	int rc = x.list && x.per_size ? sink_open(&vars, err)
@@ -1052,7 +1067,7 @@ int cb_plotdata_write(const struct cb_plotset *set, const char *dir, unsigned *c
 
 bool cb_plotdata_is_compare(const json_t *doc)
 {
-	const char *schema = text(doc, "schema");
+	const char *schema = cb_json_str(doc, "schema");
 	return strstr(schema, "compare") != NULL ||
 	       (!*schema && json_is_array(json_object_get(doc, "cells")) &&
 		json_object_get(json_array_get(json_object_get(doc, "cells"), 0), "verdict"));
@@ -1066,16 +1081,16 @@ static void side_figures(const json_t *c, const char *side, double out[3])
 	const json_t *o = json_object_get(c, side);
 	char key[64];
 	snprintf(key, sizeof key, "%s_median_s", side);
-	out[0] = !json_is_object(o)           ? num(c, key)
-		 : isfinite(num(o, "median")) ? num(o, "median")
-					      : num(o, "median_s");
+	out[0] = !json_is_object(o)                   ? cb_json_num(c, key)
+		 : isfinite(cb_json_num(o, "median")) ? cb_json_num(o, "median")
+						      : cb_json_num(o, "median_s");
 	snprintf(key, sizeof key, "%s_ci95_s", side);
 	const json_t *ci =
 		!json_is_object(o)
 			? json_object_get(c, key)
 			: json_object_get(o, json_object_get(o, "ci95") ? "ci95" : "ci95_s");
-	out[1] = json_is_array(ci) ? sample(ci, 0) : NAN;
-	out[2] = json_is_array(ci) ? sample(ci, 1) : NAN;
+	out[1] = json_is_array(ci) ? cb_json_at(ci, 0) : NAN;
+	out[2] = json_is_array(ci) ? cb_json_at(ci, 1) : NAN;
 }
 
 int cb_plotdata_write_compare(const json_t *doc, const char *path, const char *dir,
@@ -1098,12 +1113,12 @@ int cb_plotdata_write_compare(const json_t *doc, const char *path, const char *d
 		if (!isfinite(b[0]) || !isfinite(h[0]))
 			continue;
 		struct cb_plot_style st;
-		cb_plot_style_of(text(c, "loader"), &st);
+		cb_plot_style_of(cb_json_str(c, "loader"), &st);
 		char label[256], size[32] = "";
-		if (isfinite(num(c, "model_bytes")))
-			cb_plot_size_label(num(c, "model_bytes"), size, sizeof size);
-		snprintf(label, sizeof label, "%s %s %s", text(c, "loader"),
-			 *size ? size : text(c, "dataset"), text(c, "cache"));
+		if (isfinite(cb_json_num(c, "model_bytes")))
+			cb_plot_size_label(cb_json_num(c, "model_bytes"), size, sizeof size);
+		snprintf(label, sizeof label, "%s %s %s", cb_json_str(c, "loader"),
+			 *size ? size : cb_json_str(c, "dataset"), cb_json_str(c, "cache"));
 		fprintf(s.f, "%zu", n++);
 		for (int k = 0; k < 3; k++)
 			put_num(s.f, b[k]);
@@ -1112,9 +1127,10 @@ int cb_plotdata_write_compare(const json_t *doc, const char *path, const char *d
 		fprintf(s.f, " %u", st.rgb);
 		/* The verdict with the change it judged: "regression +19.8%". */
 		char verdict[160];
-		double ratio = num(c, "ratio");
+		double ratio = cb_json_num(c, "ratio");
 		snprintf(verdict, sizeof verdict, isfinite(ratio) ? "%s %+.1f%%" : "%s",
-			 *text(c, "verdict") ? text(c, "verdict") : "?", (ratio - 1) * 100);
+			 *cb_json_str(c, "verdict") ? cb_json_str(c, "verdict") : "?",
+			 (ratio - 1) * 100);
 		put_label(s.f, verdict);
 		put_label(s.f, label);
 		fputc('\n', s.f);
@@ -1138,15 +1154,15 @@ int cb_plotdata_write_compare(const json_t *doc, const char *path, const char *d
 	char sub[600];
 	const json_t *base = json_object_get(doc, "base"), *head = json_object_get(doc, "head");
 	snprintf(sub, sizeof sub, "base %s \u00b7 head %s",
-		 json_is_object(base) ? text(base, "path") : "?",
-		 json_is_object(head) ? text(head, "path") : "?");
+		 json_is_object(base) ? cb_json_str(base, "path") : "?",
+		 json_is_object(head) ? cb_json_str(head, "path") : "?");
 	fprintf(s.f, "# ckptbench plot: the variables plots/compare.gp reads.\n");
 	put_str_var(s.f, "CMP_SUBTITLE", sub);
 	fprintf(s.f, "CMP_N = %zu\n", n);
 	/* What was compared: wall time in seconds unless the document says
 	 * otherwise (compare --metric instructions). */
-	const char *metric = *text(doc, "metric") ? text(doc, "metric") : "wall";
-	const char *unit = *text(doc, "unit") ? text(doc, "unit") : "s";
+	const char *metric = *cb_json_str(doc, "metric") ? cb_json_str(doc, "metric") : "wall";
+	const char *unit = *cb_json_str(doc, "unit") ? cb_json_str(doc, "unit") : "s";
 	char axis[160];
 	snprintf(axis, sizeof axis, "%s (%s)", strcmp(metric, "wall") == 0 ? "load time" : metric,
 		 unit);

@@ -1,17 +1,18 @@
 /* From results files to the data files that the gnuplot templates in
  * plots/ read, and the merged view of the cells that `report` tabulates.
  *
- * This stage reads results documents (docs/results-schema.md) and never runs a
- * loader. What it writes into a data directory is the templates' whole
- * input, so each template works on its own:
+ * This stage reads results files through the results model
+ * (results_model.h) and never runs a loader. What it writes into a data
+ * directory is the templates' whole input, so each template works on its
+ * own:
  *
  *     gnuplot -c plots/memory.gp DATADIR OUTBASE   ->  OUTBASE.png, OUTBASE.svg
  *
- * DATADIR holds series.gp (gnuplot variables: the loaders with their fixed
- * colours, dash and point types, the subtitle, the ceilings, which data
- * blocks belong to which loader) and whitespace-separated *.dat files, one
- * block per loader (blocks separated by two blank lines, as gnuplot's
- * `index` counts them). Missing values are written as "?". The columns of
+ * DATADIR holds series.gp (gnuplot variables: the series (loaders) with
+ * their fixed colours, dash and point types, the subtitle, the ceilings,
+ * which data blocks belong to which series) and whitespace-separated
+ * *.dat files, one block per series (blocks separated by two blank lines,
+ * as gnuplot's `index` counts them). Missing values are written as "?". The columns of
  * each file are listed in a comment at its top.
  */
 #ifndef CB_PLOTDATA_H
@@ -22,6 +23,7 @@
 #include <stddef.h>
 
 #include "error.h"
+#include "results_model.h"
 
 enum cb_chart {
 	CB_CHART_MEMORY,
@@ -36,10 +38,12 @@ enum cb_chart {
 /* "memory", "time", ...: the template's and the chart files' base name. */
 const char *cb_chart_name(enum cb_chart chart);
 
-/* A loader's look on every chart, fixed by its name so colours stay the
+/* A series' look on every chart, fixed by its name so colours stay the
  * same across charts and runs: known loaders from a table (Okabe-Ito and
- * Tol colours, safe for colour-blind readers), others from a hash of the
- * name. Dash and point types differ too, so charts read in greyscale. */
+ * Tol colours, safe for colour-blind readers), other names (a loader the
+ * table does not know, one setting of a loader: "safetensors-gpu:mode=
+ * register") from a hash of the name. Dash and point types differ too, so
+ * charts read in greyscale. */
 struct cb_plot_style {
 	unsigned rgb;     /* 0xRRGGBB */
 	int dash;         /* gnuplot dashtype 1..N */
@@ -48,44 +52,49 @@ struct cb_plot_style {
 };
 void cb_plot_style_of(const char *loader, struct cb_plot_style *out);
 
-/* One cell of the merged runs; pointers borrow from the documents. */
+/* One cell of the merged runs. */
 struct cb_pcell {
-	const json_t *cell;
-	const json_t *summary; /* NULL when the cell has none (skipped) */
-	const char *loader, *dataset, *cache, *device, *status, *reason;
-	double model_bytes; /* NaN when the cell does not say */
-	size_t doc;         /* which document it came from */
-	size_t loader_idx;  /* into cb_plotset.loaders */
+	const struct cb_results_cell *cell; /* borrowed from a file of the set */
+	size_t series;                      /* into cb_plotset.series */
+	const char *label;                  /* cb_plotset.series[series] */
 };
 
-/* The cells of one or more results documents. A cell that appears in two
- * documents (same loader, dataset, cache and device) is taken from the
- * later one: a re-run replaces what it measured again. Cells keep their
- * order of first appearance. */
+/* The cells of one or more results files (results_model.h). A cell that
+ * appears in two files (the same key: loader, options, dataset, cache and
+ * device) is taken from the later one: a re-run replaces what it measured
+ * again. Cells keep their order of first appearance. A series is what a
+ * chart draws as one line or one bar colour: a loader, or, where cells of
+ * a loader differ only by their options, one setting of it, named by
+ * cb_results_cell_label over the merged cells. */
 struct cb_plotset {
-	json_t *const *docs; /* borrowed; n_docs of them */
-	const char *const *paths;
-	size_t n_docs;
+	const struct cb_results_file *const *files; /* borrowed; n_files of them */
+	size_t n_files;
 	struct cb_pcell *cells; /* owned */
 	size_t n_cells;
-	const char **loaders; /* owned array, borrowed names; palette order */
-	size_t n_loaders;
+	char **series; /* owned labels; palette order */
+	size_t n_series;
 	double *sizes; /* owned; distinct model sizes, ascending */
 	size_t n_sizes;
-	const json_t *calibration; /* the last document's with one, or NULL */
-	/* Loaders skipped in every cell (not built or not runnable where the
-	 * results were taken): left out of the charts, which say how many in
-	 * their subtitle; the report lists each with its reason. */
+	/* The last file's calibration with one, else the last file's (not
+	 * present: every figure NaN); borrowed, never NULL. */
+	const struct cb_results_calibration *calibration;
+	/* Series skipped in every cell (loaders not built or not runnable
+	 * where the results were taken): left out of the charts, which say how
+	 * many in their subtitle; the report lists each with its reason. */
 	size_t n_not_run;
 };
 
-/* Builds the merged view; docs must outlive it. CB_ENOMEM only. */
-CB_NODISCARD int cb_plotset_build(json_t *const *docs, const char *const *paths, size_t n_docs,
+/* Builds the merged view of n_files >= 1 files, which must outlive it.
+ * CB_ENOMEM only. The set is the caller's, for cb_plotset_free. */
+CB_NODISCARD int cb_plotset_build(const struct cb_results_file *const *files, size_t n_files,
 				  struct cb_plotset *set, struct cb_error *err);
 void cb_plotset_free(struct cb_plotset *set);
 
-/* The cell for (loader, size, cache), or NULL. */
-const struct cb_pcell *cb_plotset_find(const struct cb_plotset *set, size_t loader_idx,
+/* True when the cell has figures to draw (cb_results_cell_measured). */
+bool cb_pcell_measured(const struct cb_pcell *c);
+
+/* The cell for (series, size, cache), or NULL. */
+const struct cb_pcell *cb_plotset_find(const struct cb_plotset *set, size_t series,
 				       double model_bytes, const char *cache);
 
 /* Writes series.gp and the results charts' *.dat files into `dir` (which
@@ -129,10 +138,16 @@ void cb_plot_subtitle(const struct cb_plotset *set, char *buf, size_t size);
 CB_NODISCARD int cb_plot_render(const char *data_dir, const char *out_dir, unsigned charts,
 				struct cb_error *err);
 
-/* The whole plot stage (cmd_plot.c), shared with report: loads the files
- * (results documents and at most one comparison), writes the data into
- * DIR/data/ and, unless data_only, the charts into DIR. *charts_out gets
- * the bits of the charts made. */
+/* Draws a set (and, when `compare` is not NULL, a comparison document
+ * read from compare_path): the data into DIR/data/ and, unless data_only,
+ * the charts into DIR. *charts_out gets the bits of the charts made. The
+ * set may be NULL when there is only a comparison. */
+CB_NODISCARD int cb_plot_draw(const struct cb_plotset *set, const json_t *compare,
+			      const char *compare_path, const char *dir, bool data_only,
+			      unsigned *charts_out, struct cb_error *err);
+
+/* The whole plot stage (cmd_plot.c): loads the files (results files and at
+ * most one comparison), builds the set and draws it (cb_plot_draw). */
 CB_NODISCARD int cb_plot_make(char **files, size_t n_files, const char *dir, bool data_only,
 			      unsigned *charts_out, struct cb_error *err);
 

@@ -12,6 +12,7 @@
 
 #include "cb_config.h"
 #include "fileio.h"
+#include "results_model.h"
 #include "stats.h"
 
 #define MAX_TRIALS 4096
@@ -89,21 +90,9 @@ json_t *cb_results_add_cell(struct cb_results *r)
 
 /* ------------------------------------------------------------- summary */
 
-static double num(const json_t *o, const char *key)
-{
-	const json_t *v = json_object_get(o, key);
-	return json_is_number(v) ? json_number_value(v) : NAN;
-}
-
 static json_t *real_or_null(double v)
 {
 	return isfinite(v) ? json_real(v) : json_null();
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return (x > y) - (x < y);
 }
 
 /* The median of the finite values of v[0..n); NAN when there are none. */
@@ -115,7 +104,7 @@ static double median_of(double *v, size_t n)
 			v[k++] = v[i];
 	if (!k)
 		return NAN;
-	qsort(v, k, sizeof *v, cmp_double);
+	qsort(v, k, sizeof *v, cb_stats_cmp_double);
 	return k % 2 ? v[k / 2] : (v[k / 2 - 1] + v[k / 2]) / 2;
 }
 
@@ -125,7 +114,7 @@ static double ratio_median(json_t *const *trials, size_t n, const char *peak, co
 {
 	double v[MAX_TRIALS];
 	for (size_t i = 0; i < n; i++)
-		v[i] = (num(trials[i], peak) - num(trials[i], base)) / model;
+		v[i] = (cb_json_num(trials[i], peak) - cb_json_num(trials[i], base)) / model;
 	return model > 0 ? median_of(v, n) : NAN;
 }
 
@@ -155,8 +144,8 @@ static void summary_load(json_t *s, json_t *const *ok, size_t n, double model, d
 {
 	double init[MAX_TRIALS], load[MAX_TRIALS];
 	for (size_t i = 0; i < n; i++) {
-		double wall = num(ok[i], "wall_s");
-		double in = num(json_object_get(ok[i], "phases"), "init");
+		double wall = cb_json_num(ok[i], "wall_s");
+		double in = cb_json_num(json_object_get(ok[i], "phases"), "init");
 		init[i] = isfinite(in) ? in : 0;
 		load[i] = wall - init[i] > 0 ? wall - init[i] : NAN;
 	}
@@ -209,9 +198,9 @@ static double paired_ceiling(const json_t *calibration, const json_t *cell, doub
 		const char *f = json_string_value(json_object_get(e, "format"));
 		const char *c = json_string_value(json_object_get(e, "cache"));
 		if (d && f && c && !strcmp(d, dataset) && !strcmp(f, format) && !strcmp(c, cache)) {
-			*file_bytes = num(e, "file_bytes");
-			*best = num(e, "read_best_gbps");
-			return num(e, "read_gbps");
+			*file_bytes = cb_json_num(e, "file_bytes");
+			*best = cb_json_num(e, "read_best_gbps");
+			return cb_json_num(e, "read_gbps");
 		}
 	}
 	return NAN;
@@ -239,9 +228,9 @@ static double ceiling_for(const json_t *calibration, const json_t *cell, const c
 		return paired;
 	}
 	*source = "calibration";
-	*best = num(calibration, best_key);
-	double cap = num(calibration, key);
-	double bytes = num(calibration, "file_bytes");
+	*best = cb_json_num(calibration, best_key);
+	double cap = cb_json_num(calibration, key);
+	double bytes = cb_json_num(calibration, "file_bytes");
 	*file_bytes = bytes;
 	if (!(model > 0))
 		return cap;
@@ -249,13 +238,13 @@ static double ceiling_for(const json_t *calibration, const json_t *cell, const c
 	const json_t *by_size = json_object_get(calibration, "by_size");
 	for (size_t i = 0; i < json_array_size(by_size); i++) {
 		const json_t *e = json_array_get(by_size, i);
-		double b = num(e, "file_bytes"), v = num(e, key);
+		double b = cb_json_num(e, "file_bytes"), v = cb_json_num(e, key);
 		if (b > 0 && isfinite(v) && fabs(log(b / model)) < nearest) {
 			nearest = fabs(log(b / model));
 			cap = v;
 			*file_bytes = b;
 			*source = "size-matched";
-			*best = num(e, best_key);
+			*best = cb_json_num(e, best_key);
 		}
 	}
 	return cap;
@@ -270,14 +259,14 @@ void cb_results_summarize(json_t *cell, const json_t *calibration)
 	for (size_t i = 0; i < json_array_size(trials) && n < MAX_TRIALS; i++) {
 		json_t *tr = json_array_get(trials, i);
 		const char *outcome = json_string_value(json_object_get(tr, "outcome"));
-		if (outcome && strcmp(outcome, "ok") == 0 && isfinite(num(tr, "wall_s"))) {
+		if (outcome && strcmp(outcome, "ok") == 0 && isfinite(cb_json_num(tr, "wall_s"))) {
 			ok[n] = tr;
-			t[n++] = num(tr, "wall_s");
+			t[n++] = cb_json_num(tr, "wall_s");
 		}
 	}
 	struct cb_stats st;
 	cb_stats_compute(t, n, &st);
-	double model = num(cell, "model_bytes");
+	double model = cb_json_num(cell, "model_bytes");
 	const char *cache = json_string_value(json_object_get(cell, "cache"));
 	bool warm = cache && strcmp(cache, "warm") == 0;
 	const char *ceiling = warm ? "warm_read_gbps" : "cold_read_gbps";

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/wait.h>
 
+#include "results_model.h"
 #include "run_plan.h"
 
 /* A cold trial may start with this much of the files cached, a warm one
@@ -13,12 +14,6 @@
 #define CACHE_TOLERANCE 0.05
 /* A cold trial should fetch about all the bytes from storage. */
 #define COLD_READ_FRACTION 0.9
-
-static double num(const json_t *o, const char *key)
-{
-	const json_t *v = json_object_get(o, key);
-	return json_is_number(v) ? json_number_value(v) : NAN;
-}
 
 static json_t *u64_json(uint64_t v)
 {
@@ -54,14 +49,15 @@ static uint64_t max_u64(uint64_t a, double b)
  * saw itself right after it (VmHWM is exact for the total). */
 static void set_peaks(json_t *t, const json_t *rep, const struct cb_child_run *ch)
 {
-	double from = num(rep, "load_start_mono") - ch->start_mono;
-	double to = num(rep, "load_end_mono") - ch->start_mono;
+	double from = cb_json_num(rep, "load_start_mono") - ch->start_mono;
+	double to = cb_json_num(rep, "load_end_mono") - ch->start_mono;
 	if (!isfinite(from) || !isfinite(to)) /* no report: the whole life */
 		from = 0, to = INFINITY;
 	struct peaks p = sampled_peaks(ch, from, to);
-	p.anon = max_u64(p.anon, num(rep, "after_anon_bytes"));
-	p.file = max_u64(p.file, num(rep, "after_file_bytes"));
-	p.rss = max_u64(max_u64(p.rss, num(rep, "vmhwm_bytes")), num(rep, "after_rss_bytes"));
+	p.anon = max_u64(p.anon, cb_json_num(rep, "after_anon_bytes"));
+	p.file = max_u64(p.file, cb_json_num(rep, "after_file_bytes"));
+	p.rss = max_u64(max_u64(p.rss, cb_json_num(rep, "vmhwm_bytes")),
+			cb_json_num(rep, "after_rss_bytes"));
 	json_object_set_new(t, "peak_rss_bytes", u64_json(p.rss));
 	json_object_set_new(t, "peak_anon_bytes", u64_json(p.anon));
 	json_object_set_new(t, "peak_file_bytes", u64_json(p.file));
@@ -177,10 +173,10 @@ static json_t *timeline_json(const json_t *rep, const struct cb_child_run *ch)
 	const json_t *spans = json_object_get(rep, "phase_spans");
 	for (size_t i = 0; i < json_array_size(spans); i++) {
 		const json_t *s = json_array_get(spans, i);
-		json_array_append_new(ph,
-				      json_pack("{s:O,s:f,s:f}", "name", json_object_get(s, "name"),
-						"start_s", num(s, "start_mono") - ch->start_mono,
-						"end_s", num(s, "end_mono") - ch->start_mono));
+		json_array_append_new(
+			ph, json_pack("{s:O,s:f,s:f}", "name", json_object_get(s, "name"),
+				      "start_s", cb_json_num(s, "start_mono") - ch->start_mono,
+				      "end_s", cb_json_num(s, "end_mono") - ch->start_mono));
 	}
 	return json_pack("{s:o,s:o,s:o,s:n,s:o}", "t_s", ts, "anon_bytes", anon, "file_bytes", file,
 			 "vram_bytes", "phases", ph);
@@ -206,12 +202,13 @@ json_t *cb_trial_record(const struct cb_run *run, const struct cb_plan_cell *cel
 	json_t *msg = json_object_get(rep, "message");
 	json_object_set_new(t, "message", json_is_string(msg) ? json_incref(msg) : json_string(""));
 	json_object_set_new(t, "wall_s",
-			    isfinite(num(rep, "wall_s")) ? json_real(num(rep, "wall_s"))
-							 : json_null());
+			    isfinite(cb_json_num(rep, "wall_s"))
+				    ? json_real(cb_json_num(rep, "wall_s"))
+				    : json_null());
 	json_t *phases = json_object_get(rep, "phases");
 	json_object_set_new(t, "phases", phases ? json_incref(phases) : json_null());
 	json_object_set_new(t, "baseline_rss_bytes",
-			    u64_json(max_u64(0, num(rep, "baseline_rss_bytes"))));
+			    u64_json(max_u64(0, cb_json_num(rep, "baseline_rss_bytes"))));
 	set_peaks(t, rep, ch);
 	const struct rusage *ru = &ch->rusage;
 	json_object_set_new(t, "major_faults", u64_json((uint64_t)ru->ru_majflt));
@@ -225,9 +222,9 @@ json_t *cb_trial_record(const struct cb_run *run, const struct cb_plan_cell *cel
 			    json_boolean(json_is_true(json_object_get(rep, "verified"))));
 	/* Extras: the rest of the evidence. */
 	json_object_set_new(t, "baseline_anon_bytes",
-			    u64_json(max_u64(0, num(rep, "baseline_anon_bytes"))));
+			    u64_json(max_u64(0, cb_json_num(rep, "baseline_anon_bytes"))));
 	json_object_set_new(t, "baseline_file_bytes",
-			    u64_json(max_u64(0, num(rep, "baseline_file_bytes"))));
+			    u64_json(max_u64(0, cb_json_num(rep, "baseline_file_bytes"))));
 	json_object_set_new(t, "process_s", json_real(ch->elapsed_s));
 	json_object_set_new(t, "inblock_bytes", u64_json((uint64_t)ru->ru_inblock * 512));
 	json_object_set_new(t, "wait4_maxrss_bytes", u64_json((uint64_t)ru->ru_maxrss * 1024));
@@ -342,65 +339,72 @@ static void fmt_num(char *buf, size_t size, double v, const char *fmt)
 		snprintf(buf, size, "-");
 }
 
-static void outcome_text(const json_t *cell, char *buf, size_t size)
+static void outcome_text(const struct cb_results_cell *c, char *buf, size_t size)
 {
-	const char *status = json_string_value(json_object_get(cell, "status"));
-	const char *reason = json_string_value(json_object_get(cell, "reason"));
-	const json_t *s = json_object_get(cell, "summary");
-	if (status && strcmp(status, "ok") == 0)
-		snprintf(buf, size, "ok %lld/%zu", (long long)num(s, "n"),
-			 json_array_size(json_object_get(cell, "trials")));
+	if (strcmp(c->status, "ok") == 0)
+		snprintf(buf, size, "ok %zu/%zu", c->summary.n, c->n_trials);
 	else
-		snprintf(buf, size, "%s: %.90s", status ? status : "?", reason ? reason : "");
+		snprintf(buf, size, "%s: %.90s", *c->status ? c->status : "?", c->reason);
 }
 
-/* The loader as the user named it, with the options given
- * ("safetensors-gpu:mode=register:threads=16"), so cells of one loader
- * with different options can be told apart in the table. */
-static void cell_label(const struct cb_plan_cell *cell, char *buf, size_t size)
-{
-	size_t used = (size_t)snprintf(buf, size, "%s", cell->loader->name);
-	for (size_t k = 0; k < cell->opts.n && used < size; k++)
-		used += (size_t)snprintf(buf + used, size - used, ":%s", cell->opts.v[k]);
-}
-
+/* The table reads the run's document as any results file is read, through
+ * the results model; its rows are the cells, in the plan's order, named as
+ * every table names them (cb_results_cell_label: the loader, with the
+ * options where two cells differ only by them). */
 void cb_plan_print_table(const struct cb_run *run, FILE *out)
 {
+	struct cb_results_file *f = NULL;
+	struct cb_error err = CB_ERROR_INIT;
+	const struct cb_results_cell **among = NULL;
+	char(*labels)[256] = NULL;
+	if (cb_results_file_from_json(run->results.root, run->results.path, &f, &err) == CB_OK) {
+		among = calloc(f->n_cells + 1, sizeof *among);
+		labels = calloc(f->n_cells + 1, sizeof *labels);
+		if (!among || !labels)
+			CB_FAIL(&err, CB_ENOMEM, NULL, NULL, "out of memory for the table");
+	}
+	if (err.code) {
+		cb_error_print(&err);
+		free(among);
+		free(labels);
+		cb_results_file_free(f);
+		return;
+	}
+	for (size_t i = 0; i < f->n_cells; i++)
+		among[i] = &f->cells[i];
 	/* Columns as wide as the longest loader and dataset names, so a long
 	 * name (libtorch-safetensors-mmap-gpu) does not shift its row. */
 	int loader_w = 6, dataset_w = 7;
-	char label[256];
-	for (size_t i = 0; i < run->plan.n_cells; i++) {
-		const json_t *c = run->plan.cells[i].json;
-		cell_label(&run->plan.cells[i], label, sizeof label);
-		int l = (int)strlen(label);
-		int d = (int)strlen(json_string_value(json_object_get(c, "dataset")));
+	for (size_t i = 0; i < f->n_cells; i++) {
+		cb_results_cell_label(&f->cells[i], among, f->n_cells, labels[i], sizeof labels[i]);
+		int l = (int)strlen(labels[i]);
+		int d = (int)strlen(f->cells[i].key.dataset);
 		loader_w = l > loader_w ? l : loader_w;
 		dataset_w = d > dataset_w ? d : dataset_w;
 	}
 	fprintf(out, "%-*s %-*s %-5s %10s %8s %8s %6s %9s %6s %9s  %s\n", loader_w, "loader",
 		dataset_w, "dataset", "cache", "median_s", "init_s", "GB/s", "%ceil", "%ceil_all",
 		"%best", "RSSxmodel", "outcome");
-	for (size_t i = 0; i < run->plan.n_cells; i++) {
-		const json_t *c = run->plan.cells[i].json;
-		const json_t *s = json_object_get(c, "summary");
+	for (size_t i = 0; i < f->n_cells; i++) {
+		const struct cb_results_cell *c = &f->cells[i];
+		const struct cb_results_summary *s = &c->summary;
 		char med[32], init[32], gbps[32], pct[32], pct_all[32], pct_best[32], rss[32];
 		char outcome[160];
-		fmt_num(med, sizeof med, num(s, "median_s"), "%.4f");
-		fmt_num(init, sizeof init, num(s, "init_median_s"), "%.4f");
-		fmt_num(gbps, sizeof gbps, num(s, "load_gbps"), "%.2f");
-		fmt_num(pct, sizeof pct, num(s, "load_ceiling_fraction") * 100, "%.0f%%");
-		fmt_num(pct_all, sizeof pct_all, num(s, "ceiling_fraction") * 100, "%.0f%%");
-		fmt_num(pct_best, sizeof pct_best, num(s, "best_load_ceiling_fraction") * 100,
-			"%.0f%%");
-		fmt_num(rss, sizeof rss, num(s, "peak_rss_over_model"), "%.2f");
+		fmt_num(med, sizeof med, s->median_s, "%.4f");
+		fmt_num(init, sizeof init, s->init_median_s, "%.4f");
+		fmt_num(gbps, sizeof gbps, s->load_gbps, "%.2f");
+		fmt_num(pct, sizeof pct, s->load_ceiling_fraction * 100, "%.0f%%");
+		fmt_num(pct_all, sizeof pct_all, s->ceiling_fraction * 100, "%.0f%%");
+		fmt_num(pct_best, sizeof pct_best, s->best_load_ceiling_fraction * 100, "%.0f%%");
+		fmt_num(rss, sizeof rss, s->peak_rss_over_model, "%.2f");
 		outcome_text(c, outcome, sizeof outcome);
-		cell_label(&run->plan.cells[i], label, sizeof label);
-		fprintf(out, "%-*s %-*s %-5s %10s %8s %8s %6s %9s %6s %9s  %s\n", loader_w, label,
-			dataset_w, json_string_value(json_object_get(c, "dataset")),
-			json_string_value(json_object_get(c, "cache")), med, init, gbps, pct,
+		fprintf(out, "%-*s %-*s %-5s %10s %8s %8s %6s %9s %6s %9s  %s\n", loader_w,
+			labels[i], dataset_w, c->key.dataset, c->key.cache, med, init, gbps, pct,
 			pct_all, pct_best, rss, outcome);
 	}
+	free(among);
+	free(labels);
+	cb_results_file_free(f);
 	static const char *const against[] = {
 		[CB_CEILINGS_PAIRED] = "the read of the dataset's own files between the trials",
 		[CB_CEILINGS_SIZED] = "the calibrated read of a file the dataset's size",

@@ -14,7 +14,7 @@
  * (binomial coefficients stay exact in a double well beyond 50). */
 #define EXACT_CI_MAX_N 50
 
-static int cmp_double(const void *a, const void *b)
+int cb_stats_cmp_double(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
 	return (x > y) - (x < y);
@@ -31,7 +31,7 @@ static double mad_of(const double *s, size_t n, double med, double *dev)
 {
 	for (size_t i = 0; i < n; i++)
 		dev[i] = fabs(s[i] - med);
-	qsort(dev, n, sizeof *dev, cmp_double);
+	qsort(dev, n, sizeof *dev, cb_stats_cmp_double);
 	return sorted_median(dev, n);
 }
 
@@ -126,7 +126,7 @@ void cb_stats_compute(const double *v, size_t n, struct cb_stats *out)
 	if (!buffers(n, stack_a, stack_b, &sorted, &scratch, &heap))
 		return;
 	memcpy(sorted, v, n * sizeof *v);
-	qsort(sorted, n, sizeof *sorted, cmp_double);
+	qsort(sorted, n, sizeof *sorted, cb_stats_cmp_double);
 	out->median = sorted_median(sorted, n);
 	out->mad = mad_of(sorted, n, out->median, scratch);
 	median_ci(sorted, n, out);

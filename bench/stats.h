@@ -47,4 +47,7 @@ void cb_stats_outliers(const double *v, size_t n, bool *is_outlier_out);
 /* The threshold above, for callers that print it. */
 #define CB_STATS_OUTLIER_Z 3.5
 
+/* qsort's comparator for doubles, ascending (NaN compares equal to all). */
+int cb_stats_cmp_double(const void *a, const void *b);
+
 #endif
