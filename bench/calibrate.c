@@ -8,10 +8,13 @@
  * The read ceilings read the file into memory of its size, as loading
  * must (see struct read_dest), by one thread and by one per CPU, and take
  * the faster; the classic reads into one small reused buffer are kept as
- * cold/warm_read_reused_gbps. */
+ * cold/warm_read_reused_gbps. Every read is the read engine's
+ * (engine/read_engine.h), the loaders' own: the same thread policy,
+ * shares, descriptors and hints, so a ceiling and a load differ in what
+ * the loader does, not in how the bytes are read. */
 #include "calibrate.h"
 #include "cuda/gpu_info.h"
-#include "loader.h" /* CB_DEFAULT_THREADS_MAX */
+#include "engine/read_engine.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -129,121 +132,44 @@ struct read_dest {
 	unsigned char *chunk; /* READ_CHUNK bytes, DIRECT_ALIGN-aligned */
 };
 
-/* One thread's contiguous share of a pass. */
-struct read_share {
-	int fd;
-	bool direct, reuse;
-	const char *path;
-	unsigned char *dst; /* the share's place in `whole`, or `chunk` */
-	uint64_t off, len;
-	int rc;
-	struct cb_error err;
-};
-
-static void read_share_range(struct read_share *s);
-
-static void *read_share(void *arg)
-{
-	struct read_share *s = arg;
-	/* Every share but the first reads through its own open file: threads
-	 * sharing one look like random access to the kernel's read-ahead. */
-	int own = -1;
-	if (s->off > 0) {
-		own = open(s->path, O_RDONLY | O_CLOEXEC | (s->direct ? O_DIRECT : 0));
-		if (own < 0) {
-			s->rc = CB_FAIL_ERRNO(&s->err, errno, s->path, "cannot open");
-			return NULL;
-		}
-		s->fd = own;
-	}
-	(void)posix_fadvise(s->fd, 0, 0, POSIX_FADV_SEQUENTIAL); /* as the loaders ask */
-	read_share_range(s);
-	if (own >= 0)
-		close(own);
-	return NULL;
-}
-
-/* The share's preads, into its place or the reused chunk. */
-static void read_share_range(struct read_share *s)
-{
-	for (uint64_t done = 0; done < s->len;) {
-		size_t n = (size_t)(s->len - done < READ_CHUNK ? s->len - done : READ_CHUNK);
-		ssize_t got =
-			pread(s->fd, s->reuse ? s->dst : s->dst + done, n, (off_t)(s->off + done));
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got < 0 && s->direct && errno == EINVAL) {
-			s->rc = CB_EUNAVAILABLE; /* refused mid-file: recorded as not measured */
-			return;
-		}
-		if (got < 0) {
-			s->rc = CB_FAIL_ERRNO(&s->err, errno, s->path, "read failed");
-			return;
-		}
-		if (got == 0) {
-			s->rc = CB_FAIL(&s->err, CB_EIO, s->path, NULL,
-					"file shorter than %llu bytes",
-					(unsigned long long)(s->off + s->len));
-			return;
-		}
-		done += (uint64_t)got;
-	}
-	return;
-}
-
-#define MAX_READ_THREADS 64
-
-/* One pass over the `size`-byte file by `threads` threads (into `whole`),
- * or by one into the reused chunk when `reuse`; *seconds_out is the time of
- * the reads. O_DIRECT refused is CB_EUNAVAILABLE with no message recorded,
- * so the caller can record NAN and go on. */
+/* One pass over the `size`-byte file through the read engine: by `threads`
+ * threads in contiguous shares of READ_CHUNK preads into `whole`, or by one
+ * into the reused chunk when `reuse`; *seconds_out is the time of the
+ * reads (the files opened before). O_DIRECT refused, at open or at a read,
+ * is CB_EUNAVAILABLE with no message recorded, so the caller can record
+ * NAN and go on. */
 static int read_pass(const char *path, bool direct, const struct read_dest *dest, bool reuse,
 		     unsigned threads, uint64_t size, double *seconds_out, struct cb_error *err)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC | (direct ? O_DIRECT : 0));
-	if (fd < 0 && direct && errno == EINVAL)
-		return CB_EUNAVAILABLE;
-	if (fd < 0)
-		return CB_FAIL_ERRNO(err, errno, path, "cannot open");
-	if (reuse || threads < 1)
-		threads = 1;
-	if (threads > MAX_READ_THREADS)
-		threads = MAX_READ_THREADS;
-	/* Shares of whole READ_CHUNKs; the last takes the remainder. */
-	uint64_t share = (size / threads + READ_CHUNK - 1) / READ_CHUNK * READ_CHUNK;
-	struct read_share shares[MAX_READ_THREADS];
-	pthread_t tids[MAX_READ_THREADS];
-	unsigned n = 0;
-	for (uint64_t off = 0; n < threads && (off < size || n == 0); off += share, n++)
-		shares[n] = (struct read_share){
-			.fd = fd,
-			.direct = direct,
-			.reuse = reuse,
-			.path = path,
-			.dst = reuse ? dest->chunk : dest->whole + off,
-			.off = off,
-			.len = size - off < share ? size - off : share,
-			.err = CB_ERROR_INIT,
+	struct cb_engine engine = {0};
+	struct cb_engine_config cfg = {.threads = reuse || threads < 1 ? 1 : threads,
+				       .chunk = READ_CHUNK,
+				       .direct = direct};
+	size_t n = reuse ? (size_t)((size + READ_CHUNK - 1) / READ_CHUNK) : 1;
+	struct cb_read_item *items = calloc(n ? n : 1, sizeof *items);
+	int rc = items ? cb_engine_setup(&engine, &cfg, err)
+		       : CB_FAIL(err, CB_ENOMEM, NULL, NULL, "no memory for the read plan");
+	if (rc == CB_OK)
+		rc = cb_engine_open(&engine, &path, 1, err);
+	if (rc == CB_OK && direct && engine.report.direct_files == 0)
+		rc = CB_EUNAVAILABLE;
+	for (size_t k = 0; rc == CB_OK && k < n; k++) {
+		uint64_t off = reuse ? k * READ_CHUNK : 0;
+		items[k] = (struct cb_read_item){
+			.offset = off,
+			.len = reuse ? (size - off < READ_CHUNK ? size - off : READ_CHUNK) : size,
+			.dest = reuse ? dest->chunk : dest->whole,
 		};
+	}
 	double t0 = now_s();
-	unsigned started = 1;
-	while (started < n &&
-	       pthread_create(&tids[started], NULL, read_share, &shares[started]) == 0)
-		started++;
-	read_share(&shares[0]);
-	for (unsigned i = 1; i < started; i++)
-		pthread_join(tids[i], NULL);
-	for (unsigned i = started; i < n; i++) /* threads that could not start: here */
-		read_share(&shares[i]);
+	if (rc == CB_OK)
+		rc = cb_engine_read(&engine, items, n, err);
 	*seconds_out = now_s() - t0;
-	close(fd);
-	for (unsigned i = 0; i < n; i++)
-		if (shares[i].rc != CB_OK) {
-			if (shares[i].rc != CB_EUNAVAILABLE && err)
-				*err = shares[i].err;
-			return shares[i].rc;
-		}
-	return CB_OK;
+	if (rc == CB_OK && direct && engine.report.direct_refused)
+		rc = CB_EUNAVAILABLE; /* refused mid-file: recorded as not measured */
+	cb_engine_teardown(&engine);
+	free(items);
+	return rc;
 }
 
 static double gbps(uint64_t bytes, double seconds)
@@ -320,14 +246,6 @@ static int measure(const char *path, uint64_t size, const struct read_dest *dest
 	return CB_OK;
 }
 
-unsigned cb_read_threads_all(void)
-{
-	/* "Every CPU" is capped as the loaders' default thread count is. */
-	long online = sysconf(_SC_NPROCESSORS_ONLN);
-	unsigned all = online > 1 ? (unsigned)online : 1;
-	return all > CB_DEFAULT_THREADS_MAX ? CB_DEFAULT_THREADS_MAX : all;
-}
-
 /* A read ceiling: the file read into `whole` by one thread and by one per
  * CPU, the faster method's median (the machine can do at least that), the
  * fastest whole pass as *best; then the classic reused-buffer figure. */
@@ -335,7 +253,7 @@ static int read_ceiling(const char *path, uint64_t size, const struct read_dest 
 			struct cb_calibration *cal, double *ceiling, double *best, double *reused,
 			struct cb_error *err)
 {
-	unsigned all = cb_read_threads_all();
+	unsigned all = cb_engine_threads(0);
 	struct read_method one = {cold, false, false, 1, CAL_RUNS};
 	struct read_method every = {cold, false, false, all, CAL_RUNS};
 	struct read_method classic = {cold, false, true, 1, CLASSIC_RUNS};
@@ -510,24 +428,30 @@ int cb_read_files(const char *const *paths, size_t n, unsigned threads, unsigned
 {
 	*bytes_out = 0;
 	*seconds_out = 0;
-	for (size_t i = 0; i < n; i++) {
-		struct stat st;
-		if (stat(paths[i], &st) != 0)
-			return CB_FAIL_ERRNO(err, errno, paths[i], "cannot stat");
-		uint64_t size = (uint64_t)st.st_size, end;
-		if (__builtin_add_overflow(*bytes_out, size, &end) || end > dest_len)
-			return CB_FAIL(err, CB_ELIMIT, paths[i], NULL,
-				       "the files are larger than the %zu-byte read buffer",
-				       dest_len);
-		struct read_dest at = {dest + *bytes_out, NULL};
-		double seconds;
-		int rc = read_pass(paths[i], false, &at, false, threads, size, &seconds, err);
-		if (rc != CB_OK)
-			return rc;
+	struct cb_engine engine = {0};
+	struct cb_engine_config cfg = {.threads = threads ? threads : 1, .chunk = READ_CHUNK};
+	int rc = cb_engine_setup(&engine, &cfg, err);
+	if (rc == CB_OK)
+		rc = cb_engine_open(&engine, paths, n, err);
+	for (size_t i = 0; rc == CB_OK && i < n; i++) {
+		uint64_t end;
+		if (__builtin_add_overflow(*bytes_out, engine.files[i].size, &end) ||
+		    end > dest_len) {
+			rc = CB_FAIL(err, CB_ELIMIT, paths[i], NULL,
+				     "the files are larger than the %zu-byte read buffer",
+				     dest_len);
+			break;
+		}
+		struct cb_read_item whole = {.file = (uint32_t)i,
+					     .len = engine.files[i].size,
+					     .dest = dest + *bytes_out};
+		double t0 = now_s();
+		rc = cb_engine_read(&engine, &whole, 1, err);
+		*seconds_out += now_s() - t0;
 		*bytes_out = end;
-		*seconds_out += seconds;
 	}
-	return CB_OK;
+	cb_engine_teardown(&engine);
+	return rc;
 }
 
 /* The read ceilings for a scratch file of `size` bytes. `full`: also the

@@ -71,10 +71,6 @@ int cb_calibrate_reads(const char *data_dir, uint64_t size, struct cb_read_ceili
 /* The ceilings' own read, for the reads `run` makes of the datasets' files
  * between its trials (the paired ceilings, run_ceiling.c). */
 
-/* The N of the N-thread read: one per online CPU, at most
- * CB_DEFAULT_THREADS_MAX (as the loaders' default). */
-unsigned cb_read_threads_all(void);
-
 /* A read destination of len bytes: anonymous, huge pages asked for, every
  * page written first so no read pays a first touch. munmap(p, len) frees
  * it; NULL when the memory is not there. */
@@ -82,9 +78,10 @@ unsigned char *cb_read_buffer(size_t len);
 
 /* One timed read of files[0..n) in order, each into its place in dest
  * (dest_len bytes; CB_ELIMIT when the files do not fit), each file by
- * `threads` threads in contiguous shares with large preads. *bytes_out is
- * the bytes read, *seconds_out the sum of the files' read times. The cache
- * state is the caller's to prepare. */
+ * `threads` threads in contiguous shares with large preads: the read
+ * engine's (engine/read_engine.h), whose cb_engine_threads(0) is the N of
+ * the N-thread read. *bytes_out is the bytes read, *seconds_out the sum of
+ * the files' read times. The cache state is the caller's to prepare. */
 int cb_read_files(const char *const *paths, size_t n, unsigned threads, unsigned char *dest,
 		  size_t dest_len, uint64_t *bytes_out, double *seconds_out, struct cb_error *err);
 

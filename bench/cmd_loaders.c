@@ -15,7 +15,8 @@ static const char loaders_help[] =
 	"can run on this machine (and if not, why), and its options, which `run` takes\n"
 	"as --loaders NAME:KEY=VALUE:KEY=VALUE.\n"
 	"\n"
-	"  --json   [{name, format, device, available, reason, summary, options: [...]}]\n";
+	"  --json   [{name, format, device, available, reason, summary, options: [...],\n"
+	"            caps: [host_mem|device_mem|zero_copy|threads|o_direct|peer|module]}]\n";
 
 static json_t *loader_json(const struct cb_loader *l)
 {
@@ -32,6 +33,11 @@ static json_t *loader_json(const struct cb_loader *l)
 	json_object_set_new(j, "reason", ok ? json_null() : json_string(why.msg));
 	json_object_set_new(j, "summary", json_string(l->summary ? l->summary : ""));
 	json_object_set_new(j, "options", opts);
+	json_t *caps = json_array();
+	for (unsigned bit = 1; bit; bit <<= 1)
+		if ((l->caps & bit) && cb_loader_cap_name(bit))
+			json_array_append_new(caps, json_string(cb_loader_cap_name(bit)));
+	json_object_set_new(j, "caps", caps);
 	return j;
 }
 

@@ -15,8 +15,9 @@
  * trials exactly as the loaders are with each other.
  *
  * The reads are made here, in the harness, into a pre-faulted buffer of
- * the files' size (cb_read_buffer), by one thread and by one per CPU; as
- * in the calibration, the faster method's median is the ceiling. They are
+ * the files' size (cb_read_buffer), by one thread and by one per CPU
+ * (cb_engine_threads(0)), with the loaders' read engine; as in the
+ * calibration, the faster method's median is the ceiling. They are
  * kept in the calibration's "paired_reads" (docs/results-schema.md). */
 #include <math.h>
 #include <stdint.h>
@@ -26,6 +27,7 @@
 #include <sys/mman.h>
 
 #include "calibrate.h"
+#include "engine/read_engine.h"
 #include "run_plan.h"
 #include "stats.h"
 
@@ -132,7 +134,7 @@ static int paired_format(struct cb_run *run, struct cb_plan_dataset *d, enum cb_
 			 bool cold, const struct paired_buffer *buf, struct cb_error *err)
 {
 	const struct cb_plan_files *files = &d->files[fmt];
-	unsigned all = cb_read_threads_all();
+	unsigned all = cb_engine_threads(0);
 	json_t *e = paired_entry(run, d, cb_format_name(fmt), cold, all);
 	if (!e)
 		return CB_FAIL(err, CB_ENOMEM, NULL, NULL, "out of memory");

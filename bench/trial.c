@@ -386,7 +386,7 @@ static int timed_load(struct trial *t, struct cb_error *err)
 	set_u64(r, "after_file_bytes", after.file + after.shmem);
 	if (rc == CB_OK && (l->caps & CB_CAP_DEVICE_MEM))
 		report_vram(t, r);
-	char mode[256] = "";
+	char mode[CB_LOADER_MODE_MAX] = "";
 	if (rc == CB_OK && l->control &&
 	    l->control(t->priv, CB_LOADER_CTL_MODE, mode, NULL) == CB_OK && *mode)
 		json_object_set_new(r, "mode", json_string(mode));

@@ -7,9 +7,10 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "dtype.h"
+#include "engine/fault.h"
+#include "engine/read_engine.h"
 
-#define MAX_THREADS 64
+#define MAX_THREADS CB_ENGINE_MAX_THREADS /* the cap of every `threads` option */
 /* Tensors from this size live in the model's arena (cb_host_model_alloc);
  * smaller ones come from malloc, as in a framework's allocator. */
 #define OWN_MAP_MIN (1u << 20)
@@ -18,16 +19,6 @@
 /* The initialiser writes the model in slices of this size, shared by the
  * threads, so one large tensor is still spread over all of them. */
 #define TOUCH_SLICE ((size_t)8 << 20)
-
-unsigned cb_host_threads(uint64_t opt)
-{
-	if (opt)
-		return opt > MAX_THREADS ? MAX_THREADS : (unsigned)opt;
-	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-	return cpus < 1                        ? 1
-	       : cpus > CB_DEFAULT_THREADS_MAX ? CB_DEFAULT_THREADS_MAX
-					       : (unsigned)cpus;
-}
 
 /* ------------------------------------------------------------ parallel */
 
@@ -148,6 +139,8 @@ int cb_host_model_alloc(struct cb_host_model *hm, const struct cb_manifest *arch
 			struct cb_model *model, bool touch, bool thp, unsigned threads,
 			struct cb_error *err)
 {
+	if (cb_fault_alloc())
+		return CB_FAIL(err, CB_ENOMEM, NULL, NULL, "no memory for the model (injected)");
 	size_t n = arch->n_tensors;
 	hm->data = calloc(n ? n : 1, sizeof *hm->data);
 	hm->in_arena = calloc(n ? n : 1, sizeof *hm->in_arena);
@@ -212,6 +205,34 @@ void cb_host_model_free(struct cb_host_model *hm)
 	*hm = (struct cb_host_model){0};
 }
 
+void cb_host_model_release(struct cb_host_model *hm, size_t i, uint64_t nbytes)
+{
+	if (!hm->data || i >= hm->n || !hm->data[i])
+		return;
+	if (!hm->in_arena[i]) {
+		free(hm->data[i]);
+	} else if (nbytes) {
+		/* page-aligned and page-rounded in the arena (cb_host_model_alloc) */
+		size_t page = (size_t)sysconf(_SC_PAGESIZE);
+		(void)madvise(hm->data[i], ((size_t)nbytes + page - 1) / page * page,
+			      MADV_DONTNEED);
+	}
+	hm->data[i] = NULL;
+	hm->in_arena[i] = false;
+}
+
+int cb_host_open_ckpt_files(struct cb_engine *e, const struct cb_ckpt *ckpt, struct cb_error *err)
+{
+	const char **paths = calloc(ckpt->n_files ? ckpt->n_files : 1, sizeof *paths);
+	if (!paths)
+		return CB_FAIL(err, CB_ENOMEM, NULL, NULL, "out of memory");
+	for (size_t i = 0; i < ckpt->n_files; i++)
+		paths[i] = ckpt->files[i].path;
+	int rc = cb_engine_open(e, paths, ckpt->n_files, err);
+	free(paths);
+	return rc;
+}
+
 /* -------------------------------------------------------------- tensors */
 
 int cb_host_match(const struct cb_manifest_tensor *want, const struct cb_ckpt_tensor *have,
@@ -231,66 +252,4 @@ int cb_host_match(const struct cb_manifest_tensor *want, const struct cb_ckpt_te
 		return CB_FAIL(err, CB_EUNSUPPORTED, path, want->name,
 			       "a strided view, which this loader cannot read into place");
 	return CB_OK;
-}
-
-uint64_t cb_host_storage_start(const struct cb_ckpt_tensor *t)
-{
-	unsigned bits = cb_dtype_bits(t->dtype);
-	/* storage_offset counts elements; sub-byte dtypes never have one */
-	return t->offset - (bits >= 8 ? t->storage_offset * (bits / 8) : 0);
-}
-
-int cb_host_gather(void *dst, const uint8_t *storage, const struct cb_ckpt_tensor *t,
-		   struct cb_error *err)
-{
-	const uint8_t *first = storage + (t->offset - cb_host_storage_start(t));
-	if (!t->stride || t->numel == 0) {
-		memcpy(dst, first, (size_t)t->nbytes);
-		return CB_OK;
-	}
-	size_t esize = cb_dtype_bits(t->dtype) / 8;
-	if (esize == 0)
-		return CB_FAIL(err, CB_EUNSUPPORTED, NULL, t->name,
-			       "a strided view of a sub-byte dtype");
-	/* An odometer over every dimension but the last; the last one is a run
-	 * (one memcpy when its stride is 1). */
-	uint32_t rank = t->rank;
-	uint64_t inner = rank ? t->shape[rank - 1] : 1;
-	int64_t inner_stride = rank ? t->stride[rank - 1] : 1;
-	uint64_t index[64] = {0};
-	if (rank > 64)
-		return CB_FAIL(err, CB_EUNSUPPORTED, NULL, t->name, "more than 64 dimensions");
-	uint8_t *out = dst;
-	for (uint64_t done = 0; done < t->numel; done += inner) {
-		int64_t e = 0;
-		for (uint32_t d = 0; d + 1 < rank; d++)
-			e += (int64_t)index[d] * t->stride[d];
-		const uint8_t *src = first + e * (int64_t)esize;
-		if (inner_stride == 1) {
-			memcpy(out, src, (size_t)inner * esize);
-			out += inner * esize;
-		} else {
-			for (uint64_t k = 0; k < inner; k++, out += esize)
-				memcpy(out, src + (int64_t)k * inner_stride * (int64_t)esize,
-				       esize);
-		}
-		for (uint32_t d = rank > 0 ? rank - 1 : 0; d-- > 0;) {
-			if (++index[d] < t->shape[d])
-				break;
-			index[d] = 0;
-		}
-	}
-	return CB_OK;
-}
-
-uint64_t cb_host_touch_pages(const void *p, size_t len)
-{
-	const volatile uint8_t *b = p;
-	size_t page = (size_t)sysconf(_SC_PAGESIZE);
-	uint64_t sum = 0;
-	for (size_t off = 0; off < len; off += page)
-		sum += b[off];
-	if (len)
-		sum += b[len - 1];
-	return sum;
 }

@@ -1,9 +1,12 @@
-/* What the CPU loaders share: the empty model in host memory (the "M()"
- * step), a tiny parallel-for, the strict tensor match of load_state_dict,
- * and the in-memory gather of a strided PyTorch view.
+/* What the loaders share on the host: the empty model in host memory (the
+ * "M()" step), a tiny parallel-for, the strict tensor match of
+ * load_state_dict (every loader's, the GPU ones' too), and a checkpoint's
+ * files opened as the read engine's set.
  *
  * Nothing here reads a checkpoint; each loader does its own I/O, because how
- * it reads is what distinguishes it.
+ * it reads is what distinguishes it. The gather of a strided view is
+ * tensor_gather.h's; a PyTorch file's storage records, storage_records.h's;
+ * making mapped pages resident, engine/populate.h's.
  */
 #ifndef CB_HOST_H
 #define CB_HOST_H
@@ -16,10 +19,6 @@
 #include "error.h"
 #include "loader.h"
 #include "manifest.h"
-
-/* Worker threads for a thread option: `opt` when non-zero, else one per
- * online CPU, at most CB_DEFAULT_THREADS_MAX (16). */
-unsigned cb_host_threads(uint64_t opt);
 
 /* Runs fn(arg, i, err) for every i in [0, n) on up to `threads` threads (the
  * calling one included), items taken in order from a shared counter. The
@@ -52,27 +51,24 @@ CB_NODISCARD int cb_host_model_alloc(struct cb_host_model *hm, const struct cb_m
 
 void cb_host_model_free(struct cb_host_model *hm);
 
+/* Gives tensor i's memory back, as dropping the last reference to a tensor
+ * does (`model.to(device)` replacing a parameter): a malloc'd tensor is
+ * freed, an arena tensor's pages are discarded (MADV_DONTNEED; the range
+ * stays mapped until cb_host_model_free). Its data must not be used after. */
+void cb_host_model_release(struct cb_host_model *hm, size_t i, uint64_t nbytes);
+
+struct cb_engine;
+
+/* Opens every file of `ckpt`, in file order, as the read engine's set
+ * (cb_engine_open, engine/read_engine.h). */
+CB_NODISCARD int cb_host_open_ckpt_files(struct cb_engine *e, const struct cb_ckpt *ckpt,
+					 struct cb_error *err);
+
 /* load_state_dict(strict=True)'s check: the checkpoint holds the tensor,
  * with the architecture's dtype, shape and bytes. `have` may be NULL. A
  * strided view (PyTorch) passes only when `views_ok`. */
 CB_NODISCARD int cb_host_match(const struct cb_manifest_tensor *want,
 			       const struct cb_ckpt_tensor *have, bool views_ok, const char *path,
 			       struct cb_error *err);
-
-/* The file offset of the first byte of the storage a PyTorch tensor views
- * (its own offset for a safetensors tensor). */
-uint64_t cb_host_storage_start(const struct cb_ckpt_tensor *t);
-
-/* Copies tensor `t` in row-major order into `dst` (t->nbytes bytes) from
- * `storage`, the bytes of its whole storage record in memory. A contiguous
- * tensor is one memcpy; a view is gathered one innermost run at a time.
- * Offsets and strides were bounds-checked when the checkpoint was opened.
- * CB_EUNSUPPORTED for a strided view of a sub-byte dtype. */
-CB_NODISCARD int cb_host_gather(void *dst, const uint8_t *storage, const struct cb_ckpt_tensor *t,
-				struct cb_error *err);
-
-/* Reads one byte of every page of [p, p + len) so that each is resident;
- * returns a value the caller must use (so the reads are not elided). */
-uint64_t cb_host_touch_pages(const void *p, size_t len);
 
 #endif

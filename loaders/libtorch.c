@@ -23,12 +23,13 @@
 
 #include "cb_config.h"
 #include "loader.h"
+#include "engine/read_engine.h"
 #include "resources.h"
 #include "torch/torch_module.h"
 
 static const struct cb_loader_opt read_opts[] = {
-	{"threads", CB_OPT_U64, offsetof(struct cb_torch_read_opts, threads), 0, 64, "0",
-	 "reader threads (0: one per CPU, at most 16)"},
+	{"threads", CB_OPT_U64, offsetof(struct cb_torch_read_opts, threads), 0,
+	 CB_ENGINE_MAX_THREADS, "0", "reader threads (0: one per CPU, at most 16)"},
 	{"chunk-mib", CB_OPT_U64, offsetof(struct cb_torch_read_opts, chunk_mib), 1, 1024, "16",
 	 "MiB per pread (and per pinned staging buffer on a GPU)"},
 	{NULL, 0, 0, 0, 0, NULL, NULL},
@@ -42,8 +43,8 @@ static const struct cb_loader_opt read_opts[] = {
 	"host model in huge pages: at::empty's storages carved from one MADV_HUGEPAGE arena"
 
 static const struct cb_loader_opt cpu_read_opts[] = {
-	{"threads", CB_OPT_U64, offsetof(struct cb_torch_read_opts, threads), 0, 64, "0",
-	 "reader threads (0: one per CPU, at most 16)"},
+	{"threads", CB_OPT_U64, offsetof(struct cb_torch_read_opts, threads), 0,
+	 CB_ENGINE_MAX_THREADS, "0", "reader threads (0: one per CPU, at most 16)"},
 	{"chunk-mib", CB_OPT_U64, offsetof(struct cb_torch_read_opts, chunk_mib), 1, 1024, "16",
 	 "MiB per pread"},
 	{"thp", CB_OPT_BOOL, offsetof(struct cb_torch_read_opts, thp), 0, 0, "1", THP_HELP},

@@ -68,6 +68,10 @@ enum cb_phase {
 	CB_PHASE_COUNT,
 };
 
+/* "host_mem", "device_mem", "zero_copy", "threads", "o_direct", "peer",
+ * "module" for one bit of enum cb_loader_cap; NULL for any other value. */
+const char *cb_loader_cap_name(unsigned cap);
+
 /* "init", "read", "copy", "to_device". */
 const char *cb_phase_name(enum cb_phase phase);
 
@@ -145,14 +149,17 @@ static inline void cb_loader_phase(const struct cb_load_ctx *ctx, enum cb_phase 
 	ctx->phases->enter(ctx->phases, phase);
 }
 
+/* The size of CB_LOADER_CTL_MODE's buffer, terminator included. */
+#define CB_LOADER_MODE_MAX 256
+
 /* control() operations. Unknown ones return CB_EUNSUPPORTED. */
 enum cb_loader_ctl {
 	/* arg: struct cb_loader_fetch *. Copies a device tensor's bytes to a
 	 * host buffer so the harness can verify it (required for loaders with
 	 * CB_CAP_DEVICE_MEM). */
 	CB_LOADER_CTL_FETCH = 1,
-	/* arg: char[256]. A line about the mode that really ran (e.g. "cuFile
-	 * compat mode"), recorded as the trial's "mode". */
+	/* arg: char[CB_LOADER_MODE_MAX]. A line about the mode that really ran
+	 * (e.g. "cuFile compat mode"), recorded as the trial's "mode". */
 	CB_LOADER_CTL_MODE = 2,
 	/* arg: struct cb_loader_vram *. A device loader's memory figures,
 	 * asked once right after load(); it ends the loader's VRAM watch. */

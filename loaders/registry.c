@@ -154,6 +154,20 @@ int cb_loader_available(const struct cb_loader *l, struct cb_error *err)
 	return l->probe ? l->probe(l, err) : CB_OK;
 }
 
+const char *cb_loader_cap_name(unsigned cap)
+{
+	switch (cap) {
+	case CB_CAP_HOST_MEM: return "host_mem";
+	case CB_CAP_DEVICE_MEM: return "device_mem";
+	case CB_CAP_ZERO_COPY: return "zero_copy";
+	case CB_CAP_THREADS: return "threads";
+	case CB_CAP_O_DIRECT: return "o_direct";
+	case CB_CAP_PEER: return "peer";
+	case CB_CAP_MODULE: return "module";
+	default: return NULL;
+	}
+}
+
 /* The first executable PROG in $PATH, or NULL. */
 static char *search_path(const char *prog)
 {

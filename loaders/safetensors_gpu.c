@@ -34,27 +34,12 @@
  * keeping the pinned ring between loads (each trial is a fresh process).
  */
 #include "cb_config.h"
+#include "engine/read_engine.h"
 #include "loader.h"
 
-#if CB_HAVE_CUDA
-
-#include <errno.h>
-#include <fcntl.h>
-#include <pthread.h>
-#include <stdatomic.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include "cuda/gpu.h"
-
-#define MAX_THREADS 64
-#define CARVE_ALIGN UINT64_C(256) /* cudaMalloc's own alignment */
-#define CUFILE_MAX_IO (UINT64_C(16) << 20)
-
+/* The options exist in every build, so a build without CUDA still takes
+ * `safetensors-gpu:mode=register` and records the cell as skipped with the
+ * reason, rather than refusing the option. */
 struct st_gpu_opts {
 	const char *mode;   /* auto | cufile | pipeline | register */
 	const char *alloc;  /* model | tensor */
@@ -74,8 +59,8 @@ static const struct cb_loader_opt st_gpu_opts[] = {
 	 "model: one cudaMalloc carved into tensors; tensor: one cudaMalloc each"},
 	{"direct", CB_OPT_STRING, offsetof(struct st_gpu_opts, direct), 0, 0, "auto",
 	 "O_DIRECT reads: auto (unless the files are mostly cached), on, off"},
-	{"threads", CB_OPT_U64, offsetof(struct st_gpu_opts, threads), 0, MAX_THREADS, "0",
-	 "reader threads (0: one per CPU, at most 16)"},
+	{"threads", CB_OPT_U64, offsetof(struct st_gpu_opts, threads), 0, CB_ENGINE_MAX_THREADS,
+	 "0", "reader threads (0: one per CPU, at most 16)"},
 	{"chunk-mib", CB_OPT_U64, offsetof(struct st_gpu_opts, chunk_mib), 1, 256, "4",
 	 "MiB per read (pipeline slot size; cuFile requests are at most 16 MiB)"},
 	{"slots", CB_OPT_U64, offsetof(struct st_gpu_opts, slots), 1, 16, "2",
@@ -88,6 +73,25 @@ static const struct cb_loader_opt st_gpu_opts[] = {
 	 "one thread allocates the whole ring"},
 	{NULL, 0, 0, 0, 0, NULL, NULL},
 };
+
+#if CB_HAVE_CUDA
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cuda/gpu.h"
+#include "host.h" /* cb_host_match */
+
+#define CARVE_ALIGN UINT64_C(256) /* cudaMalloc's own alignment */
+#define CUFILE_MAX_IO (UINT64_C(16) << 20)
 
 /* Private state, zeroed by the harness; all of it freed by st_gpu_close. */
 struct st_gpu {
@@ -104,7 +108,7 @@ struct st_gpu {
 	size_t n_tensor_bufs;
 	struct cb_pipe_range *ranges;
 	size_t n_ranges;
-	char mode[256];
+	char mode[CB_LOADER_MODE_MAX];
 	/* cuFile */
 	struct cb_cufile cufile;
 	bool cufile_open;
@@ -115,18 +119,6 @@ struct st_gpu {
 static bool is(const char *value, const char *want)
 {
 	return value && strcmp(value, want) == 0;
-}
-
-static unsigned thread_count(const struct st_gpu_opts *o)
-{
-	if (o->threads)
-		return (unsigned)o->threads;
-	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-	/* On the H100 machine (16 CPUs) 16 readers moved a warm 8 GiB load
-	 * from 26 to 28-31 GB/s over 8 (results/reference/gpu-h100-tuned). */
-	return cpus < 1                        ? 1
-	       : cpus > CB_DEFAULT_THREADS_MAX ? CB_DEFAULT_THREADS_MAX
-					       : (unsigned)cpus;
 }
 
 static int st_gpu_open(const struct cb_loader *self, void *priv, const struct cb_load_ctx *ctx,
@@ -228,7 +220,7 @@ static int plan_ranges(struct st_gpu *s, const struct cb_load_ctx *ctx, struct c
 		return CB_FAIL(err, CB_ENOMEM, NULL, NULL, "out of memory");
 	for (size_t i = 0; i < arch->n_tensors; i++) {
 		const struct cb_ckpt_tensor *have = cb_ckpt_find(s->ckpt, arch->tensors[i].name);
-		int rc = cb_gpu_match(&arch->tensors[i], have, s->ckpt->path, false, err);
+		int rc = cb_host_match(&arch->tensors[i], have, false, s->ckpt->path, err);
 		if (rc != CB_OK)
 			return rc;
 		s->ranges[i] = (struct cb_pipe_range){.file = have->file,
@@ -279,14 +271,10 @@ static int open_files(struct st_gpu *s, bool direct, struct cb_error *err)
 	s->n_fds = s->ckpt->n_files;
 	for (size_t i = 0; i < s->n_fds; i++)
 		s->fds[i] = -1;
-	for (size_t i = 0; i < s->n_fds; i++) {
-		s->fds[i] = open(s->ckpt->files[i].path,
-				 O_RDONLY | O_CLOEXEC | (direct ? O_DIRECT : 0));
-		if (s->fds[i] < 0)
-			return CB_FAIL_ERRNO(err, errno, s->ckpt->files[i].path,
-					     direct ? "open with O_DIRECT" : "open");
-	}
-	return CB_OK;
+	int rc = CB_OK;
+	for (size_t i = 0; rc == CB_OK && i < s->n_fds; i++)
+		rc = cb_engine_open_file(s->ckpt->files[i].path, direct, &s->fds[i], err);
+	return rc;
 }
 
 static void close_files(struct st_gpu *s)
@@ -373,7 +361,7 @@ static int run_pipeline(struct st_gpu *s, const struct cb_load_ctx *ctx, bool ma
 	for (size_t i = 0; i < s->n_fds; i++)
 		files[i] = (struct cb_pipe_file){s->fds[i], s->ckpt->files[i].path};
 	uint64_t chunk = o->chunk_mib << 20;
-	unsigned threads = thread_count(o);
+	unsigned threads = cb_engine_threads(o->threads);
 	struct cb_pipe_plan plan = {0};
 	struct cb_pipe pipe = {0};
 	struct cb_copy_engine engine = {0};
@@ -422,69 +410,58 @@ static int run_pipeline(struct st_gpu *s, const struct cb_load_ctx *ctx, bool ma
 
 /* --- the cuFile path ----------------------------------------------------------- */
 
-/* One cuFileRead request. */
-struct cf_req {
-	uint32_t file;
-	uint64_t offset, len;
-	void *base; /* the registered buffer, or the tensor's own */
-	uint64_t dev_off;
-};
-
+/* The cuFile readers are the read engine's threads and queue
+ * (engine/read_engine.h), its chunks of at most 16 MiB, each consumed by a
+ * cuFileRead (the engine itself reads nothing): cuFile moves the bytes, as
+ * the loaders it stands for call it. */
 struct cf_run {
 	struct st_gpu *s;
-	struct cf_req *reqs;
-	size_t n_reqs;
-	atomic_size_t next;
-	atomic_int failed;
-	pthread_mutex_t lock;
-	struct cb_error *err;
 	bool numa;
 };
 
-static int cf_read(struct cf_run *r, const struct cf_req *q, struct cb_error *e)
+static int cf_start(void *ctx, unsigned worker, struct cb_error *err)
 {
-	struct st_gpu *s = r->s;
-	const char *path = s->ckpt->files[q->file].path;
-	uint64_t done = 0;
-	while (done < q->len) {
-		ssize_t n = s->cufile.read(s->handles[q->file], q->base, (size_t)(q->len - done),
-					   (off_t)(q->offset + done), (off_t)(q->dev_off + done));
+	struct cf_run *r = ctx;
+	(void)worker;
+	if (r->numa)
+		cb_gpu_bind_thread(&r->s->gpu);
+	if (cudaSetDevice(r->s->gpu.device) != cudaSuccess)
+		return CB_FAIL(err, CB_EENV, NULL, NULL, "cudaSetDevice failed in a reader");
+	return CB_OK;
+}
+
+static int cf_no_buffer(void *ctx, unsigned worker, const struct cb_read_chunk *c, void **buf,
+			struct cb_error *err)
+{
+	(void)ctx, (void)worker, (void)c, (void)err;
+	*buf = NULL;
+	return CB_OK;
+}
+
+/* One request: into the registered model buffer at the tensor's offset, or
+ * into the tensor's own (unregistered) buffer. */
+static int cf_read(void *ctx, unsigned worker, const struct cb_read_chunk *c, void *buf,
+		   struct cb_error *err)
+{
+	struct st_gpu *s = ((struct cf_run *)ctx)->s;
+	const char *path = s->ckpt->files[c->file].path;
+	void *base = s->base_registered ? s->base : c->dest;
+	uint64_t dev_off = s->base_registered ? (uint64_t)(c->dest - (char *)s->base) : 0;
+	(void)worker, (void)buf;
+	for (uint64_t done = 0; done < c->len;) {
+		ssize_t n = s->cufile.read(s->handles[c->file], base, (size_t)(c->len - done),
+					   (off_t)(c->offset + done), (off_t)(dev_off + done));
 		char where[64];
-		snprintf(where, sizeof where, "byte %llu", (unsigned long long)(q->offset + done));
+		snprintf(where, sizeof where, "byte %llu", (unsigned long long)(c->offset + done));
 		if (n == 0)
-			return CB_FAIL(e, CB_EFORMAT, path, where,
+			return CB_FAIL(err, CB_EFORMAT, path, where,
 				       "the file ends before the tensor data does");
 		if (n < 0)
-			return CB_FAIL(e, CB_EIO, path, where, "cuFileRead failed: %s",
+			return CB_FAIL(err, CB_EIO, path, where, "cuFileRead failed: %s",
 				       n == -1 ? strerror(errno) : "a cuFile error");
 		done += (uint64_t)n;
 	}
 	return CB_OK;
-}
-
-static void *cf_worker(void *arg)
-{
-	struct cf_run *r = arg;
-	struct cb_error e = CB_ERROR_INIT;
-	int rc = CB_OK;
-	if (r->numa)
-		cb_gpu_bind_thread(&r->s->gpu);
-	if (cudaSetDevice(r->s->gpu.device) != cudaSuccess)
-		rc = CB_FAIL(&e, CB_EENV, NULL, NULL, "cudaSetDevice failed in a reader");
-	while (rc == CB_OK && !atomic_load(&r->failed)) {
-		size_t k = atomic_fetch_add(&r->next, 1);
-		if (k >= r->n_reqs)
-			break;
-		rc = cf_read(r, &r->reqs[k], &e);
-	}
-	if (rc != CB_OK) {
-		atomic_store(&r->failed, 1);
-		pthread_mutex_lock(&r->lock);
-		if (r->err && r->err->code == CB_OK)
-			*r->err = e;
-		pthread_mutex_unlock(&r->lock);
-	}
-	return NULL;
 }
 
 /* Registers the files (O_DIRECT) and the model buffer. A failure here is
@@ -518,53 +495,41 @@ static int run_cufile(struct st_gpu *s, const struct cb_load_ctx *ctx, struct cb
 {
 	const struct st_gpu_opts *o = ctx->opts;
 	uint64_t max_io = o->chunk_mib << 20 < CUFILE_MAX_IO ? o->chunk_mib << 20 : CUFILE_MAX_IO;
-	size_t most = 0;
-	for (size_t i = 0; i < s->n_ranges; i++)
-		most += (size_t)(s->ranges[i].len / max_io + 1);
-	struct cf_run r = {.s = s, .err = err, .numa = o->numa};
-	r.reqs = calloc(most ? most : 1, sizeof *r.reqs);
-	if (!r.reqs)
-		return CB_FAIL(err, CB_ENOMEM, NULL, NULL, "out of memory");
-	for (size_t i = 0; i < s->n_ranges; i++) {
-		const struct cb_pipe_range *g = &s->ranges[i];
-		for (uint64_t at = 0; at < g->len; at += max_io) {
-			void *dst = (char *)g->dst + at;
-			struct cf_req *q = &r.reqs[r.n_reqs++];
-			*q = (struct cf_req){.file = g->file,
-					     .offset = g->offset + at,
-					     .len = g->len - at < max_io ? g->len - at : max_io,
-					     .base = dst,
-					     .dev_off = 0};
-			if (s->base_registered) {
-				q->base = s->base;
-				q->dev_off = (uint64_t)((char *)dst - (char *)s->base);
-			}
-		}
-	}
-	unsigned threads = thread_count(o);
-	if (threads > r.n_reqs)
-		threads = r.n_reqs ? (unsigned)r.n_reqs : 1;
-	pthread_t tids[MAX_THREADS];
-	unsigned started = 0;
-	if (pthread_mutex_init(&r.lock, NULL) != 0) {
-		free(r.reqs);
-		return CB_FAIL(err, CB_ENOMEM, NULL, NULL, "cannot create a mutex");
-	}
-	for (; started + 1 < threads; started++)
-		if (pthread_create(&tids[started], NULL, cf_worker, &r) != 0)
-			break;
-	cf_worker(&r);
-	for (unsigned i = 0; i < started; i++)
-		pthread_join(tids[i], NULL);
-	pthread_mutex_destroy(&r.lock);
-	free(r.reqs);
+	struct cb_read_item *items = calloc(s->n_ranges ? s->n_ranges : 1, sizeof *items);
+	const char **paths = calloc(s->n_fds ? s->n_fds : 1, sizeof *paths);
+	struct cf_run r = {.s = s, .numa = o->numa};
+	const struct cb_engine_consumer cufile = {
+		.ctx = &r, .start = cf_start, .buffer = cf_no_buffer, .consume = cf_read};
+	struct cb_engine_config cfg = {
+		.threads = cb_engine_threads(o->threads), .chunk = max_io, .queue = true};
+	struct cb_engine engine = {0};
+	int rc = items && paths ? CB_OK : CB_FAIL(err, CB_ENOMEM, NULL, NULL, "out of memory");
+	for (size_t i = 0; rc == CB_OK && i < s->n_ranges; i++)
+		items[i] = (struct cb_read_item){.file = s->ranges[i].file,
+						 .offset = s->ranges[i].offset,
+						 .len = s->ranges[i].len,
+						 .dest = s->ranges[i].dst};
+	for (size_t i = 0; rc == CB_OK && i < s->n_fds; i++)
+		paths[i] = s->ckpt->files[i].path;
+	if (rc == CB_OK)
+		rc = cb_engine_setup(&engine, &cfg, err);
+	if (rc == CB_OK)
+		rc = cb_engine_adopt(&engine, s->fds, paths, s->n_fds, err);
+	if (rc == CB_OK)
+		rc = cb_engine_run(&engine, items, s->n_ranges, &cufile, err);
+	size_t chunks = engine.report.chunks;
+	unsigned threads =
+		engine.n_workers < chunks ? engine.n_workers : (unsigned)(chunks ? chunks : 1);
+	cb_engine_teardown(&engine);
+	free(items);
+	free(paths);
 	size_t used = strlen(s->mode);
 	snprintf(s->mode + used, sizeof s->mode - used,
 		 "cufile: %s, %u threads, <= %llu MiB requests, buffer %s, alloc=%s",
 		 cb_cufile_mode(), threads, (unsigned long long)(max_io >> 20),
 		 s->base_registered ? "registered" : "not registered", o->alloc);
-	if (atomic_load(&r.failed))
-		return err && err->code != CB_OK ? (int)err->code : CB_EIO;
+	if (rc != CB_OK)
+		return rc;
 	/* cuFileRead returns when the bytes are on the device; the sync is
 	 * for any copy the compatibility path left queued. */
 	CB_CUDA_TRY(err, cudaDeviceSynchronize());
@@ -639,6 +604,8 @@ static int st_gpu_control(void *priv, int op, void *arg, struct cb_error *err)
 	return cb_gpu_control(&s->gpu, s->model, s->mode, op, arg, err);
 }
 
+#endif
+
 const struct cb_loader cb_loader_safetensors_gpu = {
 	.abi = CB_LOADER_ABI,
 	.name = "safetensors-gpu",
@@ -648,24 +615,14 @@ const struct cb_loader cb_loader_safetensors_gpu = {
 	.caps = CB_CAP_DEVICE_MEM | CB_CAP_THREADS | CB_CAP_O_DIRECT,
 	.opts = st_gpu_opts,
 	.opts_size = sizeof(struct st_gpu_opts),
+#if CB_HAVE_CUDA
 	.priv_size = sizeof(struct st_gpu),
 	.probe = cb_gpu_probe,
 	.open = st_gpu_open,
 	.load = st_gpu_load,
 	.close = st_gpu_close,
 	.control = st_gpu_control,
-};
-
 #else /* no CUDA toolkit at build time: listed, never run */
-
-const struct cb_loader cb_loader_safetensors_gpu = {
-	.abi = CB_LOADER_ABI,
-	.name = "safetensors-gpu",
-	.summary = "GPU-direct: cuFile, or pread into a pinned ring + cudaMemcpyAsync per slot",
-	.format = CB_FORMAT_SAFETENSORS,
-	.device = CB_DEVICE_CUDA,
-	.caps = CB_CAP_DEVICE_MEM | CB_CAP_THREADS | CB_CAP_O_DIRECT,
 	.unavailable_reason = "not built: no CUDA toolkit",
-};
-
 #endif
+};

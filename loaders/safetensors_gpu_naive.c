@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "cuda/gpu.h"
+#include "host.h" /* cb_host_match */
 
 struct st_naive {
 	struct cb_gpu gpu;
@@ -55,6 +56,9 @@ static int map_files(struct st_naive *s, struct cb_error *err)
 		return CB_FAIL(err, CB_ENOMEM, NULL, NULL, "out of memory");
 	for (size_t i = 0; i < n; i++) {
 		const struct cb_ckpt_file *f = &s->ckpt->files[i];
+		/* Not the read engine's open: safetensors' load_file opens and
+		 * maps the file (memmap2) with no read-ahead hint, and so does
+		 * this. */
 		int fd = open(f->path, O_RDONLY | O_CLOEXEC);
 		if (fd < 0)
 			return CB_FAIL_ERRNO(err, errno, f->path, "open");
@@ -82,7 +86,7 @@ static int copy_tensors(struct st_naive *s, const struct cb_manifest *arch, stru
 	for (size_t i = 0; i < n; i++) {
 		const struct cb_manifest_tensor *want = &arch->tensors[i];
 		const struct cb_ckpt_tensor *have = cb_ckpt_find(s->ckpt, want->name);
-		int rc = cb_gpu_match(want, have, s->ckpt->path, false, err);
+		int rc = cb_host_match(want, have, false, s->ckpt->path, err);
 		if (rc == CB_OK)
 			rc = cb_dev_malloc(&s->gpu.alloc, &s->bufs[i], want->nbytes, err);
 		if (rc != CB_OK)
@@ -142,6 +146,8 @@ static int naive_control(void *priv, int op, void *arg, struct cb_error *err)
 			      err);
 }
 
+#endif
+
 const struct cb_loader cb_loader_safetensors_gpu_naive = {
 	.abi = CB_LOADER_ABI,
 	.name = "safetensors-gpu-naive",
@@ -150,25 +156,14 @@ const struct cb_loader cb_loader_safetensors_gpu_naive = {
 	.format = CB_FORMAT_SAFETENSORS,
 	.device = CB_DEVICE_CUDA,
 	.caps = CB_CAP_DEVICE_MEM,
+#if CB_HAVE_CUDA
 	.priv_size = sizeof(struct st_naive),
 	.probe = cb_gpu_probe,
 	.open = naive_open,
 	.load = naive_load,
 	.close = naive_close,
 	.control = naive_control,
-};
-
 #else /* no CUDA toolkit at build time: listed, never run */
-
-const struct cb_loader cb_loader_safetensors_gpu_naive = {
-	.abi = CB_LOADER_ABI,
-	.name = "safetensors-gpu-naive",
-	.summary = "load_file(device=\"cuda\") plainly: mmap, cudaMemcpy each tensor from pageable "
-		   "memory",
-	.format = CB_FORMAT_SAFETENSORS,
-	.device = CB_DEVICE_CUDA,
-	.caps = CB_CAP_DEVICE_MEM,
 	.unavailable_reason = "not built: no CUDA toolkit",
-};
-
 #endif
+};

@@ -28,6 +28,7 @@ loaders="safetensors-read safetensors-mmap pickle pickle-mmap"
 variants="safetensors-read,safetensors-read:shares=0,safetensors-read:threads=3:chunk=64K,safetensors-read:uring=1,safetensors-read:direct=1:chunk=64K"
 variants="$variants,safetensors-read:uring=1:direct=1:qd=3:chunk=64K,safetensors-mmap"
 variants="$variants,safetensors-mmap:populate=1:populate-read=0,safetensors-mmap:populate-read=0:willneed=1:sequential=1,pickle,pickle:threads=1,pickle-mmap"
+variants="$variants,pickle-mmap:populate-read=0:threads=3,pickle-mmap:populate=1:willneed=1:sequential=1"
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
 

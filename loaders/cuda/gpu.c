@@ -260,7 +260,7 @@ int cb_gpu_control(struct cb_gpu *g, const struct cb_model *model, const char *m
 		return CB_OK;
 	}
 	if (op == CB_LOADER_CTL_MODE) {
-		snprintf(arg, 256, "%s", mode ? mode : "");
+		snprintf(arg, CB_LOADER_MODE_MAX, "%s", mode ? mode : "");
 		return CB_OK;
 	}
 	return CB_FAIL(err, CB_EUNSUPPORTED, NULL, NULL, "control %d", op);
@@ -271,20 +271,4 @@ void cb_gpu_bind_thread(void *ctx)
 	struct cb_gpu *g = ctx;
 	if (g && g->have_local_cpus)
 		(void)pthread_setaffinity_np(pthread_self(), sizeof g->local_cpus, &g->local_cpus);
-}
-
-int cb_gpu_match(const struct cb_manifest_tensor *want, const struct cb_ckpt_tensor *have,
-		 const char *path, bool allow_strided, struct cb_error *err)
-{
-	if (!have)
-		return CB_FAIL(err, CB_EMISMATCH, path, want->name,
-			       "the checkpoint lacks a tensor of the model");
-	bool same = have->dtype == want->dtype && have->rank == want->rank &&
-		    have->nbytes == want->nbytes && (allow_strided || !have->stride);
-	for (uint32_t d = 0; same && d < want->rank; d++)
-		same = have->shape[d] == want->shape[d];
-	if (!same)
-		return CB_FAIL(err, CB_EMISMATCH, path, want->name,
-			       "the checkpoint's tensor differs in dtype or shape from the model");
-	return CB_OK;
 }

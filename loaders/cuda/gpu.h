@@ -31,6 +31,7 @@
 
 #include <cuda_runtime_api.h>
 
+#include "../host.h" /* cb_host_match: load_state_dict's one strict check */
 #include "dynlib.h"
 #include "loader.h"
 #include "pipeline.h"
@@ -103,11 +104,6 @@ int cb_gpu_control(struct cb_gpu *g, const struct cb_model *model, const char *m
 /* Binds the calling thread to the GPU's local CPUs (no-op without them).
  * `ctx` is the struct cb_gpu; the signature is the pipeline's on_thread. */
 void cb_gpu_bind_thread(void *ctx);
-
-/* The architecture's tensor in the checkpoint, same dtype and shape and
- * contiguous (load_state_dict's strict check); CB_EMISMATCH otherwise. */
-int cb_gpu_match(const struct cb_manifest_tensor *want, const struct cb_ckpt_tensor *have,
-		 const char *path, bool allow_strided, struct cb_error *err);
 
 double cb_gpu_now(void);
 

@@ -7,12 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "pipeline.h"
 
-#define MAX_THREADS 64
 #define MAX_DEPTH 16
 
 /* --- the planner ------------------------------------------------------- */
@@ -169,13 +167,13 @@ int cb_pipe_setup(struct cb_pipe *pipe, struct cb_copy_engine engine,
 		  const struct cb_pipe_config *cfg, struct cb_error *err)
 {
 	*pipe = (struct cb_pipe){.cfg = *cfg, .engine = engine};
-	if (cfg->threads < 1 || cfg->threads > MAX_THREADS || cfg->slots_per_thread < 1 ||
+	if (cfg->threads < 1 || cfg->threads > CB_ENGINE_MAX_THREADS || cfg->slots_per_thread < 1 ||
 	    cfg->slots_per_thread > MAX_DEPTH || !cfg->slot_bytes ||
 	    cfg->slot_bytes % CB_PIPE_ALIGN || cfg->slot_bytes > SIZE_MAX)
 		return CB_FAIL(err, CB_EUSAGE, NULL, NULL,
 			       "pipeline needs 1 to %d threads, 1 to %d slots each, and slots "
 			       "a multiple of %llu bytes",
-			       MAX_THREADS, MAX_DEPTH, (unsigned long long)CB_PIPE_ALIGN);
+			       CB_ENGINE_MAX_THREADS, MAX_DEPTH, (unsigned long long)CB_PIPE_ALIGN);
 	/* Chunks start at CB_PIPE_ALIGN boundaries; mmap needs page ones. */
 	long page = sysconf(_SC_PAGESIZE);
 	if (cfg->map && (page <= 0 || CB_PIPE_ALIGN % (uint64_t)page))
@@ -236,75 +234,33 @@ void cb_pipe_teardown(struct cb_pipe *pipe)
 	pipe->n_slots = 0;
 }
 
-/* One run's shared state. */
-struct run {
-	struct cb_pipe *pipe;
-	const struct cb_pipe_plan *plan;
-	const struct cb_pipe_file *files;
-	size_t n_files;
-	uint64_t *file_sizes; /* the map source: each file's size, checked before mapping */
-	atomic_size_t next;
-	atomic_int failed;
-	atomic_uint_fast64_t bytes_read, preads, reuses;
-	pthread_mutex_t lock;
-	struct cb_error *err; /* under lock; the first error wins */
-};
-
-struct worker {
-	struct run *run;
-	unsigned index;
-};
-
-static void record_error(struct run *r, const struct cb_error *e)
-{
-	atomic_store(&r->failed, 1);
-	pthread_mutex_lock(&r->lock);
-	if (r->err && r->err->code == CB_OK)
-		*r->err = *e;
-	pthread_mutex_unlock(&r->lock);
-}
-
-static ssize_t default_pread(void *ctx, int fd, void *buf, size_t len, uint64_t offset)
-{
-	(void)ctx;
-	return pread(fd, buf, len, (off_t)offset);
-}
-
-/* Reads a chunk, retrying short reads, until its `need` bytes are in. */
-static int read_chunk(struct run *r, const struct cb_pipe_chunk *c, char *buf, struct cb_error *err)
-{
-	const struct cb_pipe_config *cfg = &r->pipe->cfg;
-	cb_pipe_pread_fn rd = cfg->pread ? cfg->pread : default_pread;
-	if (c->file >= r->n_files)
-		return CB_FAIL(err, CB_EINTERNAL, NULL, NULL, "chunk names file %u of %zu", c->file,
-			       r->n_files);
-	const struct cb_pipe_file *f = &r->files[c->file];
-	uint64_t got = 0;
-	while (got < c->need) {
-		ssize_t n = rd(cfg->pread_ctx, f->fd, buf + got, (size_t)(c->len - got),
-			       c->offset + got);
-		atomic_fetch_add(&r->preads, 1);
-		if (n < 0 && errno == EINTR)
-			continue;
-		char where[64];
-		snprintf(where, sizeof where, "byte %llu", (unsigned long long)(c->offset + got));
-		if (n < 0)
-			return CB_FAIL(err, CB_EIO, f->path, where, "read failed: %s",
-				       strerror(errno));
-		if (n == 0)
-			return CB_FAIL(err, CB_EFORMAT, f->path, where,
-				       "the file ends before the tensor data does");
-		got += (uint64_t)n;
-		atomic_fetch_add(&r->bytes_read, (uint64_t)n);
-	}
-	return CB_OK;
-}
-
+/* One run: the plan's chunks read by the read engine (read_engine.h: its
+ * threads, its shared queue, its reads with their retries and the first
+ * error), each handed to this ring: a worker's chunk goes to its next slot,
+ * waited on first if still busy, and its pieces are queued on the copy
+ * engine. With the map source the read engine reads nothing and the chunk
+ * is mapped here instead. */
 /* The map source: a slot's current mapping, pinned or not. */
 struct mapping {
 	void *addr;
 	size_t len;
 	bool pinned;
+};
+
+/* One reader's ring: its slots are [worker * depth, (worker + 1) * depth). */
+struct ring_worker {
+	size_t turn;   /* chunks this worker has taken */
+	unsigned slot; /* the slot of its current chunk */
+	bool busy[MAX_DEPTH];
+	struct mapping maps[MAX_DEPTH];
+};
+
+struct run {
+	struct cb_pipe *pipe;
+	const struct cb_pipe_plan *plan;
+	struct cb_engine engine;
+	atomic_uint_fast64_t mapped, reuses;
+	struct ring_worker workers[CB_ENGINE_MAX_THREADS];
 };
 
 /* Maps a chunk's range read-only and has the engine pin it. A chunk whose
@@ -314,14 +270,10 @@ static int map_chunk(struct run *r, size_t slot, const struct cb_pipe_chunk *c, 
 		     struct cb_error *err)
 {
 	const struct cb_copy_engine_ops *ops = r->pipe->engine.ops;
-	if (c->file >= r->n_files)
-		return CB_FAIL(err, CB_EINTERNAL, NULL, NULL, "chunk names file %u of %zu", c->file,
-			       r->n_files);
-	const struct cb_pipe_file *f = &r->files[c->file];
-	uint64_t size = r->file_sizes[c->file];
-	if (c->offset > size || c->need > size - c->offset) {
+	const struct cb_engine_file *f = &r->engine.files[c->file];
+	if (c->offset > f->size || c->need > f->size - c->offset) {
 		char where[64];
-		snprintf(where, sizeof where, "byte %llu", (unsigned long long)size);
+		snprintf(where, sizeof where, "byte %llu", (unsigned long long)f->size);
 		return CB_FAIL(err, CB_EFORMAT, f->path, where,
 			       "the file ends before the tensor data does");
 	}
@@ -329,7 +281,7 @@ static int map_chunk(struct run *r, size_t slot, const struct cb_pipe_chunk *c, 
 	if (addr == MAP_FAILED)
 		return CB_FAIL_ERRNO(err, errno, f->path, "mmap of a chunk");
 	*m = (struct mapping){.addr = addr, .len = (size_t)c->len};
-	atomic_fetch_add(&r->bytes_read, c->need);
+	atomic_fetch_add(&r->mapped, c->need);
 	if (ops->pin) {
 		int rc = ops->pin(r->pipe->engine.impl, slot, addr, (size_t)c->len, err);
 		if (rc != CB_OK)
@@ -350,68 +302,86 @@ static void unmap_chunk(struct run *r, size_t slot, struct mapping *m)
 	*m = (struct mapping){0};
 }
 
-static void *worker_main(void *arg)
+/* The consumer's hooks (struct cb_engine_consumer). */
+static int ring_start(void *ctx, unsigned worker, struct cb_error *err)
 {
-	struct worker *w = arg;
-	struct run *r = w->run;
-	struct cb_pipe *p = r->pipe;
-	const struct cb_copy_engine_ops *ops = p->engine.ops;
-	void *impl = p->engine.impl;
-	unsigned depth = p->cfg.slots_per_thread;
-	size_t base = (size_t)w->index * depth;
-	bool busy[MAX_DEPTH] = {false};
-	struct mapping maps[MAX_DEPTH] = {{0}};
-	bool map = p->cfg.map;
-	struct cb_error e = CB_ERROR_INIT;
-	int rc = CB_OK;
+	struct run *r = ctx;
+	const struct cb_pipe *p = r->pipe;
+	(void)worker;
 	if (p->cfg.on_thread)
 		p->cfg.on_thread(p->cfg.thread_ctx);
-	if (ops->thread_init)
-		rc = ops->thread_init(impl, &e);
-	for (size_t turn = 0; rc == CB_OK; turn++) {
-		size_t k = atomic_fetch_add(&r->next, 1);
-		if (k >= r->plan->n_chunks || atomic_load(&r->failed))
-			break;
-		unsigned s = (unsigned)(turn % depth);
-		/* The slot's previous copies must be done before it is refilled. */
-		if (busy[s]) {
-			rc = ops->wait(impl, base + s, &e);
-			busy[s] = false;
-			atomic_fetch_add(&r->reuses, 1);
-			if (rc != CB_OK)
-				break;
-		}
-		unmap_chunk(r, base + s, &maps[s]);
-		const struct cb_pipe_chunk *c = &r->plan->chunks[k];
-		char *buf = p->slots[base + s];
-		if (map) {
-			rc = map_chunk(r, base + s, c, &maps[s], &e);
-			buf = maps[s].addr;
-		} else {
-			rc = read_chunk(r, c, buf, &e);
-		}
-		for (size_t i = 0; rc == CB_OK && i < c->n_pieces; i++) {
-			const struct cb_pipe_piece *pc = &r->plan->pieces[c->first_piece + i];
-			busy[s] = true;
-			rc = ops->copy(impl, base + s, pc->dst, buf + pc->buf_off, (size_t)pc->len,
-				       &e);
-		}
-		if (rc == CB_OK && busy[s] && ops->fence)
-			rc = ops->fence(impl, base + s, &e);
+	return p->engine.ops->thread_init ? p->engine.ops->thread_init(p->engine.impl, err) : CB_OK;
+}
+
+/* The worker's next slot, its previous copies waited out first: the
+ * buffer the chunk is read into, or none with the map source. */
+static int ring_buffer(void *ctx, unsigned worker, const struct cb_read_chunk *c, void **buf,
+		       struct cb_error *err)
+{
+	struct run *r = ctx;
+	const struct cb_pipe *p = r->pipe;
+	struct ring_worker *w = &r->workers[worker];
+	size_t base = (size_t)worker * p->cfg.slots_per_thread;
+	unsigned s = (unsigned)(w->turn++ % p->cfg.slots_per_thread);
+	(void)c;
+	w->slot = s;
+	if (w->busy[s]) {
+		w->busy[s] = false;
+		atomic_fetch_add(&r->reuses, 1);
+		int rc = p->engine.ops->wait(p->engine.impl, base + s, err);
+		if (rc != CB_OK)
+			return rc;
 	}
-	/* Drain: no copy may still read a slot when the run returns. */
-	for (unsigned s = 0; s < depth; s++) {
-		if (busy[s]) {
-			struct cb_error e2 = CB_ERROR_INIT;
-			int rc2 = ops->wait(impl, base + s, &e2);
-			if (rc == CB_OK && rc2 != CB_OK)
-				rc = rc2, e = e2;
-		}
-		unmap_chunk(r, base + s, &maps[s]);
+	unmap_chunk(r, base + s, &w->maps[s]);
+	*buf = p->cfg.map ? NULL : p->slots[base + s];
+	return CB_OK;
+}
+
+/* The chunk is in its slot (or is mapped now): its pieces copied out. */
+static int ring_consume(void *ctx, unsigned worker, const struct cb_read_chunk *c, void *buf,
+			struct cb_error *err)
+{
+	struct run *r = ctx;
+	const struct cb_pipe *p = r->pipe;
+	const struct cb_copy_engine_ops *ops = p->engine.ops;
+	struct ring_worker *w = &r->workers[worker];
+	size_t slot = (size_t)worker * p->cfg.slots_per_thread + w->slot;
+	const struct cb_pipe_chunk *pc = &r->plan->chunks[c->item];
+	int rc = CB_OK;
+	if (p->cfg.map) {
+		rc = map_chunk(r, slot, pc, &w->maps[w->slot], err);
+		buf = w->maps[w->slot].addr;
 	}
-	if (rc != CB_OK)
-		record_error(r, &e);
-	return NULL;
+	for (size_t i = 0; rc == CB_OK && i < pc->n_pieces; i++) {
+		const struct cb_pipe_piece *piece = &r->plan->pieces[pc->first_piece + i];
+		w->busy[w->slot] = true;
+		rc = ops->copy(p->engine.impl, slot, piece->dst, (char *)buf + piece->buf_off,
+			       (size_t)piece->len, err);
+	}
+	if (rc == CB_OK && w->busy[w->slot] && ops->fence)
+		rc = ops->fence(p->engine.impl, slot, err);
+	return rc;
+}
+
+/* Drain: no copy may still read a slot when the run returns. */
+static int ring_finish(void *ctx, unsigned worker, int rc, struct cb_error *err)
+{
+	struct run *r = ctx;
+	const struct cb_pipe *p = r->pipe;
+	struct ring_worker *w = &r->workers[worker];
+	size_t base = (size_t)worker * p->cfg.slots_per_thread;
+	int out = CB_OK;
+	(void)rc;
+	for (unsigned s = 0; s < p->cfg.slots_per_thread; s++) {
+		if (w->busy[s]) {
+			int rc2 = p->engine.ops->wait(p->engine.impl, base + s, err);
+			w->busy[s] = false;
+			if (out == CB_OK)
+				out = rc2;
+		}
+		unmap_chunk(r, base + s, &w->maps[s]);
+	}
+	return out;
 }
 
 int cb_pipe_run(struct cb_pipe *pipe, const struct cb_pipe_plan *plan,
@@ -423,48 +393,54 @@ int cb_pipe_run(struct cb_pipe *pipe, const struct cb_pipe_plan *plan,
 			       "the plan's chunks are larger than the slots, or no slots");
 	if (pipe->cfg.map && !pipe->engine.ops->unpin && pipe->engine.ops->pin)
 		return CB_FAIL(err, CB_EINTERNAL, NULL, NULL, "an engine that pins must unpin");
-	struct run r = {.pipe = pipe, .plan = plan, .files = files, .n_files = n_files, .err = err};
-	if (pipe->cfg.map) {
-		r.file_sizes = calloc(n_files ? n_files : 1, sizeof *r.file_sizes);
-		if (!r.file_sizes)
-			return CB_FAIL(err, CB_ENOMEM, NULL, NULL, "out of memory");
-		for (size_t i = 0; i < n_files; i++) {
-			struct stat st;
-			if (fstat(files[i].fd, &st) != 0) {
-				int rc = CB_FAIL_ERRNO(err, errno, files[i].path, "stat");
-				free(r.file_sizes);
-				return rc;
-			}
-			r.file_sizes[i] = (uint64_t)st.st_size;
-		}
+	struct run *r = calloc(1, sizeof *r);
+	int *fds = calloc(n_files ? n_files : 1, sizeof *fds);
+	const char **paths = calloc(n_files ? n_files : 1, sizeof *paths);
+	struct cb_read_item *items = calloc(plan->n_chunks ? plan->n_chunks : 1, sizeof *items);
+	int rc = r && fds && paths && items ? CB_OK
+					    : CB_FAIL(err, CB_ENOMEM, NULL, NULL, "out of memory");
+	for (size_t i = 0; rc == CB_OK && i < n_files; i++) {
+		fds[i] = files[i].fd;
+		paths[i] = files[i].path;
 	}
-	if (pthread_mutex_init(&r.lock, NULL) != 0) {
-		free(r.file_sizes);
-		return CB_FAIL(err, CB_ENOMEM, NULL, NULL, "cannot create a mutex");
+	for (size_t k = 0; rc == CB_OK && k < plan->n_chunks; k++) {
+		const struct cb_pipe_chunk *c = &plan->chunks[k];
+		items[k] = (struct cb_read_item){
+			.file = c->file, .offset = c->offset, .len = c->len, .need = c->need};
 	}
-	unsigned n = pipe->cfg.threads;
-	if (n > plan->n_chunks)
-		n = plan->n_chunks ? (unsigned)plan->n_chunks : 1;
-	struct worker workers[MAX_THREADS];
-	pthread_t tids[MAX_THREADS];
-	unsigned started = 1;
-	for (unsigned i = 0; i < n; i++)
-		workers[i] = (struct worker){.run = &r, .index = i};
-	/* Worker 0 is this thread; fewer threads still load correctly. */
-	for (; started < n; started++)
-		if (pthread_create(&tids[started], NULL, worker_main, &workers[started]) != 0)
-			break;
-	worker_main(&workers[0]);
-	for (unsigned i = 1; i < started; i++)
-		pthread_join(tids[i], NULL);
-	pthread_mutex_destroy(&r.lock);
-	free(r.file_sizes);
-	pipe->bytes_read = atomic_load(&r.bytes_read);
-	pipe->preads = atomic_load(&r.preads);
-	pipe->slot_reuses = atomic_load(&r.reuses);
-	if (atomic_load(&r.failed))
-		return err && err->code != CB_OK ? (int)err->code : CB_EIO;
-	return CB_OK;
+	/* The files as the caller opened them (O_DIRECT or not), one shared
+	 * queue of the plan's chunks, each read whole (already slot-sized). */
+	struct cb_engine_config cfg = {.threads = pipe->cfg.threads,
+				       .queue = true,
+				       .pread = pipe->cfg.pread,
+				       .pread_ctx = pipe->cfg.pread_ctx};
+	const struct cb_engine_consumer ring = {
+		.ctx = r,
+		.start = ring_start,
+		.buffer = ring_buffer,
+		.consume = ring_consume,
+		.finish = ring_finish,
+	};
+	if (rc == CB_OK) {
+		r->pipe = pipe;
+		r->plan = plan;
+		rc = cb_engine_setup(&r->engine, &cfg, err);
+	}
+	if (rc == CB_OK)
+		rc = cb_engine_adopt(&r->engine, fds, paths, n_files, err);
+	if (rc == CB_OK) {
+		rc = cb_engine_run(&r->engine, items, plan->n_chunks, &ring, err);
+		pipe->bytes_read = r->engine.report.bytes + atomic_load(&r->mapped);
+		pipe->preads = r->engine.report.reads;
+		pipe->slot_reuses = atomic_load(&r->reuses);
+	}
+	if (r)
+		cb_engine_teardown(&r->engine);
+	free(r);
+	free(fds);
+	free(paths);
+	free(items);
+	return rc;
 }
 
 /* --- the host engine ----------------------------------------------------- */

@@ -6,8 +6,10 @@
  *                aligned for O_DIRECT, at most one slot long, spanning tensor
  *                boundaries where tensors lie back to back in the file, each
  *                chunk scattered into "pieces" (one per tensor part);
- *   the runner   has reader threads pread chunks into their own slots and
- *                hand each piece to a copy engine, which may copy
+ *   the runner   has the read engine (engine/read_engine.h: its threads,
+ *                queue, reads and first error) read chunks into each
+ *                reader's own slots, a consumer of the engine that hands
+ *                each piece to a copy engine, which may copy
  *                asynchronously: a slot is refilled only after the engine
  *                says its copies are done (fence, then wait).
  * The CUDA engine (cuda_engine.c) is cudaHostAlloc slots, cudaMemcpyAsync on
@@ -34,6 +36,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "engine/read_engine.h"
 #include "error.h"
 
 /* Reads are aligned to this (O_DIRECT's usual logical block, and a page). */
@@ -120,9 +123,10 @@ struct cb_copy_engine {
 	void *impl;
 };
 
-/* pread(2) as the runner calls it; tests substitute short reads and
- * failures. Returns bytes read, 0 at the end of the file, -1 with errno. */
-typedef ssize_t (*cb_pipe_pread_fn)(void *ctx, int fd, void *buf, size_t len, uint64_t offset);
+/* pread(2) as the runner's read engine calls it; tests substitute short
+ * reads and failures. Returns bytes read, 0 at the end of the file, -1
+ * with errno. */
+typedef cb_engine_pread_fn cb_pipe_pread_fn;
 
 struct cb_pipe_config {
 	unsigned threads;          /* reader threads, the calling one included (>= 1) */

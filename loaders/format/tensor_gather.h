@@ -1,10 +1,13 @@
-/* A tensor's logical bytes, streamed: row-major, contiguous, in chunks.
+/* A tensor's logical bytes, row-major and contiguous: the one gather of a
+ * strided view, in memory or streamed from a file.
  *
- * What hashing, converting and verifying share: a contiguous tensor is read
- * straight through; a strided view (PyTorch) has its whole storage read once
- * and its elements gathered in row-major order, which is the tensor torch
- * sees after `contiguous()`. Offsets and strides were bounds-checked against
- * the storage when the checkpoint was opened.
+ * What the loaders, hashing, converting and verifying share: a contiguous
+ * tensor is its bytes as they lie; a strided view (PyTorch) is gathered from
+ * its storage in row-major order, which is the tensor torch sees after
+ * `contiguous()`, one innermost run at a time (one memcpy when the innermost
+ * stride is 1). Offsets and strides were bounds-checked against the storage
+ * when the checkpoint was opened; the storage's start is computed with
+ * overflow checks (storage_records.h).
  */
 #ifndef CB_TENSOR_GATHER_H
 #define CB_TENSOR_GATHER_H
@@ -14,6 +17,13 @@
 
 #include "ckpt.h"
 #include "error.h"
+
+/* Copies tensor `t` in row-major order into `dst` (t->nbytes bytes) from
+ * `storage`, the bytes of its whole storage record in memory (for a
+ * safetensors tensor, its own bytes). CB_EUNSUPPORTED for a strided view of
+ * a sub-byte dtype or of more than 64 dimensions. */
+CB_NODISCARD int cb_tensor_gather(void *dst, const void *storage, const struct cb_ckpt_tensor *t,
+				  struct cb_error *err);
 
 /* Receives the next `len` bytes of the tensor; a non-zero return stops the
  * stream and is passed back. */

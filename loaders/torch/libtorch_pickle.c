@@ -3,9 +3,11 @@
  * with real ATen tensors (docs/loaders.md).
  *
  * libtorch-pickle: M() is at::empty per tensor, zeroed (1x). Our C reader
- * (zip directory and restricted unpickler, pt.h) finds every storage record;
- * each becomes a fresh at::empty tensor that the record is pread into (1x,
- * every storage of the file, as torch.load reads them all); each tensor is
+ * (zip directory and restricted unpickler, pt.h) finds every storage record
+ * (once, however many tensors view it: storage_records.h); each becomes a
+ * fresh at::empty tensor that the record is read into, one read each through
+ * the read engine on one thread, as `pickle` reads (1x, every storage of the
+ * file, as torch.load reads them all); each tensor is
  * an as_strided view of its storage, as _rebuild_tensor_v2 makes it; then
  * load_state_dict's copy_ into the model, and the state dict is dropped.
  * Peak about 2x. On a GPU, the CPU model is then moved with .to(cuda).
@@ -25,20 +27,12 @@
 #include <string.h>
 
 #include "ckpt.h"
-#include "fileio.h"
+#include "engine/read_engine.h"
 #include "host.h"
 #include "manifest.h"
+#include "storage_records.h"
 #include "torch_loaders.h"
 #include "torch_model.h"
-
-/* One storage record read into an ATen tensor. */
-struct storage {
-	uint32_t file;
-	uint64_t start; /* file offset of the storage's first byte */
-	enum cb_dtype dtype;
-	uint64_t nbytes;
-	struct cb_aten_tensor *t;
-};
 
 /* Private state, zeroed by the stub; freed by pk_close whatever failed. */
 struct pk {
@@ -47,8 +41,9 @@ struct pk {
 	bool gpu;
 	/* libtorch-pickle */
 	struct cb_ckpt *ckpt;
-	int *fds;
-	struct storage *storages;
+	struct cb_engine engine;           /* the records' reader: one thread, as torch.load */
+	struct cb_storage_record *records; /* one per storage (storage_records.h) */
+	struct cb_aten_tensor **storages;  /* per record: read into an ATen tensor */
 	size_t n_storages;
 	struct cb_aten_tensor **views; /* one per model tensor */
 	/* libtorch-pickle-load */
@@ -68,82 +63,52 @@ static void drop_state_dict(struct pk *s)
 	free(s->views);
 	free(s->loaded);
 	s->views = s->loaded = NULL;
-	for (size_t i = 0; i < s->n_storages; i++)
-		cb_aten_free(s->storages[i].t);
+	for (size_t i = 0; s->storages && i < s->n_storages; i++)
+		cb_aten_free(s->storages[i]);
 	free(s->storages);
+	free(s->records);
 	s->storages = NULL;
+	s->records = NULL;
 	s->n_storages = 0;
 }
 
-static int storage_cmp(const void *pa, const void *pb)
-{
-	const struct storage *a = pa, *b = pb;
-	if (a->file != b->file)
-		return a->file < b->file ? -1 : 1;
-	if (a->start != b->start)
-		return a->start < b->start ? -1 : 1;
-	return (a->dtype > b->dtype) - (a->dtype < b->dtype);
-}
-
-static int elsize_of(const struct cb_ckpt_tensor *t, uint64_t *out, struct cb_error *err)
-{
-	unsigned bits = cb_dtype_bits(t->dtype);
-	if (bits == 0 || bits % 8)
-		return CB_FAIL(err, CB_EUNSUPPORTED, NULL, t->name, "no whole-byte dtype");
-	*out = bits / 8;
-	return CB_OK;
-}
-
-/* The storage of a checkpoint tensor, described (not yet read). */
-static int storage_of(const struct cb_ckpt_tensor *t, struct storage *out, struct cb_error *err)
-{
-	uint64_t el = 0, skip;
-	int rc = elsize_of(t, &el, err);
-	if (rc != CB_OK)
-		return rc;
-	if (__builtin_mul_overflow(t->storage_offset, el, &skip) || skip > t->offset)
-		return CB_FAIL(err, CB_EFORMAT, NULL, t->name, "storage offset before the record");
-	*out = (struct storage){.file = t->file,
-				.start = t->offset - skip,
-				.dtype = t->dtype,
-				.nbytes = t->storage_nbytes};
-	return CB_OK;
-}
-
-/* Every distinct storage of the checkpoint, read into a fresh ATen tensor:
- * what torch.load does before the caller sees the state dict. */
+/* Every distinct storage of the checkpoint, read into a fresh ATen tensor,
+ * one read each on one thread: what torch.load does before the caller sees
+ * the state dict. */
 static int read_storages(struct pk *s, struct cb_error *err)
 {
 	const struct cb_ckpt *c = s->ckpt;
-	s->storages = calloc(c->n_tensors ? c->n_tensors : 1, sizeof *s->storages);
-	if (!s->storages)
-		return CB_FAIL(err, CB_ENOMEM, NULL, NULL, "out of memory");
-	for (size_t i = 0; i < c->n_tensors; i++) {
-		int rc = storage_of(&c->tensors[i], &s->storages[i], err);
-		if (rc != CB_OK)
-			return rc;
-	}
-	qsort(s->storages, c->n_tensors, sizeof *s->storages, storage_cmp);
-	size_t n = 0; /* unique, in place */
-	for (size_t i = 0; i < c->n_tensors; i++)
-		if (n == 0 || storage_cmp(&s->storages[n - 1], &s->storages[i]) != 0)
-			s->storages[n++] = s->storages[i];
-	s->n_storages = n;
-	for (size_t i = 0; i < n; i++) {
-		struct storage *st = &s->storages[i];
-		uint64_t el = cb_dtype_bits(st->dtype) / 8;
-		int64_t numel = (int64_t)(st->nbytes / el);
+	int rc = cb_storage_records(c, &s->records, &s->n_storages, err);
+	if (rc != CB_OK)
+		return rc;
+	s->storages = calloc(s->n_storages ? s->n_storages : 1, sizeof *s->storages);
+	struct cb_read_item *items = calloc(s->n_storages ? s->n_storages : 1, sizeof *items);
+	if (!s->storages || !items)
+		rc = CB_FAIL(err, CB_ENOMEM, NULL, NULL, "out of memory");
+	for (size_t i = 0; rc == CB_OK && i < s->n_storages; i++) {
+		const struct cb_storage_record *r = &s->records[i];
+		unsigned bits = cb_dtype_bits(r->dtype);
+		if (bits == 0 || bits % 8) {
+			rc = CB_FAIL(err, CB_EUNSUPPORTED, c->files[r->file].path, NULL,
+				     "a storage of a sub-byte dtype");
+			break;
+		}
+		int64_t numel = (int64_t)(r->nbytes / (bits / 8));
 		void *data = NULL;
-		int rc = cb_aten_empty(st->dtype, 1, &numel, NULL, CB_ATEN_CPU, 0, 0, &st->t, err);
+		rc = cb_aten_empty(r->dtype, 1, &numel, NULL, CB_ATEN_CPU, 0, 0, &s->storages[i],
+				   err);
 		if (rc == CB_OK)
-			rc = cb_aten_data_ptr(st->t, &data, err);
-		if (rc == CB_OK && st->nbytes)
-			rc = cb_pread_full(s->fds[st->file], data, (size_t)st->nbytes, st->start,
-					   c->files[st->file].path, err);
-		if (rc != CB_OK)
-			return rc;
+			rc = cb_aten_data_ptr(s->storages[i], &data, err);
+		items[i] = (struct cb_read_item){
+			.file = r->file, .offset = r->start, .len = r->nbytes, .dest = data};
 	}
-	return CB_OK;
+	if (rc == CB_OK)
+		rc = cb_host_open_ckpt_files(&s->engine, c, err);
+	if (rc == CB_OK)
+		rc = cb_engine_read(&s->engine, items, s->n_storages, err);
+	cb_engine_close(&s->engine);
+	free(items);
+	return rc;
 }
 
 /* The state dict: each model tensor's view of its storage. */
@@ -155,22 +120,20 @@ static int make_views(struct pk *s, const struct cb_manifest *arch, struct cb_er
 	for (size_t i = 0; i < arch->n_tensors; i++) {
 		const struct cb_manifest_tensor *want = &arch->tensors[i];
 		const struct cb_ckpt_tensor *have = cb_ckpt_find(s->ckpt, want->name);
-		struct storage key;
+		size_t r = 0;
 		int64_t shape[CB_ATEN_MAX_RANK], stride[CB_ATEN_MAX_RANK];
 		int rc = cb_host_match(want, have, true, s->ckpt->path, err);
 		if (rc == CB_OK)
-			rc = storage_of(have, &key, err);
+			rc = cb_storage_record_of(s->records, s->n_storages, have, &r, err);
 		if (rc != CB_OK)
 			return rc;
-		const struct storage *st =
-			bsearch(&key, s->storages, s->n_storages, sizeof *s->storages, storage_cmp);
-		if (!st || !cb_torch_shape(want->rank, want->shape, shape))
-			return CB_FAIL(err, CB_EINTERNAL, NULL, want->name, "no storage or shape");
+		if (!cb_torch_shape(want->rank, want->shape, shape))
+			return CB_FAIL(err, CB_EINTERNAL, NULL, want->name, "no shape");
 		if (have->stride)
 			memcpy(stride, have->stride, want->rank * sizeof *stride);
 		else
 			cb_torch_contiguous_strides(want->rank, shape, stride);
-		rc = cb_aten_as_strided(st->t, want->rank, shape, stride,
+		rc = cb_aten_as_strided(s->storages[r], want->rank, shape, stride,
 					(int64_t)have->storage_offset, &s->views[i], err);
 		if (rc != CB_OK)
 			return rc;
@@ -215,8 +178,6 @@ static int pk_load(void *priv, const struct cb_load_ctx *ctx, struct cb_model *m
 	cb_loader_phase(ctx, CB_PHASE_READ);
 	rc = cb_ckpt_open(ctx->path, CB_FORMAT_PYTORCH, &s->ckpt, err);
 	if (rc == CB_OK)
-		rc = cb_torch_open_files(s->ckpt, &s->fds, err);
-	if (rc == CB_OK)
 		rc = read_storages(s, err);
 	if (rc == CB_OK)
 		rc = make_views(s, ctx->arch, err);
@@ -260,9 +221,12 @@ static int pl_open_gpu(void *priv, const struct cb_load_ctx *ctx, struct cb_erro
 
 static int pk_open(void *priv, const struct cb_load_ctx *ctx, struct cb_error *err)
 {
-	(void)err;
-	((struct pk *)priv)->arch = ctx->arch;
-	return CB_OK;
+	struct pk *s = priv;
+	s->arch = ctx->arch;
+	/* torch.load reads its records on the calling thread, one after the
+	 * other: one reader. */
+	const struct cb_engine_config one_reader = {.threads = 1};
+	return cb_engine_setup(&s->engine, &one_reader, err);
 }
 
 static int pk_open_gpu(void *priv, const struct cb_load_ctx *ctx, struct cb_error *err)
@@ -341,10 +305,7 @@ static void pk_close(void *priv)
 	struct pk *s = priv;
 	drop_state_dict(s);
 	cb_torch_model_free(&s->model);
-	if (s->ckpt)
-		cb_torch_close_files(s->fds, s->ckpt->n_files);
-	else
-		free(s->fds);
+	cb_engine_teardown(&s->engine);
 	cb_ckpt_free(s->ckpt);
 	for (size_t i = 0; i < s->n_paths; i++)
 		free(s->paths[i]);

@@ -1,13 +1,17 @@
 /* libtorch-safetensors(-gpu) and libtorch-safetensors-mmap(-gpu): the
  * safetensors paths with real ATen tensors as the model (docs/loaders.md).
  *
- * libtorch-safetensors: M() is at::empty per tensor (pages zeroed on the
- * host), then each tensor's bytes are pread straight into its data_ptr by
- * threads, as safetensors-read does into malloc'd buffers: the pair measures
- * what ATen tensors cost over plain memory. On a GPU the model is
- * at::empty(cuda) and the bytes go through two pinned staging tensors
- * (at::empty(pin_memory)) with non_blocking copy_ into the model: the read
- * of one chunk overlaps the transfer of the one before.
+ * libtorch-safetensors: M() is at::empty per tensor, nothing written (the
+ * model on the meta device, materialised empty, as from_pretrained does
+ * before reading safetensors into it), then each tensor's bytes are read
+ * straight into its data_ptr by the read engine's threads
+ * (engine/read_engine.h), as safetensors-read does into plain memory: the
+ * pair measures what ATen tensors cost over plain memory. On a GPU the
+ * model is at::empty(cuda) and the bytes go through two pinned staging
+ * tensors (at::empty(pin_memory)) with non_blocking copy_ into the model,
+ * the double buffering a PyTorch program writes by hand: one reader (the
+ * engine's, handing each chunk to that copy), the read of one chunk
+ * overlapping the transfer of the one before.
  *
  * libtorch-safetensors-mmap: the file is mapped read-only, every tensor
  * wrapped by from_blob (no copy), then copy_'d into the model (ATen's copy,
@@ -17,13 +21,14 @@
  * Not done: O_DIRECT, io_uring, cuFile (safetensors-gpu has those).
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include "ckpt.h"
-#include "fileio.h"
+#include "engine/read_engine.h"
 #include "host.h"
 #include "torch_model.h"
 #include "torch_module.h"
@@ -34,10 +39,12 @@ struct st {
 	const struct cb_manifest *arch; /* the harness's, for fetch */
 	struct cb_torch_model model;
 	struct cb_ckpt *ckpt;
-	int *fds;
-	struct cb_torch_chunk *chunks;
-	size_t n_chunks;
+	struct cb_engine engine;           /* the read loaders' reads */
+	struct cb_read_item *items;        /* one per model tensor */
+	int *fds;                          /* the mmap loaders' files */
 	struct cb_aten_tensor *staging[2]; /* pinned host buffers (GPU read) */
+	size_t turn;                       /* chunks staged so far (GPU read) */
+	int32_t kind, index;               /* the model's device */
 	void **maps;                       /* one per file (mmap) */
 	size_t *map_len;
 	struct cb_aten_tensor **blobs; /* one per model tensor (mmap) */
@@ -61,80 +68,89 @@ static int st_open_gpu(void *priv, const struct cb_load_ctx *ctx, struct cb_erro
 	return CB_OK;
 }
 
+/* The read loaders: their readers set up before the baseline. On the host
+ * the engine's threads and contiguous shares, as safetensors-read's; on a
+ * GPU one reader feeding the staging buffers. */
+static int read_setup(struct st *s, const struct cb_load_ctx *ctx, struct cb_error *err)
+{
+	const struct cb_torch_read_opts *o = ctx->opts;
+	struct cb_engine_config cfg = {
+		.threads = s->gpu ? 1 : cb_engine_threads(o->threads),
+		.chunk = o->chunk_mib << 20,
+	};
+	return cb_engine_setup(&s->engine, &cfg, err);
+}
+
+static int read_open_cpu(void *priv, const struct cb_load_ctx *ctx, struct cb_error *err)
+{
+	int rc = st_open_cpu(priv, ctx, err);
+	return rc == CB_OK ? read_setup(priv, ctx, err) : rc;
+}
+
+static int read_open_gpu(void *priv, const struct cb_load_ctx *ctx, struct cb_error *err)
+{
+	int rc = st_open_gpu(priv, ctx, err);
+	return rc == CB_OK ? read_setup(priv, ctx, err) : rc;
+}
+
 static int device_of(const struct st *s, const struct cb_load_ctx *ctx, int32_t *index)
 {
 	*index = s->gpu ? ctx->device_index : 0;
 	return s->gpu ? CB_ATEN_CUDA : CB_ATEN_CPU;
 }
 
-/* The read plan: every architecture tensor found and checked, split into
- * chunks of at most `chunk` bytes. */
-static int plan(struct st *s, const struct cb_manifest *arch, struct cb_model *model,
-		uint64_t chunk, struct cb_error *err)
+/* GPU: each chunk read into a pinned staging tensor (stage_buffer), then a
+ * non_blocking copy_ into a uint8 view of the device tensor's bytes
+ * (stage_copy). Two staging tensors: the synchronize before issuing chunk
+ * k's copy waits for chunk k-1's, which ran while chunk k was read, and
+ * frees the other buffer. */
+static int stage_buffer(void *ctx, unsigned worker, const struct cb_read_chunk *c, void **buf,
+			struct cb_error *err)
 {
-	size_t total = 0;
-	for (size_t i = 0; i < arch->n_tensors; i++)
-		if (__builtin_add_overflow(total, arch->tensors[i].nbytes / chunk + 1, &total))
-			return CB_FAIL(err, CB_ELIMIT, NULL, NULL, "too many chunks");
-	s->chunks = calloc(total ? total : 1, sizeof *s->chunks);
-	if (!s->chunks)
-		return CB_FAIL(err, CB_ENOMEM, NULL, NULL, "out of memory");
-	for (size_t i = 0; i < arch->n_tensors; i++) {
-		const struct cb_manifest_tensor *want = &arch->tensors[i];
-		const struct cb_ckpt_tensor *have = cb_ckpt_find(s->ckpt, want->name);
-		int rc = cb_host_match(want, have, true, s->ckpt->path, err);
-		if (rc != CB_OK)
-			return rc;
-		for (uint64_t done = 0; done < want->nbytes; done += chunk) {
-			uint64_t left = want->nbytes - done;
-			s->chunks[s->n_chunks++] = (struct cb_torch_chunk){
-				.fd = s->fds[have->file],
-				.offset = have->offset + done,
-				.dest = (char *)model->tensors[i].data + done,
-				.len = (size_t)(left < chunk ? left : chunk),
-				.path = cb_ckpt_tensor_path(s->ckpt, have),
-			};
-		}
-	}
-	return CB_OK;
+	struct st *s = ctx;
+	(void)worker, (void)c;
+	return cb_aten_data_ptr(s->staging[s->turn % 2], buf, err);
 }
 
-/* GPU: each chunk pread into a pinned staging tensor, then a non_blocking
- * copy_ into a uint8 view of the device tensor's bytes. Two staging
- * tensors: the synchronize before issuing chunk k's copy waits for chunk
- * k-1's, which ran while chunk k was read, and frees the other buffer. */
-static int read_staged(struct st *s, const struct cb_load_ctx *ctx, uint64_t chunk,
-		       struct cb_error *err)
+static int stage_copy(void *ctx, unsigned worker, const struct cb_read_chunk *c, void *buf,
+		      struct cb_error *err)
 {
-	int32_t index;
-	int32_t kind = device_of(s, ctx, &index);
+	struct st *s = ctx;
+	struct cb_aten_tensor *stage = s->staging[s->turn++ % 2], *src = NULL, *dst = NULL;
+	int64_t n = (int64_t)c->len, one = 1;
+	(void)worker, (void)buf;
+	int rc = cb_aten_synchronize(s->kind, s->index, err);
+	if (rc == CB_OK) /* a view keeps the pinned storage, so the copy is async */
+		rc = cb_aten_as_strided(stage, 1, &n, &one, 0, &src, err);
+	if (rc == CB_OK)
+		rc = cb_aten_from_blob(c->dest, CB_DTYPE_U8, 1, &n, NULL, s->kind, s->index, &dst,
+				       err);
+	if (rc == CB_OK)
+		rc = cb_aten_copy(dst, src, 1, err);
+	cb_aten_free(src);
+	cb_aten_free(dst);
+	return rc;
+}
+
+/* Last, failed or not: no copy may still read a staging buffer. */
+static int stage_finish(void *ctx, unsigned worker, int rc, struct cb_error *err)
+{
+	struct st *s = ctx;
+	(void)worker, (void)rc;
+	return cb_aten_synchronize(s->kind, s->index, err);
+}
+
+static int read_staged(struct st *s, uint64_t chunk, struct cb_error *err)
+{
 	int64_t len = (int64_t)chunk;
 	int rc = CB_OK;
 	for (int b = 0; rc == CB_OK && b < 2; b++)
 		rc = cb_aten_empty(CB_DTYPE_U8, 1, &len, NULL, CB_ATEN_CPU, 0, 1, &s->staging[b],
 				   err);
-	for (size_t k = 0; rc == CB_OK && k < s->n_chunks; k++) {
-		const struct cb_torch_chunk *c = &s->chunks[k];
-		struct cb_aten_tensor *stage = s->staging[k % 2], *src = NULL, *dst = NULL;
-		void *host = NULL;
-		int64_t n = (int64_t)c->len, one = 1;
-		rc = cb_aten_data_ptr(stage, &host, err);
-		if (rc == CB_OK)
-			rc = cb_pread_full(c->fd, host, c->len, c->offset, c->path, err);
-		if (rc == CB_OK)
-			rc = cb_aten_synchronize(kind, index, err);
-		if (rc == CB_OK) /* a view keeps the pinned storage, so the copy is async */
-			rc = cb_aten_as_strided(stage, 1, &n, &one, 0, &src, err);
-		if (rc == CB_OK)
-			rc = cb_aten_from_blob(c->dest, CB_DTYPE_U8, 1, &n, NULL, kind, index, &dst,
-					       err);
-		if (rc == CB_OK)
-			rc = cb_aten_copy(dst, src, 1, err);
-		cb_aten_free(src);
-		cb_aten_free(dst);
-	}
+	const struct cb_engine_consumer stage = {
+		.ctx = s, .buffer = stage_buffer, .consume = stage_copy, .finish = stage_finish};
 	if (rc == CB_OK)
-		rc = cb_aten_synchronize(kind, index, err);
+		rc = cb_engine_run(&s->engine, s->items, s->model.n, &stage, err);
 	return rc;
 }
 
@@ -143,25 +159,22 @@ static int st_load(void *priv, const struct cb_load_ctx *ctx, struct cb_model *m
 {
 	struct st *s = priv;
 	const struct cb_torch_read_opts *o = ctx->opts;
-	int32_t index;
-	int32_t kind = device_of(s, ctx, &index);
+	s->kind = device_of(s, ctx, &s->index);
 	cb_loader_phase(ctx, CB_PHASE_INIT);
-	int rc = cb_torch_model_init(&s->model, ctx->arch, kind, index, cb_torch_opt_thp(ctx),
-				     model, err);
+	int rc = cb_torch_model_empty(&s->model, ctx->arch, s->kind, s->index,
+				      cb_torch_opt_thp(ctx), model, err);
 	if (rc != CB_OK)
 		return rc;
 	cb_loader_phase(ctx, CB_PHASE_READ);
-	uint64_t chunk = o->chunk_mib << 20;
 	rc = cb_ckpt_open(ctx->path, CB_FORMAT_SAFETENSORS, &s->ckpt, err);
 	if (rc == CB_OK)
-		rc = cb_torch_open_files(s->ckpt, &s->fds, err);
+		rc = cb_engine_model_items(s->ckpt, ctx->arch, model, true, &s->items, err);
 	if (rc == CB_OK)
-		rc = plan(s, ctx->arch, model, chunk, err);
+		rc = cb_host_open_ckpt_files(&s->engine, s->ckpt, err);
 	if (rc == CB_OK && !s->gpu)
-		rc = cb_torch_pread_chunks(s->chunks, s->n_chunks, cb_host_threads(o->threads),
-					   err);
+		rc = cb_engine_read(&s->engine, s->items, ctx->arch->n_tensors, err);
 	else if (rc == CB_OK)
-		rc = read_staged(s, ctx, chunk, err);
+		rc = read_staged(s, o->chunk_mib << 20, err);
 	cb_loader_phase(ctx, CB_PHASE_NONE);
 	return rc;
 }
@@ -261,11 +274,12 @@ static void st_close(void *priv)
 	for (int b = 0; b < 2; b++)
 		cb_aten_free(s->staging[b]);
 	cb_torch_model_free(&s->model);
+	cb_engine_teardown(&s->engine);
 	if (s->ckpt)
 		cb_torch_close_files(s->fds, s->ckpt->n_files);
 	else
 		free(s->fds);
-	free(s->chunks);
+	free(s->items);
 	cb_ckpt_free(s->ckpt);
 }
 
@@ -274,17 +288,29 @@ static int st_control(void *priv, int op, void *arg, struct cb_error *err)
 	struct st *s = priv;
 	if (op == CB_LOADER_CTL_FETCH)
 		return cb_torch_model_fetch(&s->model, s->arch, arg, err);
-	return CB_EUNSUPPORTED;
+	if (op != CB_LOADER_CTL_MODE || !s->engine.workers) /* the mmap loaders: no mode */
+		return CB_EUNSUPPORTED;
+	char how[CB_LOADER_MODE_MAX];
+	cb_engine_describe(&s->engine, how, sizeof how);
+	snprintf(arg, CB_LOADER_MODE_MAX, "%s%.200s", s->gpu ? "two pinned staging buffers, " : "",
+		 how);
+	return CB_OK;
 }
 
 const struct cb_torch_hooks cb_torch_safetensors = {
-	"libtorch-safetensors", sizeof(struct st), NULL, st_open_cpu, st_load, st_close, st_control,
+	"libtorch-safetensors",
+	sizeof(struct st),
+	NULL,
+	read_open_cpu,
+	st_load,
+	st_close,
+	st_control,
 };
 const struct cb_torch_hooks cb_torch_safetensors_gpu = {
 	"libtorch-safetensors-gpu",
 	sizeof(struct st),
 	cb_torch_probe_gpu,
-	st_open_gpu,
+	read_open_gpu,
 	st_load,
 	st_close,
 	st_control,

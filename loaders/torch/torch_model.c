@@ -1,20 +1,12 @@
 /* The libtorch loaders' shared parts (torch_model.h). */
-#include <errno.h>
-#include <fcntl.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
-#include "fileio.h"
+#include "engine/read_engine.h"
 #include "manifest.h"
 #include "torch_model.h"
 #include "torch_module.h"
-
-#define MAX_THREADS 64
 
 bool cb_torch_shape(uint32_t rank, const uint64_t *shape, int64_t out[CB_ATEN_MAX_RANK])
 {
@@ -44,8 +36,8 @@ bool cb_torch_opt_thp(const struct cb_load_ctx *ctx)
 }
 
 static int create_tensors(struct cb_torch_model *m, const struct cb_manifest *arch,
-			  int32_t device_kind, int32_t device_index, struct cb_model *model,
-			  struct cb_error *err)
+			  int32_t device_kind, int32_t device_index, bool zero,
+			  struct cb_model *model, struct cb_error *err)
 {
 	m->device_kind = device_kind;
 	m->device_index = device_index;
@@ -72,7 +64,7 @@ static int create_tensors(struct cb_torch_model *m, const struct cb_manifest *ar
 		 * "not loaded", so give it the table's address (0 bytes are read). */
 		if (!data)
 			data = &m->t[i];
-		if (rc == CB_OK && device_kind == CB_ATEN_CPU)
+		if (rc == CB_OK && zero && device_kind == CB_ATEN_CPU)
 			rc = cb_aten_zero(m->t[i], err);
 		if (rc != CB_OK)
 			return rc;
@@ -83,9 +75,9 @@ static int create_tensors(struct cb_torch_model *m, const struct cb_manifest *ar
 	return CB_OK;
 }
 
-int cb_torch_model_init(struct cb_torch_model *m, const struct cb_manifest *arch,
-			int32_t device_kind, int32_t device_index, bool thp, struct cb_model *model,
-			struct cb_error *err)
+static int model_init(struct cb_torch_model *m, const struct cb_manifest *arch, int32_t device_kind,
+		      int32_t device_index, bool thp, bool zero, struct cb_model *model,
+		      struct cb_error *err)
 {
 	bool huge = thp && device_kind == CB_ATEN_CPU;
 	size_t arena = 0; /* every storage 64-byte aligned, as c10 aligns */
@@ -98,13 +90,27 @@ int cb_torch_model_init(struct cb_torch_model *m, const struct cb_manifest *arch
 	}
 	int rc = huge ? cb_aten_host_huge_pages(arena, err) : CB_OK;
 	if (rc == CB_OK)
-		rc = create_tensors(m, arch, device_kind, device_index, model, err);
+		rc = create_tensors(m, arch, device_kind, device_index, zero, model, err);
 	/* Only the model: the storages a load reads later are ATen's own. */
 	struct cb_error ignored = CB_ERROR_INIT;
 	if (huge)
 		(void)cb_aten_host_huge_pages(0, rc == CB_OK ? err : &ignored);
 	m->arena = huge;
 	return rc;
+}
+
+int cb_torch_model_init(struct cb_torch_model *m, const struct cb_manifest *arch,
+			int32_t device_kind, int32_t device_index, bool thp, struct cb_model *model,
+			struct cb_error *err)
+{
+	return model_init(m, arch, device_kind, device_index, thp, true, model, err);
+}
+
+int cb_torch_model_empty(struct cb_torch_model *m, const struct cb_manifest *arch,
+			 int32_t device_kind, int32_t device_index, bool thp,
+			 struct cb_model *model, struct cb_error *err)
+{
+	return model_init(m, arch, device_kind, device_index, thp, false, model, err);
 }
 
 void cb_torch_model_free(struct cb_torch_model *m)
@@ -138,116 +144,6 @@ int cb_torch_model_fetch(struct cb_torch_model *m, const struct cb_manifest *arc
 	return rc;
 }
 
-/* The shared state of one cb_torch_pread_chunks call. */
-struct reader {
-	const struct cb_torch_chunk *chunks;
-	atomic_int failed;
-	pthread_mutex_t lock;
-	struct cb_error *err; /* under lock */
-};
-
-/* One thread's contiguous share of the chunk list, [first, end). */
-struct share {
-	struct reader *r;
-	size_t first, end;
-	bool own_files; /* read through its own open files (all but the first) */
-};
-
-/* The descriptor a share reads chunk c through: the caller's, or (with
- * own_files) its own open of the same file, since threads sharing one open
- * file look like random access to the kernel's read-ahead. Chunks come in
- * descriptor order, so one open file at a time. */
-static int share_fd(const struct share *sh, const struct cb_torch_chunk *c, int *own, int *own_of,
-		    struct cb_error *err)
-{
-	if (!sh->own_files)
-		return c->fd;
-	if (*own_of != c->fd) {
-		if (*own >= 0)
-			close(*own);
-		*own_of = c->fd;
-		*own = open(c->path, O_RDONLY | O_CLOEXEC);
-		if (*own < 0)
-			return CB_FAIL_ERRNO(err, errno, c->path, "open"), -1;
-		(void)posix_fadvise(*own, 0, 0, POSIX_FADV_SEQUENTIAL);
-	}
-	return *own;
-}
-
-static void *read_worker(void *arg)
-{
-	const struct share *sh = arg;
-	struct reader *r = sh->r;
-	struct cb_error local = CB_ERROR_INIT;
-	int own = -1, own_of = -1;
-	for (size_t k = sh->first; k < sh->end && !atomic_load(&r->failed); k++) {
-		const struct cb_torch_chunk *c = &r->chunks[k];
-		int fd = share_fd(sh, c, &own, &own_of, &local);
-		if (fd < 0 ||
-		    cb_pread_full(fd, c->dest, c->len, c->offset, c->path, &local) != CB_OK) {
-			atomic_store(&r->failed, 1);
-			pthread_mutex_lock(&r->lock);
-			if (r->err && r->err->code == CB_OK)
-				*r->err = local;
-			pthread_mutex_unlock(&r->lock);
-			break;
-		}
-	}
-	if (own >= 0)
-		close(own);
-	return NULL;
-}
-
-static int by_place(const void *a, const void *b)
-{
-	const struct cb_torch_chunk *x = a, *y = b;
-	if (x->fd != y->fd)
-		return x->fd < y->fd ? -1 : 1;
-	return x->offset < y->offset ? -1 : x->offset > y->offset;
-}
-
-int cb_torch_pread_chunks(struct cb_torch_chunk *chunks, size_t n, unsigned threads,
-			  struct cb_error *err)
-{
-	/* As safetensors-read reads: in file order, each thread one contiguous
-	 * share of about equal bytes (files were opened in index order, so
-	 * their descriptors sort that way too). */
-	qsort(chunks, n, sizeof *chunks, by_place);
-	struct reader r = {.chunks = chunks, .err = err};
-	if (pthread_mutex_init(&r.lock, NULL) != 0)
-		return CB_FAIL(err, CB_ENOMEM, NULL, NULL, "cannot create a mutex");
-	if (threads > MAX_THREADS)
-		threads = MAX_THREADS;
-	if (threads < 1)
-		threads = 1;
-	uint64_t total = 0, done = 0;
-	for (size_t k = 0; k < n; k++)
-		total += chunks[k].len;
-	struct share shares[MAX_THREADS];
-	size_t k = 0;
-	for (unsigned w = 0; w < threads; w++) {
-		uint64_t goal = w + 1 == threads ? total : total / threads * (w + 1);
-		shares[w] = (struct share){&r, k, k, w > 0};
-		while (k < n && (done < goal || w + 1 == threads))
-			done += chunks[k++].len;
-		shares[w].end = k;
-	}
-	pthread_t tids[MAX_THREADS];
-	unsigned started = 1;
-	while (started < threads &&
-	       pthread_create(&tids[started], NULL, read_worker, &shares[started]) == 0)
-		started++;
-	read_worker(&shares[0]);
-	for (unsigned i = 1; i < started; i++)
-		pthread_join(tids[i], NULL);
-	for (unsigned w = started; w < threads; w++) /* shares whose thread did not start */
-		read_worker(&shares[w]);
-	pthread_mutex_destroy(&r.lock);
-	if (atomic_load(&r.failed))
-		return err && err->code != CB_OK ? (int)err->code : CB_EIO;
-	return CB_OK;
-}
-
 int cb_torch_open_files(const struct cb_ckpt *ckpt, int **fds_out, struct cb_error *err)
 {
 	int *fds = malloc((ckpt->n_files ? ckpt->n_files : 1) * sizeof *fds);
@@ -256,14 +152,10 @@ int cb_torch_open_files(const struct cb_ckpt *ckpt, int **fds_out, struct cb_err
 		return CB_FAIL(err, CB_ENOMEM, NULL, NULL, "out of memory");
 	for (size_t i = 0; i < ckpt->n_files; i++)
 		fds[i] = -1;
-	for (size_t i = 0; i < ckpt->n_files; i++) {
-		fds[i] = open(ckpt->files[i].path, O_RDONLY | O_CLOEXEC);
-		if (fds[i] < 0)
-			return CB_FAIL_ERRNO(err, errno, ckpt->files[i].path, "open");
-		/* As safetensors-read: more read-ahead, pages dropped sooner. */
-		(void)posix_fadvise(fds[i], 0, 0, POSIX_FADV_SEQUENTIAL);
-	}
-	return CB_OK;
+	int rc = CB_OK;
+	for (size_t i = 0; rc == CB_OK && i < ckpt->n_files; i++)
+		rc = cb_engine_open_file(ckpt->files[i].path, false, &fds[i], err);
+	return rc;
 }
 
 void cb_torch_close_files(int *fds, size_t n)

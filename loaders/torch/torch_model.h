@@ -1,6 +1,7 @@
 /* What the libtorch loaders share (inside the module only): the model as
- * ATen tensors, verification fetches from the GPU, and a threaded pread of
- * chunk lists.
+ * ATen tensors, verification fetches from the GPU, and the checkpoint's
+ * files opened as the read engine opens them (engine/read_engine.h, which
+ * does their reads).
  */
 #ifndef CB_TORCH_MODEL_H
 #define CB_TORCH_MODEL_H
@@ -32,6 +33,13 @@ int cb_torch_model_init(struct cb_torch_model *m, const struct cb_manifest *arch
 			int32_t device_kind, int32_t device_index, bool thp, struct cb_model *model,
 			struct cb_error *err);
 
+/* The same without the initialiser: at::empty only, nothing written, as a
+ * model built on the meta device and materialised empty (from_pretrained
+ * with safetensors) before each tensor is read straight into place. */
+int cb_torch_model_empty(struct cb_torch_model *m, const struct cb_manifest *arch,
+			 int32_t device_kind, int32_t device_index, bool thp,
+			 struct cb_model *model, struct cb_error *err);
+
 /* The `thp` option of a load, false where the loader has no options. */
 bool cb_torch_opt_thp(const struct cb_load_ctx *ctx);
 
@@ -50,23 +58,9 @@ bool cb_torch_shape(uint32_t rank, const uint64_t *shape, int64_t out[CB_ATEN_MA
 void cb_torch_contiguous_strides(uint32_t rank, const int64_t *shape,
 				 int64_t out[CB_ATEN_MAX_RANK]);
 
-/* One pread of part of a tensor into memory the model owns. */
-struct cb_torch_chunk {
-	int fd;
-	uint64_t offset;
-	char *dest;
-	size_t len;
-	const char *path;
-};
-
-/* Runs the chunks on `threads` threads (the caller's included), after
- * sorting them into file order (descriptor, then offset): each thread reads
- * one contiguous share. The first failure wins and stops the rest. */
-int cb_torch_pread_chunks(struct cb_torch_chunk *chunks, size_t n, unsigned threads,
-			  struct cb_error *err);
-
-/* Opens every file of the checkpoint read-only; fds_out[i] is -1 until
- * opened. The caller closes and frees them (cb_torch_close_files). */
+/* Opens every file of the checkpoint read-only, advised sequential
+ * (cb_engine_open_file); fds_out[i] is -1 until opened. The caller closes
+ * and frees them (cb_torch_close_files). */
 int cb_torch_open_files(const struct cb_ckpt *ckpt, int **fds_out, struct cb_error *err);
 void cb_torch_close_files(int *fds, size_t n);
 

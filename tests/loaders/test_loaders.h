@@ -7,15 +7,16 @@
 
 #include "loader.h"
 
-#define CB_TEST_LOADERS(X) \
-	X(test_anon)       \
-	X(test_mapfile)    \
-	X(test_crash)      \
-	X(test_sleep)      \
-	X(test_hog)        \
-	X(test_wrongbyte)  \
-	X(test_garbage)    \
-	X(test_unsupported)
+#define CB_TEST_LOADERS(X)  \
+	X(test_anon)        \
+	X(test_mapfile)     \
+	X(test_crash)       \
+	X(test_sleep)       \
+	X(test_hog)         \
+	X(test_wrongbyte)   \
+	X(test_garbage)     \
+	X(test_unsupported) \
+	X(skeleton)
 
 /* Shared by the test loaders: the checkpoint mapped, each model tensor a
  * view into the mapping. CB_TEST_MAP_TOUCH reads one byte per page inside
