@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds ckptbench and runs every test through meson: the whole suite in the
-# normal build, then the unit and format suites again under AddressSanitizer
-# and UBSan. Ends with one line "N passed, N failed, N skipped".
+# normal build, then the unit and format suites and the read engine's fault
+# injection again under AddressSanitizer and UBSan. Ends with one line
+# "N passed, N failed, N skipped".
 set -u
 cd "$(dirname "$0")"
 . scripts/deps.sh
@@ -45,6 +46,9 @@ fi
 if cb_build build-asan -Dwerror=true -Db_sanitize=address,undefined -Db_lundef=false \
 	-Dc_args=-fno-sanitize-recover=undefined; then
 	run_suites build-asan --suite unit --suite format
+	# Every read and allocation of the loaders failing, under the sanitizers:
+	# no crash, no leak, whatever fails.
+	run_suites build-asan faults_engine
 else
 	echo "ckptbench: the sanitizer build failed" >&2
 	failed=$((failed + 1))

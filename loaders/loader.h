@@ -2,7 +2,7 @@
  * listed in one table (registry.c). The harness (bench/) drives a loader
  * through this vtable only and never names a particular loader.
  *
- * Life of a loader in a trial child (bench/trial.c):
+ * Life of a loader in a trial child (bench/harness/trial.c):
  *
  *     probe()                  can it run here? if not, why (nothing timed)
  *     priv = calloc(priv_size) the harness owns the private state
@@ -205,7 +205,7 @@ struct cb_loader {
 	/* A peer program (CB_CAP_PEER): the harness execs it instead of the
 	 * trial child, per docs/peer-protocol.md; the hooks below are unused.
 	 * A path is used as given; a bare name is looked up among the peer
-	 * programs that come with ckptbench (loaders/format/resources.h), then
+	 * programs that come with ckptbench (loaders/base/resources.h), then
 	 * in PATH (cb_loader_peer_path). */
 	const char *peer;
 

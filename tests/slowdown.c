@@ -1,9 +1,17 @@
-/* The test-only slowdown of tests/slowdown.h. */
-#include "slowdown.h"
-
+/* A slowdown on purpose, for the end-to-end test of `ckptbench ab`: only
+ * the test executable ckptbench-slowable links this file, whose
+ * cb_trial_after_load (cli.h) takes the place of the shipped binary's
+ * (bench/cli/trial_hook.c, NULL); the shipped ckptbench has no trace of it.
+ *
+ * With CKPTBENCH_TEST_SLOWDOWN=LOADER=FRACTION in the environment (e.g.
+ * "safetensors-read=0.5"), a trial of LOADER spins on the CPU after its load
+ * until the timed region has lasted (1 + FRACTION) times as long: wall time,
+ * CPU time and instructions all grow, as with a real slowdown. */
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include "cli.h"
 
 static double now_s(void)
 {
@@ -12,7 +20,8 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-void cb_test_slowdown(const char *loader, double start_s)
+/* Called right after the load, with the CLOCK_MONOTONIC start of it. */
+static void slowdown(const char *loader, double start_s)
 {
 	const char *spec = getenv("CKPTBENCH_TEST_SLOWDOWN");
 	size_t len = strlen(loader);
@@ -26,3 +35,5 @@ void cb_test_slowdown(const char *loader, double start_s)
 	for (volatile unsigned long spins = 0; now_s() < target; spins++)
 		;
 }
+
+cb_trial_hook *const cb_trial_after_load = slowdown;

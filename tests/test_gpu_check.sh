@@ -1,5 +1,5 @@
 #!/bin/bash
-# bench/gpu-check.sh, the device check, end to end without a GPU (--no-gpu
+# bench/tools/gpu-check.sh, the device check, end to end without a GPU (--no-gpu
 # --small): every step runs (datasets, the 1g / 8g-warm / 8g / cpu runs, the
 # compat step, the summary), the GPU cells are skipped with their reasons,
 # the CPU loader's cells are real, and everything is packed in all.tar.gz
@@ -8,7 +8,7 @@
 T=$CB_TMP
 SRC=${CKPTBENCH_SOURCE:?run through meson test}
 if expect_status 0 env OUT="$T/gc-out" CB_GPU_CHECK_DATA="$T/data" CKPTBENCH_BIN="$CKPTBENCH" \
-	CB_GPU_CHECK_BUDGET=400 bash "$SRC/bench/gpu-check.sh" --no-gpu --small; then
+	CB_GPU_CHECK_BUDGET=400 bash "$SRC/bench/tools/gpu-check.sh" --no-gpu --small; then
 	left=$(cd "$T/gc-out" && ls | sort | paste -sd' ')
 	[ "$left" = "all.tar.gz gpu-check.log summary.md" ] && pass ||
 		fail "what gpu-check.sh left in \$OUT: $left"

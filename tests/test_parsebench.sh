@@ -1,5 +1,5 @@
 #!/bin/bash
-# The parse benchmark (bench/parsebench.c, bench/parse-compare.sh) runs and
+# The parse benchmark (bench/tools/parsebench.c, bench/tools/parse-compare.sh) runs and
 # reports in the promised shape; no timing is asserted (a benchmark reports
 # figures, a test only checks that they are there). One part per meson test:
 #   parse    ckptbench-parsebench --repeat 2 on a small .pt (the official
@@ -9,7 +9,7 @@
 #            min_s; malformed, unsafe, missing and non-.pt files are refused
 #            with one stderr line naming the file, nothing on stdout, and
 #            the exit status of docs/cli.md
-#   compare  bench/parse-compare.sh --tensors 200 --repeat 2 against the real
+#   compare  bench/tools/parse-compare.sh --tensors 200 --repeat 2 against the real
 #            torch ends with its `parse-compare:` line (skipped, 77, without
 #            Debian's python3-torch); usage errors exit 2
 part=${1:?usage: test_parsebench.sh parse|compare}
@@ -73,7 +73,7 @@ parse)
 	expect_status 2 "$pb" "$pt" "$pt"
 	;;
 compare)
-	script=$src/bench/parse-compare.sh
+	script=$src/bench/tools/parse-compare.sh
 	expect_status 2 "$script" --tensors 0
 	expect_status 2 "$script" --bogus
 	/usr/bin/python3 -c 'import torch' 2>/dev/null ||

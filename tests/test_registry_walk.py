@@ -19,7 +19,7 @@ For each loader:
     (zero_copy) adds well under the model's size of anonymous memory; any
     other loader whose tensors end in host memory holds at least the model
     in anonymous memory at its peak (loaders ending on a GPU are held to
-    their classes by bench/gpu-check.sh, on a machine with one).
+    their classes by bench/tools/gpu-check.sh, on a machine with one).
 """
 import json
 import os
@@ -75,8 +75,10 @@ for l in loaders:
         fail("%s: an unknown option should be a usage error naming it: exit %d, %s"
              % (n, p.returncode, p.stderr.strip()[-300:]))
 
-with tempfile.TemporaryDirectory(prefix="ckptbench-walk.",
-                                 dir=os.environ.get("CKPTBENCH_SCRATCH")) as tmp:
+scratch = os.environ.get("CKPTBENCH_SCRATCH")
+if scratch:
+    os.makedirs(scratch, exist_ok=True)  # the first harness test to run makes it
+with tempfile.TemporaryDirectory(prefix="ckptbench-walk.", dir=scratch) as tmp:
     run("gen", "--preset", "llama", "--size", "32M", "--dtype", "F16",
         "--formats", "safetensors,pytorch", "--no-sync", "--quiet", "-o", tmp)
     data = os.path.join(tmp, "llama-32M-F16-s1")

@@ -1,4 +1,4 @@
-/* The results model (bench/results_model.h): every results file the project
+/* The results model (bench/results/results_model.h): every results file the project
  * has written (tests/data/results, tests/data/compare, results/reference)
  * loads, and what the model holds is what the raw JSON says; the cell key
  * keeps two cells that differ only by their options apart; labels name

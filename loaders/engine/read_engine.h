@@ -1,7 +1,7 @@
 /* The read engine: the one way ckptbench reads checkpoint bytes in
  * parallel, shared by the loaders (safetensors-read, libtorch-safetensors,
  * safetensors-gpu through loaders/cuda/pipeline.c) and the calibration's
- * read ceilings (bench/calibrate.c, bench/run_ceiling.c).
+ * read ceilings (bench/harness/calibrate.c, bench/harness/run_ceiling.c).
  *
  * A caller says WHAT to read and WHERE: items (a file of the set, an
  * offset, a length, a destination), or, for a consumer such as the GPU

@@ -187,7 +187,7 @@ def reset_hwm():
 # ------------------------------------------------------------ phase clock
 
 class PhaseClock:
-    """Seconds per phase and the spans, as bench/trial.c keeps them; enter(P)
+    """Seconds per phase and the spans, as bench/harness/trial.c keeps them; enter(P)
     ends the phase before, enter(None) ends the last."""
 
     NAMES = ("init", "read", "copy", "to_device")

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # ckptbench ab end to end, and run --preset ci: a build against itself finds
 # no regression; against a build whose safetensors-read is slowed on purpose
-# (ckptbench-slowable with CKPTBENCH_TEST_SLOWDOWN, tests/slowdown.h: test
+# (ckptbench-slowable with CKPTBENCH_TEST_SLOWDOWN, tests/slowdown.c: test
 # builds only) the regression is caught and ab exits 1.
 . "$(dirname "$0")/lib.sh"
 : "${CKPTBENCH_SLOWABLE:?run through meson test}"

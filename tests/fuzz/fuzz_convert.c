@@ -1,5 +1,5 @@
 /* Fuzz target: `ckptbench convert IN OUT` through the CLI's own entry point
- * (bench/cmd_convert.c): the input is a file named model.pt, the output a
+ * (bench/cli/cmd_convert.c): the input is a file named model.pt, the output a
  * file of the other format (the first byte's low bit picks .safetensors or
  * .pt). Whatever the input, a refusal must leave no output behind, and an
  * accepted output must open again as a valid checkpoint. */

@@ -7,6 +7,8 @@
 #include <stdint.h>
 
 #include "error.h"
+#include "numparse.h" /* cb_parse_size, cb_parse_u64 (base) */
+#include "trial.h"
 
 struct cb_command {
 	const char *name;
@@ -28,12 +30,9 @@ int cb_cmd_run(int argc, char **argv);
 int cb_cmd_sysinfo(int argc, char **argv);
 int cb_cmd_trial(int argc, char **argv);
 
-/* Parses "512", "64K", "256M", "1G", "1.5G" (powers of 1024) into bytes.
- * False on anything else, or on overflow. */
-bool cb_parse_size(const char *text, uint64_t *bytes_out);
-
-/* Parses a non-negative decimal integer that fits in uint64_t. */
-bool cb_parse_u64(const char *text, uint64_t *out);
+/* What `trial` calls after the load (trial.h): NULL (trial_hook.c) in
+ * ckptbench; ckptbench-slowable links tests/slowdown.c's in its place. */
+extern cb_trial_hook *const cb_trial_after_load;
 
 /* Prints the error as one line and returns its exit status. */
 int cb_fail(const struct cb_error *err);

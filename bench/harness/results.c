@@ -11,8 +11,8 @@
 #include <time.h>
 
 #include "cb_config.h"
+#include "docjson.h"
 #include "fileio.h"
-#include "results_model.h"
 #include "stats.h"
 
 #define MAX_TRIALS 4096

@@ -1,10 +1,9 @@
-#include "cli.h"
+/* Numbers and sizes from text (numparse.h). */
+#include "numparse.h"
 
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -70,21 +69,4 @@ bool cb_parse_size(const char *text, uint64_t *bytes_out)
 		return false;
 	*bytes_out = (uint64_t)bytes;
 	return true;
-}
-
-int cb_fail(const struct cb_error *err)
-{
-	cb_error_print(err);
-	return cb_error_exit_status(err->code);
-}
-
-int cb_usage_error(const char *command, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	fprintf(stderr, "ckptbench %s: ", command);
-	vfprintf(stderr, fmt, ap);
-	fprintf(stderr, " (see ckptbench %s --help)\n", command);
-	va_end(ap);
-	return 2;
 }

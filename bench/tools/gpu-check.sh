@@ -20,10 +20,10 @@
 #                         gpu-check.log are also left beside it
 #
 # The binary: $CKPTBENCH_BIN, else build-gpu-static/ckptbench (made by
-# bench/gpu-build.sh on the build machine and carried here), else a build
+# bench/tools/gpu-build.sh on the build machine and carried here), else a build
 # here (needs meson, ninja and the libraries), else it stops.
 #
-#   bench/gpu-check.sh [--small] [--no-gpu]
+#   bench/tools/gpu-check.sh [--small] [--no-gpu]
 #     --small   64 MiB and 128 MiB datasets instead of 1 GiB and 8 GiB
 #     --no-gpu  skip the GPU cells (what happens by itself when no GPU
 #               loader is available); runs safetensors-read instead, so the
@@ -37,10 +37,10 @@ for a in "$@"; do
 	case $a in
 	--small) SMALL=1 ;;
 	--no-gpu) NOGPU=1 ;;
-	*) echo "usage: bench/gpu-check.sh [--small] [--no-gpu]" >&2; exit 2 ;;
+	*) echo "usage: bench/tools/gpu-check.sh [--small] [--no-gpu]" >&2; exit 2 ;;
 	esac
 done
-cd "$(dirname "$0")/.." || exit 3
+cd "$(dirname "$0")/../.." || exit 3
 ROOT=$PWD
 OUT=${OUT:-$ROOT/gpu-check-out}
 mkdir -p "$OUT"

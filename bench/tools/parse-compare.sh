@@ -32,7 +32,7 @@
 set -euo pipefail
 
 usage() {
-	echo "usage: bench/parse-compare.sh [--tensors N] [--repeat N] [--keep DIR]" >&2
+	echo "usage: bench/tools/parse-compare.sh [--tensors N] [--repeat N] [--keep DIR]" >&2
 	exit 2
 }
 
@@ -51,10 +51,10 @@ done
 
 # --keep DIR is taken relative to where the script was called from.
 [ -z "$keep" ] || keep=$(mkdir -p "$keep" && cd "$keep" && pwd)
-root=$(cd "$(dirname "$0")/.." && pwd)
+root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
 build=${CKPTBENCH_BUILD:-build}
-parsebench=${CKPTBENCH_PARSEBENCH:-$build/bench/ckptbench-parsebench}
+parsebench=${CKPTBENCH_PARSEBENCH:-$build/bench/tools/ckptbench-parsebench}
 PY=/usr/bin/python3
 
 if ! "$PY" -c 'import torch' 2>/dev/null; then
@@ -62,7 +62,7 @@ if ! "$PY" -c 'import torch' 2>/dev/null; then
 	exit 3
 fi
 [ -x "$parsebench" ] || {
-	echo "parse-compare: $parsebench: not built (ninja -C $build bench/ckptbench-parsebench)" >&2
+	echo "parse-compare: $parsebench: not built (ninja -C $build bench/tools/ckptbench-parsebench)" >&2
 	exit 1
 }
 

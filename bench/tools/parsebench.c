@@ -4,7 +4,7 @@
  * faster than torch's" must be measured on a real torch.save file against
  * the real torch.load, on the machine at hand, not asserted by a timed unit
  * test (which would be flaky on a loaded CI runner and prove nothing about
- * torch). bench/parse-compare.sh writes such a file with torch, times
+ * torch). bench/tools/parse-compare.sh writes such a file with torch, times
  * torch.load on it and runs this program on the same file.
  *
  * What is timed is what the `pickle` loader does before it reads a tensor

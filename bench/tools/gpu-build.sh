@@ -1,5 +1,5 @@
 #!/bin/sh
-# Builds build-gpu-static/ckptbench: the binary bench/gpu-check.sh carries to
+# Builds build-gpu-static/ckptbench: the binary bench/tools/gpu-check.sh carries to
 # a GPU machine that may have no compiler, meson or libraries. Every library
 # is linked statically except glibc's (libc, libm, libdl, libpthread, librt
 # and the loader): jansson, xxhash, zlib and liburing from their .a files,
@@ -8,11 +8,11 @@
 # which Debian does not ship); sysinfo and the GPU loaders read sysfs
 # instead. libtorch is left out (a module of its own, not carried).
 #
-#   bench/gpu-build.sh [BUILD_DIR]     default: build-gpu-static
+#   bench/tools/gpu-build.sh [BUILD_DIR]     default: build-gpu-static
 # Exit status: 0 built and checked; 1 a non-glibc shared library is linked;
 # other: the build failed.
 set -eu
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 dir=${1:-build-gpu-static}
 if [ ! -f "$dir/build.ninja" ]; then
 	meson setup "$dir" -Dprefer_static=true -Dbuildtype=release -Db_ndebug=true \

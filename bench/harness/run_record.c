@@ -1,12 +1,12 @@
 /* A trial's record from what the child reported and the parent measured,
- * each cell's status, and the table printed at the end (see run_plan.h). */
+ * and each cell's status (see run_plan.h). */
 #include <math.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 
-#include "results_model.h"
+#include "docjson.h"
 #include "run_plan.h"
 
 /* A cold trial may start with this much of the files cached, a warm one
@@ -231,7 +231,7 @@ json_t *cb_trial_record(const struct cb_run *run, const struct cb_plan_cell *cel
 	json_object_set_new(t, "rchar", ch->io_ok ? u64_json(ch->rchar) : json_null());
 	json_object_set_new(t, "samples", u64_json(ch->n_samples));
 	json_object_set_new(t, "sampler_cpu_s", json_real(ch->watch_cpu_s));
-	/* the load's instructions (bench/perfcount.h), for compare --metric */
+	/* the load's instructions (bench/harness/perfcount.h), for compare --metric */
 	json_t *instr = json_object_get(rep, "instructions");
 	json_object_set_new(t, "instructions",
 			    json_is_integer(instr) ? json_incref(instr) : json_null());
@@ -327,92 +327,4 @@ void cb_plan_mark_interrupted(struct cb_run *run)
 		    json_array_size(json_object_get(c->json, "trials")) < run->cfg->repeat)
 			json_object_set_new(c->json, "incomplete", json_true());
 	}
-}
-
-/* ---------------------------------------------------------------- table */
-
-static void fmt_num(char *buf, size_t size, double v, const char *fmt)
-{
-	if (isfinite(v))
-		snprintf(buf, size, fmt, v);
-	else
-		snprintf(buf, size, "-");
-}
-
-static void outcome_text(const struct cb_results_cell *c, char *buf, size_t size)
-{
-	if (strcmp(c->status, "ok") == 0)
-		snprintf(buf, size, "ok %zu/%zu", c->summary.n, c->n_trials);
-	else
-		snprintf(buf, size, "%s: %.90s", *c->status ? c->status : "?", c->reason);
-}
-
-/* The table reads the run's document as any results file is read, through
- * the results model; its rows are the cells, in the plan's order, named as
- * every table names them (cb_results_cell_label: the loader, with the
- * options where two cells differ only by them). */
-void cb_plan_print_table(const struct cb_run *run, FILE *out)
-{
-	struct cb_results_file *f = NULL;
-	struct cb_error err = CB_ERROR_INIT;
-	const struct cb_results_cell **among = NULL;
-	char(*labels)[256] = NULL;
-	if (cb_results_file_from_json(run->results.root, run->results.path, &f, &err) == CB_OK) {
-		among = calloc(f->n_cells + 1, sizeof *among);
-		labels = calloc(f->n_cells + 1, sizeof *labels);
-		if (!among || !labels)
-			CB_FAIL(&err, CB_ENOMEM, NULL, NULL, "out of memory for the table");
-	}
-	if (err.code) {
-		cb_error_print(&err);
-		free(among);
-		free(labels);
-		cb_results_file_free(f);
-		return;
-	}
-	for (size_t i = 0; i < f->n_cells; i++)
-		among[i] = &f->cells[i];
-	/* Columns as wide as the longest loader and dataset names, so a long
-	 * name (libtorch-safetensors-mmap-gpu) does not shift its row. */
-	int loader_w = 6, dataset_w = 7;
-	for (size_t i = 0; i < f->n_cells; i++) {
-		cb_results_cell_label(&f->cells[i], among, f->n_cells, labels[i], sizeof labels[i]);
-		int l = (int)strlen(labels[i]);
-		int d = (int)strlen(f->cells[i].key.dataset);
-		loader_w = l > loader_w ? l : loader_w;
-		dataset_w = d > dataset_w ? d : dataset_w;
-	}
-	fprintf(out, "%-*s %-*s %-5s %10s %8s %8s %6s %9s %6s %9s  %s\n", loader_w, "loader",
-		dataset_w, "dataset", "cache", "median_s", "init_s", "GB/s", "%ceil", "%ceil_all",
-		"%best", "RSSxmodel", "outcome");
-	for (size_t i = 0; i < f->n_cells; i++) {
-		const struct cb_results_cell *c = &f->cells[i];
-		const struct cb_results_summary *s = &c->summary;
-		char med[32], init[32], gbps[32], pct[32], pct_all[32], pct_best[32], rss[32];
-		char outcome[160];
-		fmt_num(med, sizeof med, s->median_s, "%.4f");
-		fmt_num(init, sizeof init, s->init_median_s, "%.4f");
-		fmt_num(gbps, sizeof gbps, s->load_gbps, "%.2f");
-		fmt_num(pct, sizeof pct, s->load_ceiling_fraction * 100, "%.0f%%");
-		fmt_num(pct_all, sizeof pct_all, s->ceiling_fraction * 100, "%.0f%%");
-		fmt_num(pct_best, sizeof pct_best, s->best_load_ceiling_fraction * 100, "%.0f%%");
-		fmt_num(rss, sizeof rss, s->peak_rss_over_model, "%.2f");
-		outcome_text(c, outcome, sizeof outcome);
-		fprintf(out, "%-*s %-*s %-5s %10s %8s %8s %6s %9s %6s %9s  %s\n", loader_w,
-			labels[i], dataset_w, c->key.dataset, c->key.cache, med, init, gbps, pct,
-			pct_all, pct_best, rss, outcome);
-	}
-	free(among);
-	free(labels);
-	cb_results_file_free(f);
-	static const char *const against[] = {
-		[CB_CEILINGS_PAIRED] = "the read of the dataset's own files between the trials",
-		[CB_CEILINGS_SIZED] = "the calibrated read of a file the dataset's size",
-		[CB_CEILINGS_ONE] = "the calibrated read",
-	};
-	fprintf(out,
-		"GB/s and %%ceil: the load after the model is built (median_s - init_s) "
-		"against the read ceiling (%s); %%ceil_all: median_s against it; "
-		"%%best: the fastest load against the fastest pass of that read.\n",
-		run->cfg->ceilings <= CB_CEILINGS_ONE ? against[run->cfg->ceilings] : "?");
 }

@@ -30,8 +30,8 @@
 #include <unistd.h>
 
 #include "cache.h"
-#include "cli.h"
 #include "fileio.h"
+#include "numparse.h"
 #include "stats.h"
 #include "sysinfo.h"
 

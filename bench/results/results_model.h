@@ -38,23 +38,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "docjson.h" /* the schema name and cb_json_num/str/at (base) */
 #include "error.h"
 
-#define CB_RESULTS_SCHEMA "ckptbench/1"
 #define CB_RESULTS_MAX_BYTES (1u << 30)
-
-/* ------------------------------------------------------------ JSON */
-
-/* The lookups every reader of a ckptbench document needs (results files
- * here; the compare document in compare_print.c and plotdata.c): o[key]
- * as a number, NaN when o is not an object, the key is absent or its value
- * is not a number; o[key] as a string, "" likewise (borrowed from o);
- * arr[i] as a number, NaN when arr is not an array, i is past its end or
- * the entry is not a number. o and arr may be NULL. Pure; safe from any
- * thread. */
-double cb_json_num(const json_t *o, const char *key);
-const char *cb_json_str(const json_t *o, const char *key);
-double cb_json_at(const json_t *arr, size_t i);
 
 /* ------------------------------------------------------------ the key */
 

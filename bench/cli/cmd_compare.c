@@ -29,7 +29,7 @@ static const char compare_help[] =
 	"                 (default 0.10 = 10%)\n"
 	"  --alpha A      significance level of the U test (default 0.05)\n"
 	"  --format F     text (default), md (a pull-request comment) or json\n"
-	"                 (schema ckptbench-compare/1, documented in bench/compare.h)\n"
+	"                 (schema ckptbench-compare/1, documented in bench/results/compare.h)\n"
 	"  --metric M     wall (default), instructions (needs perf_event_open when run)\n"
 	"                 or user+sys (the trial's CPU time)\n"
 	"  -o FILE        write the output to FILE instead of stdout\n"

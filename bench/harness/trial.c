@@ -1,7 +1,5 @@
-/* ckptbench trial: one load in a fresh process (hidden; `run` execs it).
- *
- *   ckptbench trial --loader NAME --path CKPT --manifest FILE --report-fd N
- *                   [--opt KEY=VALUE]... [--device cpu|cuda:N] [--bind SPEC]
+/* A trial: one load in a fresh process (`run` execs `ckptbench trial`,
+ * whose options bench/cli/cmd_trial.c reads into a cb_trial_config).
  *
  * Setup (binding, the architecture, the loader's open) comes first, then the
  * baseline: VmRSS with the high-water mark reset through /proc/self/clear_refs.
@@ -20,17 +18,13 @@
 #include <unistd.h>
 #include <xxhash.h>
 
-#include "cli.h"
+#include "trial.h"
 #include "loader.h"
 #include "manifest.h"
 #include "sampler.h"
 #include "sysinfo.h"
 #include "perfcount.h"
-#ifdef CB_TEST_SLOWDOWN
-#include "slowdown.h"
-#endif
 
-#define MAX_OPTS 32
 #define MAX_SPANS 64
 
 /* The harness's phase clock: time per phase plus the spans for timelines. */
@@ -101,8 +95,9 @@ static bool reset_hwm(void)
 struct trial {
 	const char *loader_name, *path, *manifest_path, *bind_spec, *device;
 	int report_fd;
-	const char *opts[MAX_OPTS];
+	const char *const *opts;
 	size_t n_opts;
+	cb_trial_hook *after_load;
 	const struct cb_loader *loader;
 	struct cb_manifest *arch;
 	void *opts_struct, *priv;
@@ -111,48 +106,6 @@ struct trial {
 	struct phase_clock clock;
 	json_t *report;
 };
-
-static int parse_args(struct trial *t, int argc, char **argv)
-{
-	static const struct option options[] = {
-		{"loader", required_argument, NULL, 'l'},
-		{"path", required_argument, NULL, 'p'},
-		{"manifest", required_argument, NULL, 'm'},
-		{"report-fd", required_argument, NULL, 'r'},
-		{"opt", required_argument, NULL, 'o'},
-		{"device", required_argument, NULL, 'd'},
-		{"bind", required_argument, NULL, 'b'},
-		{NULL, 0, NULL, 0},
-	};
-	uint64_t fd;
-	int c;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
-		switch (c) {
-		case 'l': t->loader_name = optarg; break;
-		case 'p': t->path = optarg; break;
-		case 'm': t->manifest_path = optarg; break;
-		case 'r':
-			if (!cb_parse_u64(optarg, &fd) || fd > 1024)
-				return cb_usage_error("trial", "bad --report-fd");
-			t->report_fd = (int)fd;
-			break;
-		case 'o':
-			if (t->n_opts == MAX_OPTS || !strchr(optarg, '='))
-				return cb_usage_error("trial", "--opt takes KEY=VALUE (at most %d)",
-						      MAX_OPTS);
-			t->opts[t->n_opts++] = optarg;
-			break;
-		case 'd': t->device = optarg; break;
-		case 'b': t->bind_spec = optarg; break;
-		default: return cb_usage_error("trial", "unknown option");
-		}
-	}
-	if (!t->loader_name || !t->path || !t->manifest_path || t->report_fd < 0)
-		return cb_usage_error("trial",
-				      "needs --loader, --path, --manifest and --report-fd");
-	return 0;
-}
 
 /* Options: defaults, then each KEY=VALUE (values point into argv). */
 static int set_options(struct trial *t, struct cb_error *err)
@@ -358,9 +311,8 @@ static int timed_load(struct trial *t, struct cb_error *err)
 	cb_perfcount_start(&pc);
 	double start = cb_mono_now();
 	rc = l->load(t->priv, &ctx, &t->model, err);
-#ifdef CB_TEST_SLOWDOWN /* ckptbench-slowable only: tests/slowdown.h */
-	cb_test_slowdown(l->name, start);
-#endif
+	if (t->after_load) /* ckptbench-slowable only: tests/slowdown.c */
+		t->after_load(l->name, start);
 	clock_enter(&t->clock.sink, CB_PHASE_NONE);
 	double end = cb_mono_now();
 	uint64_t instructions = 0;
@@ -440,12 +392,20 @@ static void trial_free(struct trial *t)
 	json_decref(t->report);
 }
 
-int cb_cmd_trial(int argc, char **argv)
+int cb_trial_execute(const struct cb_trial_config *cfg)
 {
-	struct trial t = {.report_fd = -1};
-	int status = parse_args(&t, argc, argv);
-	if (status != 0)
-		return status;
+	struct trial t = {
+		.loader_name = cfg->loader,
+		.path = cfg->path,
+		.manifest_path = cfg->manifest,
+		.bind_spec = cfg->bind,
+		.device = cfg->device,
+		.report_fd = cfg->report_fd,
+		.opts = cfg->opts,
+		.n_opts = cfg->n_opts,
+		.after_load = cfg->after_load,
+	};
+	int status;
 	t.report = json_object();
 	if (!t.report)
 		return 3;

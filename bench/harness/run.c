@@ -6,14 +6,13 @@
  * random order drawn from a recorded seed (--fixed-order: the order of
  * --loaders), so drift hits every loader alike; warm-ups first, recorded
  * apart. Every trial
- * is a fresh child (bench/trial.c, or a peer program) watched by the sampler
- * (bench/sampler.c); its outcome, whatever it is, is recorded and the matrix
+ * is a fresh child (bench/harness/trial.c, or a peer program) watched by the
+ * sampler (bench/harness/sampler.c); its outcome, whatever it is, is recorded and the matrix
  * goes on. The results file is rewritten atomically after every trial.
  *
  * The core names no loader: everything about one comes from its vtable.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <limits.h>
 #include <math.h>
 #include <signal.h>
@@ -29,7 +28,6 @@
 #include "calibrate.h"
 #include "ckpt.h"
 #include "ci.h"
-#include "cli.h"
 #include "fileio.h"
 #include "gen.h"
 #include "loader.h"
@@ -40,45 +38,6 @@
 #include "sysinfo.h"
 #include "tensor_hash.h"
 
-static const char run_help[] =
-	"usage: ckptbench run [--loaders A,B] [--datasets D,..] [--preset P --sizes S,..]\n"
-	"                     [--cache cold,warm] [--repeat N] [--warmup N] [--device cpu|cuda:N]\n"
-	"                     [--mem-limit SIZE] [--bind SPEC] [--timeline] [-o FILE] [--force]\n"
-	"\n"
-	"Loads each dataset with each loader, one fresh process per trial, and writes a\n"
-	"results file (JSON, schema ckptbench/1) and a CSV beside it.\n"
-	"\n"
-	"  --loaders L       loaders to run (default: all; see `ckptbench loaders`);\n"
-	"                    options as NAME:KEY=VALUE:KEY=VALUE\n"
-	"  --datasets D      dataset names (under $CKPTBENCH_DATA or datasets/data) or\n"
-	"                    paths to a model (a file, or a sharded directory); a missing\n"
-	"                    manifest is made on first use and kept beside the model\n"
-	"  --preset P        generate P datasets of --sizes first where missing\n"
-	"                    (ci: the fixed CI matrix, see README \"Regression checks\")\n"
-	"  --sizes S,..      sizes for --preset (default 256M); --dtype D as in gen\n"
-	"  --cache L         cold, warm or both (default cold,warm)\n"
-	"  --drop-caches     also drop the whole page cache before cold trials (root)\n"
-	"  --repeat N        measured trials per cell (default 10)\n"
-	"  --warmup N        trials run first and kept out of the summary (default 1)\n"
-	"  --device D        cpu: skip GPU loaders; cuda:N: the GPU they use (default cuda:0)\n"
-	"  --mem-limit SIZE  kill a trial whose non-reclaimable memory exceeds SIZE\n"
-	"  --bind SPEC       node:N or core:LIST, applied in each trial\n"
-	"  --timeout SEC     kill a trial after SEC seconds (default 600)\n"
-	"  --timeline        keep each trial's memory timeline and phase spans\n"
-	"  --sample-ms N     memory sampling period (default 10; 0: off)\n"
-	"  --no-calibrate    skip measuring the machine's ceilings\n"
-	"  --sized-ceilings  hold each cell against a scratch file of its dataset's size\n"
-	"                    read before the run, not against its dataset's own files\n"
-	"                    read between the trials (the paired ceilings, the default)\n"
-	"  --one-ceiling     hold every cell against the one calibration file\n"
-	"  --fixed-order     run each round's trials in the order of --loaders, not in\n"
-	"                    a random order (with the paired reads first)\n"
-	"  --seed N          the random order's seed (default: from the clock; the\n"
-	"                    results' config.order_seed repeats a run's order)\n"
-	"  -o FILE           results file (default results/run-<time>.json)\n"
-	"  --force           overwrite an existing results file\n"
-	"  --quiet           no progress line\n";
-
 /* Set by SIGINT/SIGTERM: the running child is killed, the file kept. */
 static volatile sig_atomic_t interrupted;
 
@@ -88,47 +47,7 @@ static void on_signal(int sig)
 	interrupted = 1;
 }
 
-/* ---------------------------------------------------------- options */
-
-static int split_list(const char *text, struct cb_strlist *out)
-{
-	char *copy = strdup(text);
-	if (!copy)
-		return -1;
-	for (char *save, *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
-		if (cb_strlist_add(out, tok) != 0) {
-			free(copy);
-			return -1;
-		}
-	free(copy);
-	return 0;
-}
-
-static int parse_cache(const char *text, struct cb_run_config *cfg)
-{
-	cfg->cold = cfg->warm = false;
-	struct cb_strlist l = {0};
-	if (split_list(text, &l) != 0)
-		return 3;
-	int rc = 0;
-	for (size_t i = 0; i < l.n && rc == 0; i++) {
-		if (strcmp(l.v[i], "cold") == 0)
-			cfg->cold = true;
-		else if (strcmp(l.v[i], "warm") == 0)
-			cfg->warm = true;
-		else
-			rc = cb_usage_error("run", "--cache takes cold, warm or cold,warm");
-	}
-	cb_strlist_free(&l);
-	return rc;
-}
-
-static int parse_number(const char *opt, const char *text, uint64_t max, uint64_t *out)
-{
-	if (!cb_parse_u64(text, out) || *out > max)
-		return cb_usage_error("run", "%s takes 0 to %llu", opt, (unsigned long long)max);
-	return 0;
-}
+/* ------------------------------------------------------------ seed */
 
 static uint64_t splitmix64(uint64_t *state)
 {
@@ -138,111 +57,13 @@ static uint64_t splitmix64(uint64_t *state)
 	return z ^ (z >> 31);
 }
 
-static int parse_args(struct cb_run_config *cfg, int argc, char **argv)
+uint64_t cb_run_random_seed(void)
 {
-	static const struct option options[] = {
-		{"loaders", required_argument, NULL, 'L'},
-		{"datasets", required_argument, NULL, 'D'},
-		{"preset", required_argument, NULL, 'P'},
-		{"sizes", required_argument, NULL, 'S'},
-		{"dtype", required_argument, NULL, 'T'},
-		{"cache", required_argument, NULL, 'c'},
-		{"repeat", required_argument, NULL, 'r'},
-		{"warmup", required_argument, NULL, 'w'},
-		{"device", required_argument, NULL, 'd'},
-		{"mem-limit", required_argument, NULL, 'm'},
-		{"bind", required_argument, NULL, 'b'},
-		{"timeline", no_argument, NULL, 't'},
-		{"timeout", required_argument, NULL, 'O'},
-		{"sample-ms", required_argument, NULL, 's'},
-		{"no-calibrate", no_argument, NULL, 'n'},
-		{"drop-caches", no_argument, NULL, 'X'},
-		{"one-ceiling", no_argument, NULL, '1'},
-		{"sized-ceilings", no_argument, NULL, 'Z'},
-		{"fixed-order", no_argument, NULL, 'R'},
-		{"seed", required_argument, NULL, 'e'},
-		{"force", no_argument, NULL, 'F'},
-		{"quiet", no_argument, NULL, 'q'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
-	};
-	uint64_t v;
-	int c, rc = 0;
-	optind = 1;
-	while (rc == 0 && (c = getopt_long(argc, argv, "o:h", options, NULL)) != -1) {
-		switch (c) {
-		case 'L': rc = split_list(optarg, &cfg->loader_specs) ? 3 : 0; break;
-		case 'D': rc = split_list(optarg, &cfg->dataset_args) ? 3 : 0; break;
-		case 'P': cfg->preset = optarg; break;
-		case 'S': rc = split_list(optarg, &cfg->sizes) ? 3 : 0; break;
-		case 'T': cfg->dtype = optarg; break;
-		case 'c': rc = parse_cache(optarg, cfg); break;
-		case 'r':
-			rc = parse_number("--repeat", optarg, 4000, &v);
-			cfg->repeat = (unsigned)v;
-			break;
-		case 'w':
-			rc = parse_number("--warmup", optarg, 100, &v);
-			cfg->warmup = (unsigned)v;
-			break;
-		case 'd': cfg->device = optarg; break;
-		case 'm':
-			if (!cb_parse_size(optarg, &cfg->mem_limit) || cfg->mem_limit == 0)
-				rc = cb_usage_error("run", "bad --mem-limit \"%s\"", optarg);
-			break;
-		case 'b': cfg->bind = optarg; break;
-		case 't': cfg->timeline = true; break;
-		case 'O':
-			rc = parse_number("--timeout", optarg, 86400, &v);
-			cfg->timeout_s = (double)v;
-			break;
-		case 's':
-			rc = parse_number("--sample-ms", optarg, 10000, &v);
-			cfg->sample_ms = (unsigned)v;
-			break;
-		case 'n': cfg->calibrate = false; break;
-		case '1': cfg->ceilings = CB_CEILINGS_ONE; break;
-		case 'Z': cfg->ceilings = CB_CEILINGS_SIZED; break;
-		case 'R': cfg->fixed_order = true; break;
-		case 'e':
-			rc = parse_number("--seed", optarg, UINT64_MAX, &cfg->order_seed);
-			cfg->seed_given = true;
-			break;
-		case 'X': cfg->drop_caches = true; break;
-		case 'o': cfg->out = optarg; break;
-		case 'F': cfg->force = true; break;
-		case 'q': cfg->progress = false; break;
-		case 'h': fputs(run_help, stdout); return -1;
-		default: rc = cb_usage_error("run", "unknown option");
-		}
-	}
-	if (rc == 0 && optind < argc)
-		rc = cb_usage_error("run", "unexpected argument \"%s\"", argv[optind]);
-	if (rc == 0 && cfg->repeat == 0)
-		rc = cb_usage_error("run", "--repeat must be at least 1");
-	if (rc == 0 && !cfg->cold && !cfg->warm)
-		rc = cb_usage_error("run", "--cache names no state");
-	if (rc == 0 && cfg->device && strcmp(cfg->device, "cpu") != 0 &&
-	    !(strncmp(cfg->device, "cuda:", 5) == 0 && cb_parse_u64(cfg->device + 5, &v)))
-		rc = cb_usage_error("run", "--device takes cpu or cuda:N");
-	if (rc == 0 && cfg->bind) {
-		struct cb_bind bind;
-		struct cb_error err = CB_ERROR_INIT;
-		if (cb_bind_parse(cfg->bind, &bind, &err) != CB_OK)
-			rc = cb_usage_error("run", "%s", err.msg);
-	}
-	if (rc == 0 && cfg->preset && strcmp(cfg->preset, CB_CI_PRESET) == 0)
-		rc = cb_run_apply_ci_preset(cfg); /* bench/ci.c */
-	if (rc == 0 && cfg->sizes.n && !cfg->preset)
-		rc = cb_usage_error("run", "--sizes needs --preset");
-	if (rc == 0 && !cfg->seed_given) {
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		uint64_t mix = (uint64_t)ts.tv_sec * 1000000007u ^ (uint64_t)ts.tv_nsec ^
-			       ((uint64_t)getpid() << 32);
-		cfg->order_seed = splitmix64(&mix);
-	}
-	return rc;
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	uint64_t mix = (uint64_t)ts.tv_sec * 1000000007u ^ (uint64_t)ts.tv_nsec ^
+		       ((uint64_t)getpid() << 32);
+	return splitmix64(&mix);
 }
 
 /* ------------------------------------------------------------ trials */
@@ -615,56 +436,58 @@ static int start_results(struct cb_run *rc, struct cb_error *err)
 	return cb_results_write(&rc->results, err);
 }
 
-int cb_cmd_run(int argc, char **argv)
+/* A failure: printed as one line, its exit status returned (as the CLI's
+ * cb_fail does). */
+static int fail(const struct cb_error *err)
 {
-	struct cb_run_config cfg = {
-		.cold = true,
-		.warm = true,
-		.repeat = 10,
-		.warmup = 1,
-		.timeout_s = 600,
-		.sample_ms = 10,
-		.calibrate = true,
-		.ceilings = CB_CEILINGS_PAIRED,
-		.progress = isatty(STDERR_FILENO),
-	};
-	int status = parse_args(&cfg, argc, argv);
+	cb_error_print(err);
+	return cb_error_exit_status(err->code);
+}
+
+int cb_run_execute(struct cb_run_config *cfg, cb_run_done_fn *done, struct cb_error *usage)
+{
 	char *out = NULL;
-	if (status == 0 && !cfg.out)
-		cfg.out = out = default_out();
-	struct cb_run rc = {.cfg = &cfg};
+	if (!cfg->out)
+		cfg->out = out = default_out();
+	struct cb_run rc = {.cfg = cfg};
 	struct cb_error err = CB_ERROR_INIT;
-	if (status == 0 && cb_plan_build(&rc, &err) != CB_OK)
-		status = err.code == CB_EUSAGE ? cb_usage_error("run", "%s", err.msg)
-					       : cb_fail(&err);
+	int status = 0;
+	if (cb_plan_build(&rc, &err) != CB_OK) {
+		if (err.code == CB_EUSAGE) {
+			*usage = err;
+			status = 2;
+		} else {
+			status = fail(&err);
+		}
+	}
 	if (status == 0 && start_results(&rc, &err) != CB_OK)
-		status = cb_fail(&err);
+		status = fail(&err);
 	if (status == 0) {
 		install_signals();
 		rc.started = cb_mono_now();
 		if (run_matrix(&rc, &err) != CB_OK)
-			status = cb_fail(&err);
-		if (cfg.progress)
+			status = fail(&err);
+		if (cfg->progress)
 			fprintf(stderr, "\r\033[K");
 		if (interrupted) {
 			cb_plan_mark_interrupted(&rc);
 			if (cb_results_write(&rc.results, &err) != CB_OK)
 				cb_error_print(&err);
 			fprintf(stderr, "ckptbench run: interrupted; finished trials are in %s\n",
-				cfg.out);
+				cfg->out);
 			status = 130;
 		} else if (status == 0) {
-			cb_plan_print_table(&rc, stdout);
-			printf("results: %s (and .csv)\n", cfg.out);
+			if (done)
+				done(rc.results.root, rc.results.path, cfg);
+			printf("results: %s (and .csv)\n", cfg->out);
 			status = rc.wrong_bytes ? 1 : 0;
 		}
 	}
 	cb_plan_free(&rc);
 	cb_results_free(&rc.results);
 	json_decref(rc.calibration);
-	cb_strlist_free(&cfg.loader_specs);
-	cb_strlist_free(&cfg.dataset_args);
-	cb_strlist_free(&cfg.sizes);
+	if (out)
+		cfg->out = NULL;
 	free(out);
-	return status < 0 ? 0 : status;
+	return status;
 }

@@ -131,7 +131,7 @@ void cb_plot_subtitle(const struct cb_plotset *set, char *buf, size_t size);
 
 /* Rendering (cmd_plot.c): runs gnuplot on the templates for each chart in
  * `charts` with the data in `data_dir`, writing DIR/NAME.png and .svg.
- * Templates are found as loaders/format/resources.h says ($CKPTBENCH_PLOTS,
+ * Templates are found as loaders/base/resources.h says ($CKPTBENCH_PLOTS,
  * the source tree's plots/ from a build directory, else datadir/ckptbench/plots
  * relative to the installed binary). gnuplot not
  * in PATH is CB_EUNAVAILABLE with a message naming the package. */

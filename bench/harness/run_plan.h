@@ -1,6 +1,7 @@
 /* What `run` works from: its options, the datasets it resolved, the cells of
- * the matrix, and the record of each trial (run_plan.c). Shared by run.c
- * only; not a public interface of the binary.
+ * the matrix, and the record of each trial (run_plan.c). The harness's
+ * interface to `run`: bench/cli/cmd_run.c fills a cb_run_config and calls
+ * cb_run_execute.
  */
 #ifndef CB_RUN_PLAN_H
 #define CB_RUN_PLAN_H
@@ -131,8 +132,24 @@ void cb_plan_cell_update(struct cb_run *run, struct cb_plan_cell *cell);
 /* After an interruption: marks the document and unfinished cells. */
 void cb_plan_mark_interrupted(struct cb_run *run);
 
-/* The readable table at the end. */
-void cb_plan_print_table(const struct cb_run *run, FILE *out);
+/* What `run` calls once the matrix has run to its end uninterrupted, with
+ * the run's document and its path (the CLI prints its table from them,
+ * bench/cli/cmd_run.c, through the results model). */
+typedef void cb_run_done_fn(json_t *doc, const char *path, const struct cb_run_config *cfg);
+
+/* Runs the matrix cfg describes (bench/harness/run.c): plans it, calibrates,
+ * runs every trial and writes the results file (cfg->out, or
+ * results/run-<time>.json when NULL), then calls `done` (which may be
+ * NULL) and prints where the results are. Returns the exit status: 0, 1
+ * when a load gave wrong bytes, 130 when interrupted, or an error's status
+ * (the error already printed); 2 with *usage filled in when the plan
+ * refused a loader or dataset argument, which the caller reports as a
+ * usage error. */
+int cb_run_execute(struct cb_run_config *cfg, cb_run_done_fn *done, struct cb_error *usage);
+
+/* A seed for the rounds' order when none is given: from the clock and the
+ * process id. */
+uint64_t cb_run_random_seed(void);
 
 void cb_plan_free(struct cb_run *run);
 

@@ -10,10 +10,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "cli.h"
 #include "fileio.h"
 #include "gen.h"
 #include "manifest.h"
+#include "numparse.h"
 #include "tensor_hash.h"
 
 /* ------------------------------------------------------------- strlist */
