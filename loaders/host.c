@@ -10,7 +10,6 @@
 #include "engine/fault.h"
 #include "engine/read_engine.h"
 
-#define MAX_THREADS CB_ENGINE_MAX_THREADS /* the cap of every `threads` option */
 /* Tensors from this size live in the model's arena (cb_host_model_alloc);
  * smaller ones come from malloc, as in a framework's allocator. */
 #define OWN_MAP_MIN (1u << 20)
@@ -61,10 +60,10 @@ int cb_host_parallel(unsigned threads, size_t n, cb_host_item_fn fn, void *arg,
 	struct par w = {.fn = fn, .arg = arg, .n = n, .err = err};
 	if (pthread_mutex_init(&w.lock, NULL) != 0)
 		return CB_FAIL(err, CB_ENOMEM, NULL, NULL, "cannot create a mutex");
-	pthread_t tids[MAX_THREADS];
+	pthread_t tids[CB_ENGINE_MAX_THREADS];
 	unsigned started = 0;
-	if (threads > MAX_THREADS)
-		threads = MAX_THREADS;
+	if (threads > CB_ENGINE_MAX_THREADS)
+		threads = CB_ENGINE_MAX_THREADS;
 	/* Fewer threads than asked still finish the work: creation failures
 	 * are not errors. */
 	while (started + 1 < threads && started + 1 < n &&

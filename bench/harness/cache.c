@@ -13,6 +13,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "engine/read_engine.h"
 #include "fileio.h"
 
 /* Large preads for warming: few syscalls, and readahead keeps up. */
@@ -101,39 +102,46 @@ int cb_cache_evict(const char *const *paths, size_t n, bool drop_caches, struct 
 	return CB_OK;
 }
 
-static int warm_one(const char *path, void *buf, struct cb_error *err)
+/* The engine hands every chunk to the one scratch buffer: warming keeps
+ * nothing, it only leaves the pages in the cache. */
+static int warm_buffer(void *ctx, unsigned worker, const struct cb_read_chunk *c, void **buf,
+		       struct cb_error *err)
 {
-	int fd = -1;
-	int rc = open_file(path, O_RDONLY, &fd, err);
-	if (rc != CB_OK)
-		return rc;
-	/* Sequential access doubles readahead; the hint is only a hint. */
-	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-	uint64_t off = 0;
-	for (;;) {
-		ssize_t got = pread(fd, buf, WARM_CHUNK, (off_t)off);
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got < 0) {
-			rc = CB_FAIL_ERRNO(err, errno, path, "read while warming the cache failed");
-			break;
-		}
-		if (got == 0)
-			break;
-		off += (uint64_t)got;
-	}
-	close(fd);
-	return rc;
+	(void)worker, (void)c, (void)err;
+	*buf = ctx;
+	return CB_OK;
 }
 
+static int warm_consume(void *ctx, unsigned worker, const struct cb_read_chunk *c, void *buf,
+			struct cb_error *err)
+{
+	(void)ctx, (void)worker, (void)c, (void)buf, (void)err;
+	return CB_OK;
+}
+
+/* One sequential reader through the read engine, in large chunks, so the
+ * warm state is made the same way whatever loader comes next. */
 int cb_cache_warm(const char *const *paths, size_t n, struct cb_error *err)
 {
 	void *buf = malloc(WARM_CHUNK);
-	if (!buf)
-		return CB_FAIL(err, CB_ENOMEM, NULL, NULL, "no memory for the warming buffer");
-	int rc = CB_OK;
-	for (size_t i = 0; i < n && rc == CB_OK; i++)
-		rc = warm_one(paths[i], buf, err);
+	struct cb_read_item *items = calloc(n ? n : 1, sizeof *items);
+	struct cb_engine engine = {0};
+	const struct cb_engine_config cfg = {.threads = 1, .chunk = WARM_CHUNK};
+	int rc = buf && items
+			 ? CB_OK
+			 : CB_FAIL(err, CB_ENOMEM, NULL, NULL, "no memory for the warming buffer");
+	if (rc == CB_OK)
+		rc = cb_engine_setup(&engine, &cfg, err);
+	if (rc == CB_OK)
+		rc = cb_engine_open(&engine, paths, n, err);
+	for (size_t i = 0; rc == CB_OK && i < n; i++)
+		items[i] = (struct cb_read_item){.file = (uint32_t)i, .len = engine.files[i].size};
+	const struct cb_engine_consumer sink = {
+		.ctx = buf, .buffer = warm_buffer, .consume = warm_consume};
+	if (rc == CB_OK)
+		rc = cb_engine_run(&engine, items, n, &sink, err);
+	cb_engine_teardown(&engine);
+	free(items);
 	free(buf);
 	return rc;
 }

@@ -12,16 +12,14 @@
  * madvise(MADV_POPULATE_READ) (Linux 5.14), which faults every page in and
  * maps it in one call, far cheaper than a fault per page; where the kernel
  * lacks it (EINVAL), one read per page does the same. Not both: a slice
- * populated is not read again (on the development VM that second pass cost
- * ~2 us a page in TLB misses, more than the population itself).
+ * populated is not read again (a second pass over mapped pages costs TLB
+ * misses, on the order of the population itself).
  *
  * The policy is one set of loader options, declared once here
  * (CB_POPULATE_OPTS) and exposed alike by both loaders: `threads`,
  * `populate-read` (default 1), `populate` (MAP_POPULATE), `willneed` and
  * `sequential` (madvise hints on the whole mapping, default 0: neither
- * torch nor safetensors gives them, and on the development VM, cold, they
- * made populating slower: 3.4-3.6 GB/s bare, 1.6-3.3 with WILLNEED, 0.9-2.0
- * with SEQUENTIAL).
+ * torch nor safetensors gives them).
  */
 #ifndef CB_POPULATE_H
 #define CB_POPULATE_H
@@ -33,6 +31,7 @@
 #include "ckpt.h"
 #include "error.h"
 #include "loader.h"
+#include "read_engine.h" /* CB_ENGINE_MAX_THREADS */
 
 /* The policy; a member of a loader's options struct, filled by the harness
  * from CB_POPULATE_OPTS. */
@@ -48,7 +47,7 @@ struct cb_populate_opts {
  * `type` holds a struct cb_populate_opts named `member`. */
 /* clang-format off */
 #define CB_POPULATE_OPTS(type, member)                                                   \
-	{"threads", CB_OPT_U64, offsetof(type, member.threads), 0, 64, "0",              \
+	{"threads", CB_OPT_U64, offsetof(type, member.threads), 0, CB_ENGINE_MAX_THREADS, "0", \
 	 "threads making the pages resident (0: one per CPU, at most 16)"},              \
 	{"populate", CB_OPT_BOOL, offsetof(type, member.map_populate), 0, 0, "0",        \
 	 "map with MAP_POPULATE (mmap faults every page in)"},                           \

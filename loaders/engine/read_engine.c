@@ -70,8 +70,8 @@ unsigned cb_engine_threads(uint64_t opt)
 	if (opt)
 		return opt > MAX_WORKERS ? MAX_WORKERS : (unsigned)opt;
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-	/* On the H100 machine (16 CPUs) 16 readers moved a warm 8 GiB GPU load
-	 * from 26 to 28-31 GB/s over 8 (results/reference/gpu-h100-tuned). */
+	/* Up to 16: on a 16-CPU GPU server a reader per CPU beat half as many
+	 * (results/reference/gpu-h100-tuned has the runs). */
 	return cpus < 1                        ? 1
 	       : cpus > CB_DEFAULT_THREADS_MAX ? CB_DEFAULT_THREADS_MAX
 					       : (unsigned)cpus;
