@@ -99,6 +99,11 @@ def check_ceiling(cell, cal):
         if abs(s["load_ceiling_fraction"] * cap / s["load_gbps"] - 1) > 1e-6:
             fail("%s %s: load_ceiling_fraction %r is not load_gbps over %r"
                  % (cell["loader"], cell["dataset"], s["load_ceiling_fraction"], cap))
+        # Above 105% of its ceiling a cell is marked, not trusted.
+        if s.get("ceiling_exceeded") is not (s["load_ceiling_fraction"] > 1.05):
+            fail("%s %s: ceiling_exceeded %r with load_ceiling_fraction %r"
+                 % (cell["loader"], cell["dataset"], s.get("ceiling_exceeded"),
+                    s["load_ceiling_fraction"]))
         # The fastest load against the fastest paired read.
         loads = [t["wall_s"] - ((t.get("phases") or {}).get("init") or 0)
                  for t in cell["trials"] if t["outcome"] == "ok"]

@@ -99,6 +99,24 @@ assert "| cold read of %s (safetensors, " % e["dataset"] in md and "between the 
 cell = next(c for c in doc["cells"] if c["summary"] and c["summary"].get("ceiling_source") == "paired")
 row = next(l for l in md.splitlines() if l.startswith("| safetensors-read | %s |" % cell["dataset"]))
 assert "| 93% of cold-read of its files (whole time: " in row and "%; fastest: 106%) |" in row, row
+assert "ceiling too low" not in md, md
+PYEOF
+
+# A cell above 105% of its ceiling is marked, and the table says how many.
+"$PY" - "$CB_TMP/w/paired.json" "$CB_TMP/w/over.json" <<'PYEOF'
+import json, sys
+doc = json.load(open(sys.argv[1]))
+cell = next(c for c in doc["cells"] if c["summary"] and c["summary"].get("ceiling_source") == "paired")
+cell["summary"].update(load_gbps=4.2, load_ceiling_fraction=1.2, ceiling_exceeded=True)
+json.dump(doc, open(sys.argv[2], "w"))
+PYEOF
+expect_status 0 "$CKPTBENCH" report --no-charts -o "$CB_TMP/w/over.md" "$CB_TMP/w/over.json"
+"$PY" - "$CB_TMP/w/over.md" <<'PYEOF' && pass || fail "a cell above its ceiling in the report"
+import sys
+md = open(sys.argv[1], encoding="utf-8").read()
+row = next(l for l in md.splitlines() if l.startswith("| safetensors-read |") and "120% of" in l)
+assert "; ceiling too low) |" in row or "; ceiling too low |" in row, row
+assert '1 cell(s) above 105% of their ceiling, marked "ceiling too low"' in md, md
 PYEOF
 
 # HTML: one page, the SVG charts inline, nothing fetched from elsewhere.

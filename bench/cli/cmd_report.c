@@ -416,8 +416,9 @@ static void cell_row(struct doc *d, const struct cb_pcell *pc, bool devices)
 		ok ? secs(s->median_s) : "–",
 		ci_text,
 		isfinite(gbps) ? fmt("%.2f", gbps) : "–",
-		isfinite(frac) ? fmt("%.0f%% of %s%s%s", frac * 100, ceiling_name(s->ceiling),
-				     ceiling_size_text(s), ceiling_notes(s, frac_all))
+		isfinite(frac) ? fmt("%.0f%% of %s%s%s%s", frac * 100, ceiling_name(s->ceiling),
+				     ceiling_size_text(s), ceiling_notes(s, frac_all),
+				     s->ceiling_exceeded ? "; ceiling too low" : "")
 			       : "–",
 		rss_text,
 		outcome_text(c),
@@ -488,6 +489,17 @@ static void section_tables(struct doc *d, const struct cb_plotset *set)
 				cell_row(d, &set->cells[i], devices);
 		}
 		table_end(d);
+		size_t exceeded = 0;
+		for (size_t i = 0; i < set->n_cells; i++)
+			exceeded += strcmp(set->cells[i].cell->key.cache, caches[k]) == 0 &&
+				    set->cells[i].cell->summary.ceiling_exceeded;
+		if (exceeded)
+			para(d,
+			     fmt("%zu cell(s) above %.0f%% of their ceiling, marked \"ceiling too "
+				 "low\": the read they are held against does not bound them "
+				 "(mapping pages is not reading them, or another way of reading "
+				 "is faster), so their share says nothing about the loader.",
+				 exceeded, CB_CEILING_EXCEEDED * 100));
 	}
 	para(d, "Median and CI over the ok trials; GB/s is the model's bytes over the median; "
 		"peak RSS × model is the median over trials of (peak − baseline) / model size.");

@@ -243,6 +243,7 @@ static void print_table(json_t *doc, const char *path, const struct cb_run_confi
 		among[i] = &f->cells[i];
 	/* Columns as wide as the longest loader and dataset names, so a long
 	 * name (libtorch-safetensors-mmap-gpu) does not shift its row. */
+	size_t exceeded = 0;
 	int loader_w = 6, dataset_w = 7;
 	for (size_t i = 0; i < f->n_cells; i++) {
 		cb_results_cell_label(&f->cells[i], among, f->n_cells, labels[i], sizeof labels[i]);
@@ -262,7 +263,9 @@ static void print_table(json_t *doc, const char *path, const struct cb_run_confi
 		fmt_num(med, sizeof med, s->median_s, "%.4f");
 		fmt_num(init, sizeof init, s->init_median_s, "%.4f");
 		fmt_num(gbps, sizeof gbps, s->load_gbps, "%.2f");
-		fmt_num(pct, sizeof pct, s->load_ceiling_fraction * 100, "%.0f%%");
+		fmt_num(pct, sizeof pct, s->load_ceiling_fraction * 100,
+			s->ceiling_exceeded ? "%.0f%%!" : "%.0f%%");
+		exceeded += s->ceiling_exceeded;
 		fmt_num(pct_all, sizeof pct_all, s->ceiling_fraction * 100, "%.0f%%");
 		fmt_num(pct_best, sizeof pct_best, s->best_load_ceiling_fraction * 100, "%.0f%%");
 		fmt_num(rss, sizeof rss, s->peak_rss_over_model, "%.2f");
@@ -274,6 +277,12 @@ static void print_table(json_t *doc, const char *path, const struct cb_run_confi
 	free(among);
 	free(labels);
 	cb_results_file_free(f);
+	if (exceeded)
+		fprintf(out,
+			"!: %zu cell(s) above %.0f%% of the ceiling: the ceiling is too low for "
+			"them (mapping pages is not reading them, or another way of reading "
+			"beats it), so their share says nothing.\n",
+			exceeded, CB_CEILING_EXCEEDED * 100);
 	static const char *const against[] = {
 		[CB_CEILINGS_PAIRED] = "the read of the dataset's own files between the trials",
 		[CB_CEILINGS_SIZED] = "the calibrated read of a file the dataset's size",

@@ -157,7 +157,11 @@ static void summary_load(json_t *s, json_t *const *ok, size_t n, double model, d
 	json_object_set_new(s, "init_median_s", real_or_null(n ? init_median : NAN));
 	json_object_set_new(s, "load_median_s", real_or_null(load_median));
 	json_object_set_new(s, "load_gbps", real_or_null(gbps));
-	json_object_set_new(s, "load_ceiling_fraction", real_or_null(cap > 0 ? gbps / cap : NAN));
+	double frac = cap > 0 ? gbps / cap : NAN;
+	json_object_set_new(s, "load_ceiling_fraction", real_or_null(frac));
+	json_object_set_new(s, "ceiling_exceeded",
+			    isfinite(frac) ? json_boolean(frac > CB_CEILING_EXCEEDED)
+					   : json_null());
 	/* The fastest load against the fastest pass of the same ceiling: what
 	 * each can do when the machine lets it, for a machine whose noise is
 	 * slow stretches that a handful of trials cannot outvote. */

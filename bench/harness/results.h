@@ -12,9 +12,8 @@
 #include <jansson.h>
 #include <stdbool.h>
 
+#include "docjson.h" /* CB_RESULTS_SCHEMA, CB_CEILING_EXCEEDED */
 #include "error.h"
-
-#define CB_RESULTS_SCHEMA "ckptbench/1"
 
 struct cb_results {
 	char *path;     /* the .json file; owned */

@@ -336,6 +336,7 @@ static void read_summary(const json_t *s, struct cb_results_summary *out)
 		.load_gbps = cb_json_num(s, "load_gbps"),
 		.load_ceiling_fraction = cb_json_num(s, "load_ceiling_fraction"),
 		.best_load_ceiling_fraction = cb_json_num(s, "best_load_ceiling_fraction"),
+		.ceiling_exceeded = json_is_true(json_object_get(s, "ceiling_exceeded")),
 		.peak_rss_over_model = cb_json_num(s, "peak_rss_over_model"),
 		.peak_anon_over_model = cb_json_num(s, "peak_anon_over_model"),
 		.peak_file_over_model = cb_json_num(s, "peak_file_over_model"),

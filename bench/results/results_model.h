@@ -132,6 +132,9 @@ struct cb_results_summary {
 	double ceiling_gbps, ceiling_file_bytes, ceiling_fraction;
 	double init_median_s, load_median_s, load_gbps, load_ceiling_fraction;
 	double best_load_ceiling_fraction;
+	/* The load above CB_CEILING_EXCEEDED of its ceiling: the ceiling is too
+	 * low for the cell (false where the key is absent or null). */
+	bool ceiling_exceeded;
 	double peak_rss_over_model, peak_anon_over_model, peak_file_over_model;
 	double peak_vram_over_model;
 	const char *warning; /* "" without one */

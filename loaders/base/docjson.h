@@ -10,6 +10,12 @@
 
 #define CB_RESULTS_SCHEMA "ckptbench/1"
 
+/* A load above this share of its ceiling says the ceiling is too low for
+ * the cell (another way of reading beats it, or mapping pages is not
+ * reading them), not that the loader beat the storage: the writer marks
+ * such a cell (summary.ceiling_exceeded) and the readers say so. */
+#define CB_CEILING_EXCEEDED 1.05
+
 /* The lookups every reader of a ckptbench document needs (results files;
  * the compare document in compare_print.c and plotdata.c; the harness's
  * trial reports): o[key] as a number, NaN when o is not an object, the key
