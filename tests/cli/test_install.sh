@@ -19,7 +19,7 @@ T=$(cd "$CB_TMP" && pwd -P)
 start=$(date +%s)
 
 # --- a copy of the source tree: what git would commit, as it is now ----------
-mkdir -p "$T/a/src" "$T/b" "$T/work"
+mkdir -p "$T/a/src" "$T/b" "$T/elsewhere"
 if git -C "$CKPTBENCH_SOURCE" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
 	git -C "$CKPTBENCH_SOURCE" ls-files -z -co --exclude-standard |
 		while IFS= read -r -d '' f; do
@@ -73,11 +73,11 @@ case " ${targets[*]} " in *ckptbench-torch.so*) has_torch=1 ;; esac
 
 # --- first, the build directory itself: out of the source tree, it still
 # finds the source tree's templates and peers and its own module -------------
-(cd "$T/work" && "$build/ckptbench" plot -o "$T/oot-charts" \
+(cd "$T/elsewhere" && "$build/ckptbench" plot -o "$T/oot-charts" \
 	"$T/a/src/tests/data/results/cpu-warm.json" >"$T/out" 2>"$T/err") &&
 	[ -s "$T/oot-charts/memory.svg" ] && pass ||
 	fail "plot from the out-of-tree build directory: $(cat "$T/err")"
-if (cd "$T/work" && "$build/ckptbench" loaders --json >"$T/out" 2>"$T/err"); then
+if (cd "$T/elsewhere" && "$build/ckptbench" loaders --json >"$T/out" 2>"$T/err"); then
 	"$PY" - "$T/out" "$has_torch" <<'PYEOF' && pass || fail "loaders from the out-of-tree build directory: $(head -c 1500 "$T/out")"
 import json, sys
 ls = {l["name"]: l for l in json.load(open(sys.argv[1]))}
@@ -112,7 +112,7 @@ else
 fi
 
 # --- gen, run, plot, report, loaders: from elsewhere, no overrides -------------
-cd "$T/work" || exit 1
+cd "$T/elsewhere" || exit 1
 unset CKPTBENCH_PLOTS CKPTBENCH_PEERS CKPTBENCH_TORCH_MODULE CKPTBENCH_DATA
 expect_status 0 "$cb" gen --preset llama --size 8M --dtype F16 --formats safetensors,pytorch \
 	-o "$T/data" --no-sync --quiet
@@ -154,7 +154,7 @@ if expect_status 0 "$cb" report -o "$T/report.md" "$T/r.json"; then
 fi
 
 # Through a symbolic link too: the binary's own path is what counts.
-ln -s "$cb" "$T/work/ckptbench"
+ln -s "$cb" "$T/elsewhere/ckptbench"
 if expect_status 0 ./ckptbench loaders --json; then
 	"$PY" - "$T/out" "$has_torch" "$peer_ok" <<'PYEOF' && pass || fail "loaders from the moved install: $(head -c 1500 "$T/out")"
 import json, sys
