@@ -25,14 +25,19 @@
 
 #define GEN_CHUNK (4u << 20)
 
-void cb_gen_default_options(struct cb_gen_options *opts)
+const char *cb_data_dir(void)
 {
 	const char *data = getenv("CKPTBENCH_DATA");
+	return data && *data ? data : "datasets/data";
+}
+
+void cb_gen_default_options(struct cb_gen_options *opts)
+{
 	*opts = (struct cb_gen_options){
 		.preset = "llama",
 		.dtype = CB_DTYPE_INVALID,
 		.seed = 1,
-		.out_dir = data && *data ? data : "datasets/data",
+		.out_dir = cb_data_dir(),
 		.safetensors = true,
 		.pytorch = true,
 	};

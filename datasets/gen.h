@@ -33,6 +33,12 @@ struct cb_gen_options {
 
 void cb_gen_default_options(struct cb_gen_options *opts);
 
+/* Where datasets live: $CKPTBENCH_DATA when set and not empty, else
+ * datasets/data (relative to the working directory). The one default that
+ * gen writes to and run, calibrate and sysinfo look at. Borrowed; never
+ * NULL. */
+const char *cb_data_dir(void);
+
 struct cb_gen_result {
 	char name[128]; /* the dataset's directory name */
 	char *dir;      /* its path; freed by cb_gen_result_free */

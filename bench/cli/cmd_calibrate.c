@@ -6,6 +6,7 @@
 
 #include "calibrate.h"
 #include "cli.h"
+#include "gen.h"
 
 static const char calibrate_help[] =
 	"usage: ckptbench calibrate [--json] [--dir DIR] [--size SIZE]\n"
@@ -53,12 +54,6 @@ static void print_text(const char *dir, const struct cb_calibration *cal)
 		printf("note: %s\n", cal->note);
 }
 
-static const char *default_dir(void)
-{
-	const char *data = getenv("CKPTBENCH_DATA");
-	return data && *data ? data : "datasets/data";
-}
-
 int cb_cmd_calibrate(int argc, char **argv)
 {
 	static const struct option options[] = {
@@ -69,7 +64,7 @@ int cb_cmd_calibrate(int argc, char **argv)
 		{NULL, 0, NULL, 0},
 	};
 	bool json = false;
-	const char *dir = default_dir();
+	const char *dir = cb_data_dir();
 	uint64_t size = 0;
 	int c;
 	optind = 1;

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "gen.h"
 #include "sysinfo.h"
 
 static const char sysinfo_help[] =
@@ -102,8 +103,7 @@ int cb_cmd_sysinfo(int argc, char **argv)
 		{NULL, 0, NULL, 0},
 	};
 	bool json = false;
-	const char *data = getenv("CKPTBENCH_DATA");
-	const char *dir = data && *data ? data : "datasets/data";
+	const char *dir = cb_data_dir();
 	int c;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {

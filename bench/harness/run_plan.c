@@ -134,12 +134,6 @@ static int parse_loader_spec(const char *spec, struct cb_plan_cell *proto, struc
 
 /* ------------------------------------------------------------ datasets */
 
-static const char *data_root(void)
-{
-	const char *data = getenv("CKPTBENCH_DATA");
-	return data && *data ? data : "datasets/data";
-}
-
 /* Hashes the model and writes its manifest beside it, or in a temporary
  * file when that place is not writable. */
 static int make_manifest(struct cb_plan_dataset *d, bool progress, struct cb_error *err)
@@ -215,11 +209,11 @@ static int resolve_dataset(const char *arg, struct cb_plan_dataset *d, bool prog
 			   struct cb_error *err)
 {
 	struct stat st;
-	d->path = stat(arg, &st) == 0 ? strdup(arg) : cb_path_join(data_root(), arg);
+	d->path = stat(arg, &st) == 0 ? strdup(arg) : cb_path_join(cb_data_dir(), arg);
 	if (d->path && stat(d->path, &st) != 0)
 		return CB_FAIL(err, CB_EUSAGE, NULL, NULL,
 			       "no dataset or model \"%s\" (not a path, nor in %s)", arg,
-			       data_root());
+			       cb_data_dir());
 	d->name = d->path ? base_name(d->path) : NULL;
 	d->manifest =
 		!d->path ? NULL
