@@ -141,6 +141,8 @@ bool cb_cell_key_equal(const struct cb_cell_key *a, const struct cb_cell_key *b,
 {
 	return same_text(a->loader, b->loader) && same_text(a->dataset, b->dataset) &&
 	       same_text(a->cache, b->cache) && same_text(a->device, b->device) &&
+	       same_text(a->selection, b->selection) && same_text(a->ranks, b->ranks) &&
+	       same_text(a->storage, b->storage) &&
 	       ((ignore & CB_KEY_BUT_OPTIONS) || same_text(a->options, b->options));
 }
 
@@ -378,6 +380,29 @@ static void read_options(const json_t *o, struct cb_results_cell *c, bool *fail)
 	*fail |= !c->key.options;
 }
 
+/* The key's selection, ranks and storage parts (struct cb_cell_key). */
+static void read_key_beyond(const json_t *j, struct cb_results_cell *c, bool *fail)
+{
+	const json_t *sel = json_object_get(j, "selection");
+	if (json_is_object(sel)) {
+		c->key.selection = canonical(sel, false);
+		*fail |= !c->key.selection;
+	}
+	const json_t *ranks = json_object_get(j, "ranks");
+	if (json_is_object(ranks)) {
+		json_t *id = json_pack("{s:O?,s:O?}", "n", json_object_get(ranks, "n"), "dist",
+				       json_object_get(ranks, "dist"));
+		c->key.ranks = id ? canonical(id, false) : NULL;
+		*fail |= !c->key.ranks;
+		json_decref(id);
+	}
+	const json_t *storage = json_object_get(j, "storage");
+	if (json_is_object(storage))
+		c->key.storage = str_or_null(storage, "profile");
+	else if (json_is_string(storage))
+		c->key.storage = json_string_value(storage);
+}
+
 static void read_cell(const json_t *j, struct cb_results_file *f, size_t index, bool *fail)
 {
 	struct cb_results_cell *c = &f->cells[index];
@@ -389,6 +414,7 @@ static void read_cell(const json_t *j, struct cb_results_file *f, size_t index, 
 	c->key.cache = cb_json_str(j, "cache");
 	c->key.device = str_or_null(j, "device");
 	read_options(json_object_get(j, "options"), c, fail);
+	read_key_beyond(j, c, fail);
 	c->format = cb_json_str(j, "format");
 	c->dataset_path = cb_json_str(j, "dataset_path");
 	c->status = cb_json_str(j, "status");
@@ -412,6 +438,8 @@ static void cell_free(struct cb_results_cell *c)
 	}
 	free(c->options);
 	free((char *)c->key.options);
+	free((char *)c->key.selection);
+	free((char *)c->key.ranks);
 	trials_free(c->trials, c->n_trials);
 	trials_free(c->warmup, c->n_warmup);
 }

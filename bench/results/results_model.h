@@ -69,6 +69,16 @@ struct cb_cell_key {
 	/* NULL where the file says null: files written on 2026-12-06 between
 	 * commits 24c3eb4 and d03385a, for a GPU loader under --device cpu. */
 	const char *device;
+	/* The parts beyond one whole model, one process, one disk; NULL where
+	 * the cell has none (the whole model; one process; the data directory
+	 * as it is), which is every cell of a file written before them.
+	 * selection: the cell's "selection" object as canonical JSON (the
+	 * patterns, the split and the rank); ranks: {"dist", "n"} of its
+	 * "ranks" object as canonical JSON (the per-rank figures are results,
+	 * not identity); storage: its storage profile's name. */
+	const char *selection;
+	const char *ranks;
+	const char *storage;
 };
 
 /* Parts of the key cb_cell_key_equal may leave out. */
