@@ -29,6 +29,9 @@ static const struct {
 			  CB_SOURCE_ROOT "/loaders/peers", CB_REL_PEERS_DIR},
 	[CB_RES_MODULE] = {"libtorch module", NULL, "set CKPTBENCH_TORCH_MODULE to the file",
 			   CB_BUILD_ROOT "/loaders/torch", CB_REL_MODULE_DIR},
+	[CB_RES_TP_RULES] = {"tensor-parallel rules", "CKPTBENCH_TP_RULES",
+			     "set CKPTBENCH_TP_RULES or give --tp-rules",
+			     CB_SOURCE_ROOT "/datasets/tp-rules", CB_REL_TP_RULES_DIR},
 };
 
 /* The running binary's directory (the kernel resolves symbolic links);

@@ -1,6 +1,7 @@
 /* Where the files ckptbench needs beside its binary are: the gnuplot
- * templates (plots/), the peer programs (loaders/peers/) and the libtorch
- * module (ckptbench-torch.so).
+ * templates (plots/), the peer programs (loaders/peers/), the libtorch
+ * module (ckptbench-torch.so) and the tensor-parallel rules files
+ * (datasets/tp-rules/).
  *
  * Why one module: the binary must work in two places, and every user of
  * these files must agree on which. Run from its build directory (ckptbench
@@ -13,15 +14,16 @@
  *
  * Lookup of FILE in a resource, first hit wins:
  *   1. the directory named by the resource's environment variable, when set
- *      and not empty: then nothing else (CKPTBENCH_PLOTS, CKPTBENCH_PEERS;
- *      the module has its own file override, CKPTBENCH_TORCH_MODULE, in
- *      loaders/libtorch.c);
+ *      and not empty: then nothing else (CKPTBENCH_PLOTS, CKPTBENCH_PEERS,
+ *      CKPTBENCH_TP_RULES; the module has its own file override,
+ *      CKPTBENCH_TORCH_MODULE, in loaders/libtorch.c);
  *   2. when the binary (/proc/self/exe) lies inside the build directory it
- *      was built in: the source tree's plots/ or loaders/peers/, or the
- *      build tree's loaders/torch/;
+ *      was built in: the source tree's plots/, loaders/peers/ or
+ *      datasets/tp-rules/, or the build tree's loaders/torch/;
  *   3. relative to the binary's directory, as installed:
  *      ../share/ckptbench/plots, ../libexec/ckptbench/peers,
- *      ../<libdir>/ckptbench (for the default directory options).
+ *      ../<libdir>/ckptbench, ../share/ckptbench/tp-rules (for the default
+ *      directory options).
  * Stateless and thread-safe; costs a readlink and a few stat calls.
  */
 #ifndef CB_RESOURCES_H
@@ -32,9 +34,10 @@
 #include "error.h"
 
 enum cb_resource {
-	CB_RES_PLOTS,  /* the gnuplot templates (*.gp) */
-	CB_RES_PEERS,  /* the peer programs (python-peer, peer.py, ...) */
-	CB_RES_MODULE, /* the libtorch module (ckptbench-torch.so) */
+	CB_RES_PLOTS,    /* the gnuplot templates (*.gp) */
+	CB_RES_PEERS,    /* the peer programs (python-peer, peer.py, ...) */
+	CB_RES_MODULE,   /* the libtorch module (ckptbench-torch.so) */
+	CB_RES_TP_RULES, /* the tensor-parallel rules files (*.rules) */
 };
 
 /* Finds `file` (a plain name) of resource `res` and writes its path into
