@@ -21,6 +21,7 @@ layer_of() {
 	loaders/*) echo loaders ;;
 	datasets/*) echo datasets ;;
 	bench/harness/*) echo harness ;;
+	bench/storage/*) echo storage ;; # storage profiles: above the base only
 	bench/stats/*) echo stats ;;
 	bench/results/*) echo results ;;
 	bench/cli/*) echo cli ;;
@@ -35,16 +36,17 @@ allowed() {
 	format) echo "base" ;;
 	loaders) echo "base format" ;;
 	datasets) echo "base format" ;;
-	harness) echo "base format loaders datasets stats" ;;
+	harness) echo "base format loaders datasets stats storage" ;;
+	storage) echo "base" ;;
 	stats) echo "" ;; # and error.h, checked below
 	results) echo "base stats" ;;
-	cli) echo "base format loaders datasets harness stats results" ;;
+	cli) echo "base format loaders datasets harness stats results storage" ;;
 	esac
 }
 
 headers=$(find loaders datasets bench -name '*.h' | sort)
 bad=0
-for dir in loaders/base loaders/format loaders datasets bench/harness bench/stats bench/results bench/cli; do
+for dir in loaders/base loaders/format loaders datasets bench/harness bench/storage bench/stats bench/results bench/cli; do
 	files=$(find "$dir" \( -name '*.c' -o -name '*.h' -o -name '*.cpp' \) | sort)
 	for f in $files; do
 		own=$(layer_of "$f")

@@ -27,6 +27,7 @@ int cb_cmd_loaders(int argc, char **argv);
 int cb_cmd_plot(int argc, char **argv);
 int cb_cmd_report(int argc, char **argv);
 int cb_cmd_run(int argc, char **argv);
+int cb_cmd_storage(int argc, char **argv);
 int cb_cmd_sysinfo(int argc, char **argv);
 int cb_cmd_trial(int argc, char **argv);
 

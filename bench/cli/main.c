@@ -22,6 +22,8 @@ static const struct cb_command commands[] = {
 	{"report", "a Markdown or HTML write-up of results files, charts included", cb_cmd_report,
 	 false},
 	{"run", "benchmark loaders on datasets, one process per trial", cb_cmd_run, false},
+	{"storage", "put the datasets on tmpfs, a throttled disk or sshfs (root)", cb_cmd_storage,
+	 false},
 	{"sysinfo", "describe this machine: CPU, memory, caches, filesystem", cb_cmd_sysinfo,
 	 false},
 	{"trial", "one load in this process (run's child)", cb_cmd_trial, true},
