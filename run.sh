@@ -38,10 +38,16 @@ done
 # 2-core development VM with libtorch and torch installed (README, "Results");
 # a trial is a fresh process either way, and the harness prepares the cache
 # state before each one.
+# Every loader by its defaults, plus two modes as cells of their own:
+# safetensors-mmap as the library maps (no population, each page faulted in
+# as it is first read: populate-read=0) beside its populated default, and
+# safetensors-read with O_DIRECT beside its buffered default.
+loaders=$("$ckptbench" loaders | awk '/^[a-z]/ { print $1 }' | paste -sd, -)
+loaders=$loaders,safetensors-mmap:populate-read=0,safetensors-read:direct=1
 stamp=$(date -u +%Y%m%d-%H%M%S)
 results=results/default-$stamp.json
 mkdir -p results
-"$ckptbench" run --device cpu --cache cold,warm \
+"$ckptbench" run --device cpu --cache cold,warm --loaders "$loaders" \
 	--repeat "${CKPTBENCH_REPEAT:-3}" --warmup "${CKPTBENCH_WARMUP:-0}" \
 	--datasets gpt2-523M-F32-s1,llama-256M-F16-s1,llama-1G-F16-s1 -o "$results"
 report=results/default-$stamp-report.md

@@ -82,6 +82,10 @@ def memory(doc):
     s = pickle["summary"]["peak_anon_over_model"]
     if not 1.9 <= s <= 2.1:
         fail("pickle's summary peak_anon_over_model is %r" % s)
+    # safetensors.load(open(f).read()): the model and the whole file, 2x
+    for r in ratios(one("safetensors-eager"), "anon"):
+        if not 1.9 <= r <= 2.1 + slack:
+            fail("safetensors-eager anonymous peak %.3fx the model, want ~2x" % r)
 
 
 def fallback(doc):

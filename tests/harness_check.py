@@ -76,6 +76,30 @@ def check_paired_entry(e):
              % (e["dataset"], e["read_best_gbps"]))
 
 
+def check_methods(cell, entry):
+    """The cell's ceiling_method is the best median among the methods that
+    bound it: the read methods, and map for a zero-copy loader (map alone
+    when warm); returns that median."""
+    s = cell["summary"]
+    zero_copy = cell["loader"] in ("test-mapfile", "safetensors-mmap", "pickle-mmap",
+                                   "torch-load-mmap")
+    warm = cell["cache"] == "warm"
+    meds = {m: median(v) for m, v in entry["methods"].items() if median(v) is not None}
+    if entry["methods"].get("pread-1") != entry["one_thread_gbps"]:
+        fail("paired read: methods pread-1 %r is not one_thread_gbps %r"
+             % (entry["methods"].get("pread-1"), entry["one_thread_gbps"]))
+    bounding = {m: v for m, v in meds.items()
+                if (zero_copy if m == "map" else not (zero_copy and warm))}
+    if not bounding:
+        fail("%s %s: no method bounds it: %r" % (cell["loader"], cell["cache"], meds))
+        return None
+    best = max(bounding, key=bounding.get)
+    if s.get("ceiling_method") != best:
+        fail("%s %s: ceiling_method %r, want the best %r of %r"
+             % (cell["loader"], cell["cache"], s.get("ceiling_method"), best, bounding))
+    return bounding[best]
+
+
 def check_ceiling(cell, cal):
     """The cell is held against the paired read of its own files where the
     run made one, else the read ceiling measured nearest its model's size
@@ -90,12 +114,18 @@ def check_ceiling(cell, cal):
     if entry is not None:
         check_paired_entry(entry)
     if entry is not None and entry["read_gbps"]:
-        if s.get("ceiling_source") != "paired" or s.get("ceiling_gbps") != entry["read_gbps"] \
+        cap = entry["read_gbps"]
+        # With the ceiling methods (run_ceiling.c), the best median among
+        # the methods that bound the cell: the reads, and map for a
+        # zero-copy loader (alone when warm); "methods" holds every pass.
+        if entry.get("methods"):
+            cap = check_methods(cell, entry)
+        if s.get("ceiling_source") != "paired" or cap is None or \
+                abs(s.get("ceiling_gbps") / cap - 1) > 1e-6 \
                 or s.get("ceiling_file_bytes") != entry["file_bytes"]:
             fail("%s %s: held against %r %r (%r bytes), not its paired read %r"
                  % (cell["loader"], cell["dataset"], s.get("ceiling_source"),
-                    s.get("ceiling_gbps"), s.get("ceiling_file_bytes"), entry["read_gbps"]))
-        cap = entry["read_gbps"]
+                    s.get("ceiling_gbps"), s.get("ceiling_file_bytes"), cap))
         if abs(s["load_ceiling_fraction"] * cap / s["load_gbps"] - 1) > 1e-6:
             fail("%s %s: load_ceiling_fraction %r is not load_gbps over %r"
                  % (cell["loader"], cell["dataset"], s["load_ceiling_fraction"], cap))
@@ -107,7 +137,10 @@ def check_ceiling(cell, cal):
         # The fastest load against the fastest paired read.
         loads = [t["wall_s"] - ((t.get("phases") or {}).get("init") or 0)
                  for t in cell["trials"] if t["outcome"] == "ok"]
-        want = model / min(loads) / 1e9 / entry["read_best_gbps"]
+        fastest = entry["read_best_gbps"]
+        if entry.get("methods") and s.get("ceiling_method"):  # the method's fastest pass
+            fastest = max(x for x in entry["methods"][s["ceiling_method"]] if x is not None)
+        want = model / min(loads) / 1e9 / fastest
         if abs(s["best_load_ceiling_fraction"] / want - 1) > 1e-6:
             fail("%s %s: best_load_ceiling_fraction %r, want %r"
                  % (cell["loader"], cell["dataset"], s["best_load_ceiling_fraction"], want))

@@ -8,7 +8,7 @@
 #             weights and strided views (skipped without python3-torch)
 #   memory    each loader's memory class on a 256 MiB model: anonymous ~1x
 #             (safetensors-read), ~0 with ~1x file-backed (safetensors-mmap,
-#             pickle-mmap), ~2x (pickle)
+#             pickle-mmap), ~2x (pickle, safetensors-eager)
 #   fallback  O_DIRECT and io_uring on tmpfs (/dev/shm) load, and say how:
 #             buffered where tmpfs refuses O_DIRECT (before Linux 6.6), direct
 #             where it takes it
@@ -24,11 +24,12 @@ py=/usr/bin/python3
 mkdir -p "$scratch"
 out=$(mktemp -d "$scratch/cpu.XXXXXX")
 trap 'rm -rf "$out"' EXIT
-loaders="safetensors-read safetensors-mmap pickle pickle-mmap"
+loaders="safetensors-read safetensors-mmap pickle pickle-mmap safetensors-eager"
 variants="safetensors-read,safetensors-read:shares=0,safetensors-read:threads=3:chunk=64K,safetensors-read:uring=1,safetensors-read:direct=1:chunk=64K"
 variants="$variants,safetensors-read:uring=1:direct=1:qd=3:chunk=64K,safetensors-mmap"
 variants="$variants,safetensors-mmap:populate=1:populate-read=0,safetensors-mmap:populate-read=0:willneed=1:sequential=1,pickle,pickle:threads=1,pickle-mmap"
 variants="$variants,pickle-mmap:populate-read=0:threads=3,pickle-mmap:populate=1:willneed=1:sequential=1"
+variants="$variants,safetensors-eager,safetensors-eager:threads=1:thp=0"
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
@@ -89,7 +90,7 @@ exact)
 	;;
 memory)
 	d=$(gen --preset llama --size 256M --formats safetensors,pytorch) || fail "gen 256M"
-	run --datasets "$d" --loaders safetensors-read,safetensors-mmap,pickle,pickle-mmap \
+	run --datasets "$d" --loaders safetensors-read,safetensors-mmap,pickle,pickle-mmap,safetensors-eager \
 		--repeat 2 -o "$out/mem.json" >/dev/null || fail "run exited $?"
 	$py "$check" memory "$out/mem.json" || fail "memory classes"
 	;;

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/wait.h>
 
+#include "cache.h"
 #include "docjson.h"
 #include "run_plan.h"
 
@@ -262,6 +263,11 @@ json_t *cb_trial_record(const struct cb_run *run, const struct cb_plan_cell *cel
 	 * order the rounds were shuffled into, for whoever wants to look for
 	 * order effects. */
 	json_object_set_new(t, "run_seq", json_integer((json_int_t)run->done));
+	/* The page cache's state the trial began in, as the preparation just
+	 * before it left and measured it (cache.h: the resident share and the
+	 * folio sizes holding the files); null when preparing it failed. */
+	json_object_set_new(t, "cache_state",
+			    cb_cache_state_json(cache_err ? NULL : cb_cache_last_state()));
 	json_decref(rep);
 	return t;
 }
