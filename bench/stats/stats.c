@@ -21,6 +21,20 @@ int cb_stats_cmp_double(const void *a, const void *b)
 }
 
 /* The median of sorted s[0..n), n >= 1: the mean of the middle two for even n. */
+static double sorted_median(const double *s, size_t n);
+
+double cb_stats_median_finite(double *v, size_t n)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++)
+		if (isfinite(v[i]))
+			v[k++] = v[i];
+	if (!k)
+		return NAN;
+	qsort(v, k, sizeof *v, cb_stats_cmp_double);
+	return sorted_median(v, k);
+}
+
 static double sorted_median(const double *s, size_t n)
 {
 	return n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2.0;

@@ -50,4 +50,9 @@ void cb_stats_outliers(const double *v, size_t n, bool *is_outlier_out);
 /* qsort's comparator for doubles, ascending (NaN compares equal to all). */
 int cb_stats_cmp_double(const void *a, const void *b);
 
+/* The median of the finite values of v[0..n) (the mean of the middle two
+ * for an even count); NAN when there is none. Reorders v: the finite
+ * values first, sorted. */
+double cb_stats_median_finite(double *v, size_t n);
+
 #endif
