@@ -9,6 +9,8 @@
 
 #include "engine/fault.h"
 #include "engine/read_engine.h"
+#include "storage_records.h"
+#include "tensor_gather.h"
 
 /* Tensors from this size live in the model's arena (cb_host_model_alloc);
  * smaller ones come from malloc, as in a framework's allocator. */
@@ -251,4 +253,26 @@ int cb_host_match(const struct cb_manifest_tensor *want, const struct cb_ckpt_te
 		return CB_FAIL(err, CB_EUNSUPPORTED, path, want->name,
 			       "a strided view, which this loader cannot read into place");
 	return CB_OK;
+}
+
+int cb_host_gather_part(void *dst, const void *storage, const struct cb_ckpt_tensor *t,
+			const struct cb_slice_tensor *part, struct cb_error *err)
+{
+	if (!part)
+		return cb_tensor_gather(dst, storage, t, err);
+	if (!t->stride || t->numel == 0) {
+		uint64_t start;
+		int rc = cb_storage_start(t, &start, err);
+		if (rc == CB_OK)
+			cb_slice_extract(dst, (const uint8_t *)storage + (t->offset - start), part);
+		return rc;
+	}
+	void *whole = malloc(t->nbytes ? (size_t)t->nbytes : 1);
+	if (!whole)
+		return CB_FAIL(err, CB_ENOMEM, NULL, t->name, "no memory to gather a view");
+	int rc = cb_tensor_gather(whole, storage, t, err);
+	if (rc == CB_OK)
+		cb_slice_extract(dst, whole, part);
+	free(whole);
+	return rc;
 }

@@ -71,4 +71,12 @@ CB_NODISCARD int cb_host_match(const struct cb_manifest_tensor *want,
 			       const struct cb_ckpt_tensor *have, bool views_ok, const char *path,
 			       struct cb_error *err);
 
+/* load_state_dict's copy of one tensor, or of its part (`part` NULL: the
+ * whole tensor) as `narrow` then `copy_` does: from `storage`, the bytes of
+ * t's whole storage record in memory, into dst (t->nbytes, or
+ * part->nbytes). A contiguous tensor's part is copied run by run; a strided
+ * view is gathered whole into a temporary first, as `contiguous()` would. */
+CB_NODISCARD int cb_host_gather_part(void *dst, const void *storage, const struct cb_ckpt_tensor *t,
+				     const struct cb_slice_tensor *part, struct cb_error *err);
+
 #endif

@@ -28,9 +28,10 @@
 #include "ckpt.h"
 #include "error.h"
 #include "manifest.h"
+#include "slice.h"
 
 /* Bump when struct cb_loader or the structs it takes change incompatibly. */
-#define CB_LOADER_ABI 2
+#define CB_LOADER_ABI 3
 
 /* The most threads a loader takes by default (one per online CPU up to
  * this), and the most the calibration reads with: a loader's figure and
@@ -56,6 +57,7 @@ enum cb_loader_cap {
 	CB_CAP_O_DIRECT = 1u << 4,   /* can bypass the page cache */
 	CB_CAP_PEER = 1u << 5,       /* an external program (docs/peer-protocol.md) */
 	CB_CAP_MODULE = 1u << 6,     /* hooks in a module loaded at run time (libtorch) */
+	CB_CAP_PARTIAL = 1u << 7,    /* can load a part of the model (ctx->slice) */
 };
 
 /* Phases of a load (the trials' "phases" in docs/results-schema.md). */
@@ -69,7 +71,7 @@ enum cb_phase {
 };
 
 /* "host_mem", "device_mem", "zero_copy", "threads", "o_direct", "peer",
- * "module" for one bit of enum cb_loader_cap; NULL for any other value. */
+ * "module", "partial" for one bit of enum cb_loader_cap; NULL for any other value. */
 const char *cb_loader_cap_name(unsigned cap);
 
 /* "init", "read", "copy", "to_device". */
@@ -142,6 +144,15 @@ struct cb_load_ctx {
 	const void *opts;             /* the loader's options struct, filled */
 	int device_index;             /* for CB_DEVICE_CUDA; 0 otherwise */
 	struct cb_phase_sink *phases; /* never NULL */
+	/* A partial load (docs/partial-loads.md): NULL for the whole model.
+	 * Otherwise `arch` is the part's architecture (the selected tensors,
+	 * each with its slice's shape and bytes, which is what the model
+	 * allocates), `whole` the whole model's, and slice->tensors[i] says
+	 * which bytes of the checkpoint's tensor whole->tensors[slice->
+	 * tensors[i].index] arch->tensors[i] is. Only loaders with
+	 * CB_CAP_PARTIAL are given one. */
+	const struct cb_slice_plan *slice;
+	const struct cb_manifest *whole; /* == arch when slice is NULL */
 };
 
 static inline void cb_loader_phase(const struct cb_load_ctx *ctx, enum cb_phase phase)

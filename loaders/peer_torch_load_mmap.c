@@ -23,7 +23,7 @@ const struct cb_loader cb_loader_peer_torch_load_mmap = {
 	.summary = "the real torch.load(mmap=True) + load_state_dict(assign=True) (torch >= 2.1)",
 	.format = CB_FORMAT_PYTORCH,
 	.device = CB_DEVICE_CPU,
-	.caps = CB_CAP_HOST_MEM | CB_CAP_ZERO_COPY | CB_CAP_PEER,
+	.caps = CB_CAP_HOST_MEM | CB_CAP_ZERO_COPY | CB_CAP_PEER | CB_CAP_PARTIAL,
 	.opts = torch_load_mmap_opts,
 	.opts_size = sizeof(struct cb_peer_python_opts),
 	.peer = CB_PEER_PYTHON,

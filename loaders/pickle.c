@@ -13,6 +13,9 @@
  *         the view's offset and strides (ATen spreads large copies over its
  *         threads; so does this, option `threads`);
  *   then  `del sd`: the loaded storages are freed.
+ * A partial load (ctx->slice) is `torch.load`, then `narrow` of each
+ * tensor to its slice, then `copy_`: every record is still read whole
+ * (torch.load cannot read less), and only the slice is copied.
  * Peak anonymous memory is therefore ~2x the model: the memory doubling the
  * suite exists to show. It is the point, not a defect; do not optimise it
  * away.
@@ -57,8 +60,9 @@ static int by_file(const void *a, const void *b)
 /* Every distinct storage of every tensor in the checkpoint (tied weights and
  * views share one; storage_records.h), whether or not the model asks for
  * it, and which one each model tensor is copied from. */
-static int plan(struct cb_pickle_host *s, const struct cb_manifest *arch, struct cb_error *err)
+static int plan(struct cb_pickle_host *s, const struct cb_load_ctx *ctx, struct cb_error *err)
 {
+	const struct cb_manifest *arch = ctx->arch;
 	int rc = cb_storage_records(s->ckpt, &s->records, &s->n_records, err);
 	if (rc != CB_OK)
 		return rc;
@@ -67,9 +71,13 @@ static int plan(struct cb_pickle_host *s, const struct cb_manifest *arch, struct
 	if (!s->bufs || !s->copies)
 		return CB_FAIL(err, CB_ENOMEM, NULL, NULL, "out of memory");
 	for (size_t i = 0; i < arch->n_tensors; i++) {
-		const struct cb_ckpt_tensor *t = cb_ckpt_find(s->ckpt, arch->tensors[i].name);
+		/* A part is matched as its whole tensor: the checkpoint's. */
+		const struct cb_manifest_tensor *want =
+			ctx->slice ? &ctx->whole->tensors[ctx->slice->tensors[i].index]
+				   : &arch->tensors[i];
+		const struct cb_ckpt_tensor *t = cb_ckpt_find(s->ckpt, want->name);
 		size_t r = 0;
-		rc = cb_host_match(&arch->tensors[i], t, true, s->ckpt->path, err);
+		rc = cb_host_match(want, t, true, s->ckpt->path, err);
 		if (rc == CB_OK)
 			rc = cb_storage_record_of(s->records, s->n_records, t, &r, err);
 		if (rc != CB_OK)
@@ -120,7 +128,9 @@ static int copy_one(void *arg, size_t i, struct cb_error *err)
 {
 	struct cb_pickle_host *s = arg;
 	const struct cb_pickle_copy *c = &s->copies[s->copy_from + i];
-	return cb_tensor_gather(s->dest->tensors[c->tensor].data, s->bufs[c->record], c->src, err);
+	const struct cb_slice_tensor *part = s->slice ? &s->slice->tensors[c->tensor] : NULL;
+	return cb_host_gather_part(s->dest->tensors[c->tensor].data, s->bufs[c->record], c->src,
+				   part, err);
 }
 
 static void free_file_records(struct cb_pickle_host *s, uint32_t file)
@@ -153,10 +163,11 @@ int cb_pickle_host_load(struct cb_pickle_host *s, const struct cb_load_ctx *ctx,
 	cb_loader_phase(ctx, CB_PHASE_READ);
 	rc = cb_ckpt_open(ctx->path, CB_FORMAT_PYTORCH, &s->ckpt, err);
 	if (rc == CB_OK)
-		rc = plan(s, ctx->arch, err);
+		rc = plan(s, ctx, err);
 	if (rc == CB_OK)
 		rc = cb_host_open_ckpt_files(&s->engine, s->ckpt, err);
 	s->dest = model;
+	s->slice = ctx->slice;
 	size_t next = 0;
 	for (uint32_t f = 0; rc == CB_OK && f < s->ckpt->n_files; f++) {
 		cb_loader_phase(ctx, CB_PHASE_READ);
@@ -238,7 +249,7 @@ const struct cb_loader cb_loader_pickle = {
 		   "record into fresh buffers, copy in, free (peak ~2x)",
 	.format = CB_FORMAT_PYTORCH,
 	.device = CB_DEVICE_CPU,
-	.caps = CB_CAP_HOST_MEM | CB_CAP_THREADS,
+	.caps = CB_CAP_HOST_MEM | CB_CAP_THREADS | CB_CAP_PARTIAL,
 	.opts = cb_pickle_opts,
 	.opts_size = sizeof(struct cb_pickle_opts),
 	.priv_size = sizeof(struct cb_pickle_host),

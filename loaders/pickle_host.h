@@ -44,8 +44,9 @@ struct cb_pickle_host {
 	struct cb_pickle_copy *copies; /* grouped by file */
 	size_t n_copies;
 	struct cb_model *dest;
-	size_t copy_from; /* the slice of copies[] being run */
-	uint64_t strided; /* views gathered rather than memcpy'd */
+	const struct cb_slice_plan *slice; /* a partial load's: narrow, then copy_ */
+	size_t copy_from;                  /* the slice of copies[] being run */
+	uint64_t strided;                  /* views gathered rather than memcpy'd */
 };
 
 /* Set-up (a loader's open(), not timed): the reader. */

@@ -79,17 +79,23 @@ static bool is_dense(const struct cb_ckpt_tensor *t)
 	return true;
 }
 
-static int assign(struct pmmap *s, const struct cb_manifest *arch, struct cb_model *model,
+static int assign(struct pmmap *s, const struct cb_load_ctx *ctx, struct cb_model *model,
 		  struct cb_error *err)
 {
+	const struct cb_manifest *arch = ctx->arch;
 	s->copies = calloc(arch->n_tensors ? arch->n_tensors : 1, sizeof *s->copies);
 	if (!s->copies)
 		return CB_FAIL(err, CB_ENOMEM, NULL, NULL, "out of memory");
 	s->n_copies = arch->n_tensors;
 	for (size_t i = 0; i < arch->n_tensors; i++) {
-		const struct cb_ckpt_tensor *t = cb_ckpt_find(s->ckpt, arch->tensors[i].name);
+		/* A part (ctx->slice) is `narrow` of its whole tensor: a view
+		 * when it is one run of it, else a copy of its runs (`clone`). */
+		const struct cb_slice_tensor *part = ctx->slice ? &ctx->slice->tensors[i] : NULL;
+		const struct cb_manifest_tensor *want =
+			part ? &ctx->whole->tensors[part->index] : &arch->tensors[i];
+		const struct cb_ckpt_tensor *t = cb_ckpt_find(s->ckpt, want->name);
 		uint64_t start = 0;
-		int rc = cb_host_match(&arch->tensors[i], t, true, s->ckpt->path, err);
+		int rc = cb_host_match(want, t, true, s->ckpt->path, err);
 		if (rc == CB_OK)
 			rc = cb_storage_start(t, &start, err);
 		if (rc != CB_OK)
@@ -97,20 +103,21 @@ static int assign(struct pmmap *s, const struct cb_manifest *arch, struct cb_mod
 		bool aligned = start % RECORD_ALIGN == 0;
 		bool dense = is_dense(t);
 		model->tensors[i].location = CB_LOC_HOST;
-		if (aligned && dense) {
-			model->tensors[i].data = (char *)s->maps[t->file].addr + t->offset;
+		if (aligned && dense && (!part || part->n_runs <= 1)) {
+			model->tensors[i].data = (char *)s->maps[t->file].addr + t->offset +
+						 (part ? part->first : 0);
 			s->n_views++;
 			continue;
 		}
 		s->n_strided += !dense;
 		s->n_misaligned += dense && !aligned;
-		if (posix_memalign(&s->copies[i], RECORD_ALIGN,
-				   t->nbytes ? (size_t)t->nbytes : 1)) {
+		uint64_t nbytes = arch->tensors[i].nbytes; /* the part's, if a part */
+		if (posix_memalign(&s->copies[i], RECORD_ALIGN, nbytes ? (size_t)nbytes : 1)) {
 			s->copies[i] = NULL;
 			return CB_FAIL(err, CB_ENOMEM, NULL, t->name, "out of memory");
 		}
-		rc = cb_tensor_gather(s->copies[i], (const uint8_t *)s->maps[t->file].addr + start,
-				      t, err);
+		rc = cb_host_gather_part(
+			s->copies[i], (const uint8_t *)s->maps[t->file].addr + start, t, part, err);
 		if (rc != CB_OK)
 			return rc;
 		model->tensors[i].data = s->copies[i];
@@ -149,7 +156,7 @@ static int pmmap_load(void *priv, const struct cb_load_ctx *ctx, struct cb_model
 	}
 	cb_loader_phase(ctx, CB_PHASE_COPY);
 	if (rc == CB_OK)
-		rc = assign(s, ctx->arch, model, err);
+		rc = assign(s, ctx, model, err);
 	cb_loader_phase(ctx, CB_PHASE_READ); /* the page faults read the file */
 	if (rc == CB_OK)
 		rc = make_resident(s, ctx->arch, model, err);
@@ -190,7 +197,7 @@ const struct cb_loader cb_loader_pickle_mmap = {
 		   "into the mapped .pt records",
 	.format = CB_FORMAT_PYTORCH,
 	.device = CB_DEVICE_CPU,
-	.caps = CB_CAP_HOST_MEM | CB_CAP_ZERO_COPY | CB_CAP_THREADS,
+	.caps = CB_CAP_HOST_MEM | CB_CAP_ZERO_COPY | CB_CAP_THREADS | CB_CAP_PARTIAL,
 	.opts = pmmap_opts,
 	.opts_size = sizeof(struct pmmap_opts),
 	.priv_size = sizeof(struct pmmap),

@@ -20,7 +20,7 @@
  * settle on a layout for this list, so it is left as written.) */
 /* clang-format off */
 #define CB_LOADERS(X) \
-	X(safetensors_read) X(safetensors_mmap) X(pickle) X(pickle_mmap) \
+	X(safetensors_read) X(safetensors_mmap) X(safetensors_eager) X(pickle) X(pickle_mmap) \
 	X(safetensors_gpu) X(safetensors_gpu_naive) X(pickle_gpu) \
 	X(peer_torch_load) X(peer_torch_load_mmap) X(peer_safetensors_py) \
 	X(peer_torch_load_gpu) X(peer_safetensors_py_gpu) \
@@ -164,6 +164,7 @@ const char *cb_loader_cap_name(unsigned cap)
 	case CB_CAP_O_DIRECT: return "o_direct";
 	case CB_CAP_PEER: return "peer";
 	case CB_CAP_MODULE: return "module";
+	case CB_CAP_PARTIAL: return "partial";
 	default: return NULL;
 	}
 }

@@ -43,6 +43,8 @@ struct st_mmap {
 	size_t n_maps;
 	struct cb_populate_opts populate; /* the options, for the mode */
 	struct cb_populate_stats populated;
+	void **copies; /* a partial load's strided slices, copied out; owned */
+	size_t n_copies;
 };
 
 static int st_mmap_open(const struct cb_loader *self, void *priv, const struct cb_load_ctx *ctx,
@@ -50,6 +52,21 @@ static int st_mmap_open(const struct cb_loader *self, void *priv, const struct c
 {
 	(void)self;
 	(void)priv, (void)ctx, (void)err;
+	return CB_OK;
+}
+
+/* Slice tensor i's runs, from its whole tensor's mapped bytes at `whole`,
+ * into a buffer of its own. */
+static int copy_runs(struct st_mmap *s, size_t i, const char *whole,
+		     const struct cb_slice_tensor *part, struct cb_model *model,
+		     struct cb_error *err)
+{
+	s->copies[i] = malloc(part->nbytes ? (size_t)part->nbytes : 1);
+	if (!s->copies[i])
+		return CB_FAIL(err, CB_ENOMEM, NULL, NULL, "no memory for a slice");
+	cb_slice_extract(s->copies[i], whole, part);
+	model->tensors[i].data = s->copies[i];
+	model->tensors[i].location = CB_LOC_HOST;
 	return CB_OK;
 }
 
@@ -70,21 +87,36 @@ static int st_mmap_load(void *priv, const struct cb_load_ctx *ctx, struct cb_mod
 	struct cb_populate_range *ranges = NULL;
 	if (rc == CB_OK && !(ranges = calloc(n ? n : 1, sizeof *ranges)))
 		rc = CB_FAIL(err, CB_ENOMEM, NULL, NULL, "out of memory");
+	if (rc == CB_OK && ctx->slice && !(s->copies = calloc(n ? n : 1, sizeof *s->copies)))
+		rc = CB_FAIL(err, CB_ENOMEM, NULL, NULL, "out of memory");
+	s->n_copies = s->copies ? n : 0;
 	/* The views: model tensors point into the mappings. */
 	for (size_t i = 0; rc == CB_OK && i < n; i++) {
-		const struct cb_manifest_tensor *want = &ctx->arch->tensors[i];
+		const struct cb_slice_tensor *part = ctx->slice ? &ctx->slice->tensors[i] : NULL;
+		const struct cb_manifest_tensor *want =
+			part ? &ctx->whole->tensors[part->index] : &ctx->arch->tensors[i];
 		const struct cb_ckpt_tensor *have = cb_ckpt_find(s->ckpt, want->name);
 		rc = cb_host_match(want, have, false, s->ckpt->path, err);
 		if (rc != CB_OK)
 			break;
 		const struct cb_mapped_file *m = &s->maps[have->file];
+		uint64_t off = have->offset, len = have->nbytes;
+		if (part && part->n_runs > 1 && m->addr) {
+			/* A strided slice is not a view: get_slice copies it out,
+			 * touching only the runs' pages (and so does this). */
+			rc = copy_runs(s, i, (const char *)m->addr + off, part, model, err);
+			continue;
+		}
+		if (part) { /* one run: a view of just its bytes */
+			off += part->first;
+			len = part->nbytes;
+		}
 		/* An empty tensor in an empty data section still needs a non-NULL
 		 * pointer: any address in the mapping's place will do. */
-		model->tensors[i].data = m->addr ? (char *)m->addr + have->offset : (void *)s;
+		model->tensors[i].data = m->addr ? (char *)m->addr + off : (void *)s;
 		model->tensors[i].location = CB_LOC_HOST;
 		if (m->addr)
-			ranges[i] = (struct cb_populate_range){model->tensors[i].data,
-							       (size_t)have->nbytes};
+			ranges[i] = (struct cb_populate_range){model->tensors[i].data, (size_t)len};
 	}
 	/* Still the read phase: faulting the pages in is where the bytes are
 	 * read from the file (or found in the page cache). */
@@ -111,6 +143,9 @@ static void st_mmap_close(void *priv)
 {
 	struct st_mmap *s = priv;
 	cb_unmap_files(s->maps, s->n_maps);
+	for (size_t i = 0; i < s->n_copies; i++)
+		free(s->copies[i]);
+	free(s->copies);
 	cb_ckpt_free(s->ckpt);
 }
 
@@ -120,7 +155,7 @@ const struct cb_loader cb_loader_safetensors_mmap = {
 	.summary = "map each file read-only shared, tensors are views, every page made resident",
 	.format = CB_FORMAT_SAFETENSORS,
 	.device = CB_DEVICE_CPU,
-	.caps = CB_CAP_HOST_MEM | CB_CAP_ZERO_COPY | CB_CAP_THREADS,
+	.caps = CB_CAP_HOST_MEM | CB_CAP_ZERO_COPY | CB_CAP_THREADS | CB_CAP_PARTIAL,
 	.opts = st_mmap_opts,
 	.opts_size = sizeof(struct st_mmap_opts),
 	.priv_size = sizeof(struct st_mmap),

@@ -26,10 +26,13 @@
  * loads (every trial is one load), register buffers with io_uring, or
  * allocate the model in one piece (a framework allocates per tensor).
  */
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "ckpt.h"
 #include "engine/read_engine.h"
+#include "engine/slice_read.h"
 #include "host.h"
 #include "loader.h"
 
@@ -67,7 +70,9 @@ struct st_read {
 	struct cb_host_model model;
 	struct cb_ckpt *ckpt;
 	struct cb_engine engine;
-	struct cb_read_item *items; /* one per model tensor */
+	struct cb_read_item *items;  /* one per model tensor */
+	struct cb_slice_read slices; /* a partial load's reads instead */
+	bool partial;
 };
 
 static int st_read_open(const struct cb_loader *self, void *priv, const struct cb_load_ctx *ctx,
@@ -85,7 +90,9 @@ static int st_read_open(const struct cb_loader *self, void *priv, const struct c
 		.direct = o->direct,
 		.uring = o->uring,
 		.qd = (unsigned)o->qd,
+		.exact = ctx->slice != NULL,
 	};
+	s->partial = ctx->slice != NULL;
 	return cb_engine_setup(&s->engine, &cfg, err);
 }
 
@@ -102,12 +109,16 @@ static int st_read_load(void *priv, const struct cb_load_ctx *ctx, struct cb_mod
 		return rc;
 	cb_loader_phase(ctx, CB_PHASE_READ);
 	rc = cb_ckpt_open(ctx->path, CB_FORMAT_SAFETENSORS, &s->ckpt, err);
-	if (rc == CB_OK)
+	if (rc == CB_OK && !s->partial)
 		rc = cb_engine_model_items(s->ckpt, ctx->arch, model, false, &s->items, err);
+	else if (rc == CB_OK) /* only the slices' bytes (slice_read.h) */
+		rc = cb_slice_read_plan(s->ckpt, ctx->whole, ctx->slice, model, &s->slices, err);
 	if (rc == CB_OK)
 		rc = cb_host_open_ckpt_files(&s->engine, s->ckpt, err);
-	if (rc == CB_OK)
+	if (rc == CB_OK && !s->partial)
 		rc = cb_engine_read(&s->engine, s->items, ctx->arch->n_tensors, err);
+	else if (rc == CB_OK)
+		rc = cb_slice_read_run(&s->engine, &s->slices, err);
 	cb_loader_phase(ctx, CB_PHASE_NONE);
 	return rc;
 }
@@ -119,6 +130,12 @@ static int st_read_control(void *priv, int op, void *arg, struct cb_error *err)
 	if (op != CB_LOADER_CTL_MODE)
 		return CB_EUNSUPPORTED;
 	cb_engine_describe(&s->engine, arg, CB_LOADER_MODE_MAX);
+	if (s->partial) {
+		char how[160];
+		cb_slice_read_describe(&s->slices, how, sizeof how);
+		size_t used = strlen(arg);
+		snprintf((char *)arg + used, CB_LOADER_MODE_MAX - used, "; %s", how);
+	}
 	return CB_OK;
 }
 
@@ -128,6 +145,7 @@ static void st_read_close(void *priv)
 	cb_engine_teardown(&s->engine);
 	cb_host_model_free(&s->model);
 	free(s->items);
+	cb_slice_read_free(&s->slices);
 	cb_ckpt_free(s->ckpt);
 }
 
@@ -138,7 +156,7 @@ const struct cb_loader cb_loader_safetensors_read = {
 		   "(pread threads or io_uring, optional O_DIRECT)",
 	.format = CB_FORMAT_SAFETENSORS,
 	.device = CB_DEVICE_CPU,
-	.caps = CB_CAP_HOST_MEM | CB_CAP_THREADS | CB_CAP_O_DIRECT,
+	.caps = CB_CAP_HOST_MEM | CB_CAP_THREADS | CB_CAP_O_DIRECT | CB_CAP_PARTIAL,
 	.opts = st_read_opts,
 	.opts_size = sizeof(struct st_read_opts),
 	.priv_size = sizeof(struct st_read),

@@ -31,6 +31,9 @@ ds=$("$bin" gen --no-sync --quiet --preset few-large --size 1M --shards 2 -o "$o
 
 loaders="safetensors-read safetensors-read:uring=1:qd=3 safetensors-read:direct=1:chunk=64K"
 loaders="$loaders safetensors-read:threads=3:shares=0:chunk=64K pickle pickle:threads=1"
+# The whole file in one buffer; and a partial load's reads (slice runs, and
+# spans through the readers' scratch), written LOADER+RUN-OPTION=VALUE.
+loaders="$loaders safetensors-eager safetensors-read+--tp=2:1 pickle+--tp=2:0"
 if [ -n "${CKPTBENCH_TORCH_FAULTS_MODULE:-}" ]; then
 	export CKPTBENCH_TORCH_MODULE=$CKPTBENCH_TORCH_FAULTS_MODULE
 	loaders="$loaders libtorch-safetensors libtorch-pickle"
@@ -43,9 +46,14 @@ export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}log_path=$out/asan"
 # the outcome and message.
 trial() {
 	rm -f "$out/log" "$out/r.json" "$out/r.csv"
+	local loader=${1%%+*} extra=()
+	[ "$loader" = "$1" ] || extra=("${1#*+}")
+	extra=("${extra[@]/=/ }")
+	# shellcheck disable=SC2068 # the option and its value as two words
 	CKPTBENCH_FAULT=$2 CKPTBENCH_FAULT_LOG=$out/log \
 		"$bin" run --datasets "$ds" --no-calibrate --quiet --warmup 0 --repeat 1 \
-		--cache warm --loaders "$1" -o "$out/r.json" >/dev/null 2>"$out/stderr"
+		--cache warm --loaders "$loader" ${extra[@]} -o "$out/r.json" >/dev/null \
+		2>"$out/stderr"
 	if ls "$out"/asan.* >/dev/null 2>&1; then
 		cat "$out"/asan.* >&2
 		fail "$1 with $2: the sanitizer reported"

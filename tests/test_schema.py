@@ -6,7 +6,8 @@ keys as are cheap to get: a safetensors and a pickle loader, the torch-load
 peer (a skipped cell where torch is missing), a GPU loader (skipped without a
 GPU), a loader that reports `unsupported` (ckptbench-test's test-unsupported:
 a cell skipped after its trial), --timeline, cold and warm, warm-ups, the
-paired ceilings; then a --sized-ceilings run (calibration.by_size), an `ab`
+paired ceilings; then a --sized-ceilings run (calibration.by_size), a partial
+load (cells' selection and the partial-load figures), an `ab`
 of the binary against itself (config.ab, its compare.json), and `compare`
 of the first run against ab's head (the compare document, with unmatched
 cells and warnings).
@@ -362,6 +363,10 @@ def main():
         run([binary, "run", "--datasets", dataset, "--loaders", "safetensors-read",
              "--cache", "warm", "--repeat", "1", "--warmup", "0", "--sized-ceilings",
              "--quiet", "-o", sized], env=env)
+        partial = os.path.join(out, "partial.json")
+        run([binary, "run", "--datasets", dataset, "--loaders", "safetensors-read,pickle",
+             "--cache", "cold", "--repeat", "1", "--warmup", "0", "--tp", "2:1",
+             "--select", "layers.0-1,lm_head", "--quiet", "-o", partial], env=env)
         ab = os.path.join(out, "ab")
         run([binary, "ab", "--base", binary, "--head", binary, "--repeat", "1",
              "--warmup", "0", "--datasets", dataset, "--loaders", "safetensors-read",
@@ -376,7 +381,8 @@ def main():
 
     # Fresh results files: both directions.
     written = set()
-    for path in (fresh, sized, os.path.join(ab, "base.json"), os.path.join(ab, "head.json")):
+    for path in (fresh, sized, partial, os.path.join(ab, "base.json"),
+                 os.path.join(ab, "head.json")):
         doc = load(path)
         label = os.path.relpath(path, out)
         if doc.get("schema") != SCHEMA:

@@ -2,6 +2,7 @@
  *
  *   ckptbench trial --loader NAME --path CKPT --manifest FILE --report-fd N
  *                   [--opt KEY=VALUE]... [--device cpu|cuda:N] [--bind SPEC]
+ *                   [--part FILE] [--start-at MONOTONIC_S]
  *
  * The options into a cb_trial_config; the trial itself is the harness's
  * (bench/harness/trial.c). Exit status: 0 ok, 1 wrong bytes or a loader
@@ -9,6 +10,7 @@
  */
 #include <getopt.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
@@ -24,6 +26,8 @@ static int parse_args(struct cb_trial_config *t, int argc, char **argv)
 		{"opt", required_argument, NULL, 'o'},
 		{"device", required_argument, NULL, 'd'},
 		{"bind", required_argument, NULL, 'b'},
+		{"part", required_argument, NULL, 'P'},
+		{"start-at", required_argument, NULL, 'S'},
 		{NULL, 0, NULL, 0},
 	};
 	uint64_t fd;
@@ -47,6 +51,14 @@ static int parse_args(struct cb_trial_config *t, int argc, char **argv)
 			break;
 		case 'd': t->device = optarg; break;
 		case 'b': t->bind = optarg; break;
+		case 'P': t->part = optarg; break;
+		case 'S': {
+			char *end = NULL;
+			t->start_at = strtod(optarg, &end);
+			if (!*optarg || *end || !(t->start_at >= 0))
+				return cb_usage_error("trial", "bad --start-at");
+			break;
+		}
 		default: return cb_usage_error("trial", "unknown option");
 		}
 	}

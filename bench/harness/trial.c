@@ -9,18 +9,21 @@
  * line on the report descriptor (docs/peer-protocol.md gives its keys).
  * Exit status: 0 ok, 1 wrong bytes or a loader error, 2 usage, 3 unsupported.
  */
+#include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <xxhash.h>
 
 #include "trial.h"
 #include "loader.h"
 #include "manifest.h"
+#include "part_file.h"
 #include "sampler.h"
 #include "sysinfo.h"
 #include "perfcount.h"
@@ -93,13 +96,21 @@ static bool reset_hwm(void)
 }
 
 struct trial {
-	const char *loader_name, *path, *manifest_path, *bind_spec, *device;
+	const char *loader_name, *path, *manifest_path, *bind_spec, *device, *part_path;
+	double start_at; /* --start-at, CLOCK_MONOTONIC; 0: none */
 	int report_fd;
 	const char *const *opts;
 	size_t n_opts;
 	cb_trial_hook *after_load;
 	const struct cb_loader *loader;
-	struct cb_manifest *arch;
+	struct cb_manifest *arch; /* the whole model's */
+	/* A partial load (--part): the plan, its expected hashes, and the
+	 * part's architecture the loader and the model see (its tensor table
+	 * owned here, its names and shapes borrowed from arch and plan). */
+	struct cb_slice_plan plan;
+	uint64_t *part_hashes;
+	struct cb_manifest part_arch;
+	bool partial;
 	void *opts_struct, *priv;
 	bool opened;
 	struct cb_model model;
@@ -135,6 +146,48 @@ static int device_index(const char *device)
 	return atoi(device + 5);
 }
 
+/* The architecture the loader fills: the part's, or the whole model's. */
+static const struct cb_manifest *loaded_arch(const struct trial *t)
+{
+	return t->partial ? &t->part_arch : t->arch;
+}
+
+/* A partial load: the part file read against the whole manifest, and the
+ * part's architecture made from it (each tensor with its slice's shape and
+ * bytes), which is what the model allocates. */
+static int setup_part(struct trial *t, struct cb_error *err)
+{
+	if (!(t->loader->caps & CB_CAP_PARTIAL))
+		return CB_FAIL(err, CB_EUNSUPPORTED, NULL, t->loader->name,
+			       "loader cannot load a part of the model");
+	int rc = cb_part_file_read(t->part_path, t->arch, &t->plan, &t->part_hashes, err);
+	if (rc != CB_OK)
+		return rc;
+	t->partial = true;
+	struct cb_manifest *pa = &t->part_arch;
+	pa->format = t->arch->format;
+	pa->n_tensors = t->plan.n;
+	pa->tensors = calloc(t->plan.n ? t->plan.n : 1, sizeof *pa->tensors);
+	if (!pa->tensors)
+		return CB_FAIL(err, CB_ENOMEM, NULL, NULL, "out of memory");
+	for (size_t i = 0; i < t->plan.n; i++) {
+		const struct cb_slice_tensor *s = &t->plan.tensors[i];
+		const struct cb_manifest_tensor *whole = &t->arch->tensors[s->index];
+		pa->tensors[i] = (struct cb_manifest_tensor){
+			.name = whole->name,
+			.dtype = whole->dtype,
+			.rank = s->rank,
+			.shape = s->shape,
+			.nbytes = s->nbytes,
+			.xxh3 = t->part_hashes[i],
+			.has_hash = true,
+		};
+		pa->total_bytes += s->nbytes;
+	}
+	json_object_set_new(t->report, "asked_bytes", json_integer((json_int_t)pa->total_bytes));
+	return CB_OK;
+}
+
 static int setup(struct trial *t, struct cb_error *err)
 {
 	if (t->bind_spec) {
@@ -148,17 +201,20 @@ static int setup(struct trial *t, struct cb_error *err)
 	int rc = cb_manifest_read(t->manifest_path, &t->arch, err);
 	if (rc != CB_OK)
 		return rc;
+	if (t->part_path && (rc = setup_part(t, err)) != CB_OK)
+		return rc;
 	rc = set_options(t, err);
 	if (rc != CB_OK)
 		return rc;
-	t->model.n = t->arch->n_tensors;
+	const struct cb_manifest *arch = loaded_arch(t);
+	t->model.n = arch->n_tensors;
 	t->model.tensors = calloc(t->model.n ? t->model.n : 1, sizeof *t->model.tensors);
 	t->priv = calloc(1, t->loader->priv_size ? t->loader->priv_size : 1);
 	if (!t->model.tensors || !t->priv)
 		return CB_FAIL(err, CB_ENOMEM, NULL, NULL, "out of memory");
 	for (size_t i = 0; i < t->model.n; i++) {
-		t->model.tensors[i].name = t->arch->tensors[i].name;
-		t->model.tensors[i].nbytes = t->arch->tensors[i].nbytes;
+		t->model.tensors[i].name = arch->tensors[i].name;
+		t->model.tensors[i].nbytes = arch->tensors[i].nbytes;
 	}
 	return CB_OK;
 }
@@ -196,7 +252,7 @@ static int verify(struct trial *t, size_t *bad_out, struct cb_error *err)
 		return CB_FAIL(err, CB_ENOMEM, NULL, NULL, "no host memory to verify");
 	int rc = CB_OK;
 	for (size_t i = 0; i < t->model.n && rc == CB_OK; i++) {
-		const struct cb_manifest_tensor *want = &t->arch->tensors[i];
+		const struct cb_manifest_tensor *want = &loaded_arch(t)->tensors[i];
 		const struct cb_model_tensor *mt = &t->model.tensors[i];
 		if (!mt->data || mt->nbytes != want->nbytes) {
 			if ((*bad_out)++ == 0)
@@ -287,6 +343,18 @@ static void report_vram(struct trial *t, json_t *r)
 	json_object_set_new(r, "vram_source", json_string(v.source));
 }
 
+/* Under MPI the ranks' loads start at one time (--start-at): the child
+ * sleeps, set up and with its baseline taken, until then. A time already
+ * past starts at once. */
+static void wait_for_start(double at)
+{
+	if (!(at > 0))
+		return;
+	struct timespec ts = {(time_t)at, (long)((at - (double)(time_t)at) * 1e9)};
+	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+		;
+}
+
 /* The timed load and what is measured around it. */
 static int timed_load(struct trial *t, struct cb_error *err)
 {
@@ -294,10 +362,12 @@ static int timed_load(struct trial *t, struct cb_error *err)
 	struct cb_load_ctx ctx = {
 		.path = t->path,
 		.format = l->format,
-		.arch = t->arch,
+		.arch = loaded_arch(t),
 		.opts = t->opts_struct,
 		.device_index = device_index(t->device),
 		.phases = &t->clock.sink,
+		.slice = t->partial ? &t->plan : NULL,
+		.whole = t->arch,
 	};
 	t->clock = (struct phase_clock){.sink = {clock_enter}, .current = CB_PHASE_NONE};
 	int rc = l->open(l, t->priv, &ctx, err);
@@ -308,6 +378,7 @@ static int timed_load(struct trial *t, struct cb_error *err)
 	struct memory_snapshot base = read_memory();
 	struct cb_perfcount pc; /* instructions of the load alone */
 	cb_perfcount_open(&pc);
+	wait_for_start(t->start_at);
 	cb_perfcount_start(&pc);
 	double start = cb_mono_now();
 	rc = l->load(t->priv, &ctx, &t->model, err);
@@ -388,6 +459,9 @@ static void trial_free(struct trial *t)
 	free(t->priv);
 	free(t->opts_struct);
 	free(t->model.tensors);
+	free(t->part_arch.tensors);
+	free(t->part_hashes);
+	cb_slice_plan_free(&t->plan);
 	cb_manifest_free(t->arch);
 	json_decref(t->report);
 }
@@ -399,6 +473,8 @@ int cb_trial_execute(const struct cb_trial_config *cfg)
 		.path = cfg->path,
 		.manifest_path = cfg->manifest,
 		.bind_spec = cfg->bind,
+		.part_path = cfg->part,
+		.start_at = cfg->start_at,
 		.device = cfg->device,
 		.report_fd = cfg->report_fd,
 		.opts = cfg->opts,

@@ -19,6 +19,8 @@ struct cb_trial_config {
 	size_t n_opts;
 	const char *device;        /* NULL, "cpu", "cuda:N" */
 	const char *bind;          /* a --bind SPEC, or NULL */
+	const char *part;          /* a partial load's part file (part_file.h), or NULL */
+	double start_at;           /* CLOCK_MONOTONIC seconds the load waits for; 0: none */
 	cb_trial_hook *after_load; /* NULL in every shipped binary */
 };
 

@@ -89,6 +89,13 @@ int cb_engine_open_file(const char *path, bool direct, int *fd_out, struct cb_er
 	return CB_OK;
 }
 
+/* A partial load's files (cfg.exact): no read-ahead past what is asked. */
+static void advise_exact(const struct cb_engine *e, int fd)
+{
+	if (e->cfg.exact)
+		(void)posix_fadvise(fd, 0, 0, POSIX_FADV_RANDOM);
+}
+
 /* ------------------------------------------------------------- set-up */
 
 int cb_engine_setup(struct cb_engine *e, const struct cb_engine_config *cfg, struct cb_error *err)
@@ -177,6 +184,8 @@ int cb_engine_open(struct cb_engine *e, const char *const *paths, size_t n, stru
 		f->path = paths[i];
 		f->owned = true;
 		rc = cb_engine_open_file(f->path, false, &f->fd, err);
+		if (rc == CB_OK)
+			advise_exact(e, f->fd);
 		if (rc == CB_OK)
 			rc = file_size(f, err);
 		/* Refused (tmpfs before Linux 6.6): buffered reads of this file,
@@ -483,6 +492,8 @@ static int read_chunk(struct cb_engine_worker *w, const struct cb_read_chunk *c,
 	if (w->own) {
 		if (w->own[c->file] < 0) {
 			int rc = cb_engine_open_file(f->path, false, &w->own[c->file], err);
+			if (rc == CB_OK)
+				advise_exact(w->e, w->own[c->file]);
 			if (rc != CB_OK)
 				return rc;
 		}

@@ -83,6 +83,10 @@ struct cb_engine_config {
 	bool direct;      /* O_DIRECT where the filesystem allows */
 	bool uring;       /* io_uring (read runs only) where built and allowed */
 	unsigned qd;      /* io_uring reads in flight (0: `threads`) */
+	/* Read no more than asked: files advised POSIX_FADV_RANDOM instead of
+	 * SEQUENTIAL, so the kernel's read-ahead does not run past what a
+	 * partial load asks for (its bytes read from storage are a result). */
+	bool exact;
 	cb_engine_pread_fn pread; /* NULL: pread(2) */
 	void *pread_ctx;
 };

@@ -583,6 +583,12 @@ int cb_st_open(const char *path, struct cb_st_file **out, struct cb_error *err)
 		rc = too_small(path, size, err);
 		goto out;
 	}
+	/* The header alone, with no read-ahead: what follows it is tensor data,
+	 * the loader's to read as it reads. Read ahead here, it would be read on
+	 * the loader's behalf, and the marked pages would set off more
+	 * read-ahead when the loader reached them (a partial load's bytes read
+	 * from storage are a result, docs/partial-loads.md). */
+	(void)posix_fadvise(fd, 0, 0, POSIX_FADV_RANDOM);
 	if ((rc = cb_pread_full(fd, first8, LENGTH_FIELD, 0, path, err)) != CB_OK ||
 	    (rc = check_length_field(path, first8, size, err)) != CB_OK)
 		goto out;

@@ -249,6 +249,8 @@ def parse_args(argv):
     # None: the peer's own default (cpu, or cuda:0 for a GPU peer)
     p.add_argument("--device")
     p.add_argument("--bind")
+    p.add_argument("--part")
+    p.add_argument("--start-at", type=float, default=0.0)
     args = p.parse_args(argv)
     if not args.probe and not (args.format and args.loader and args.path and args.manifest):
         p.error("needs --format, --loader, --path and --manifest (or --probe)")
@@ -284,6 +286,26 @@ def write_report(fd, report):
         line = line[n:]
 
 
+def part_manifest(manifest, path):
+    """A partial load (--part, docs/partial-loads.md): the part's manifest
+    (each selected tensor with its slice's shape and the slice's XXH3, which
+    is what the model allocates and what is verified) and the part's entries
+    by name."""
+    with open(path) as f:
+        doc = json.load(f)
+    if doc.get("schema") != "ckptbench-part/1":
+        raise ValueError(f"{path}: not a ckptbench-part/1 document")
+    whole = {t["name"]: t for t in manifest["tensors"]}
+    tensors, part = [], {}
+    for e in doc["tensors"]:
+        if e["name"] not in whole:
+            raise ValueError(f"{path}: part names {e['name']}, which the manifest lacks")
+        tensors.append({"name": e["name"], "dtype": whole[e["name"]]["dtype"],
+                        "shape": e["shape"], "xxh3": e["xxh3"]})
+        part[e["name"]] = e
+    return dict(manifest, tensors=tensors), part
+
+
 def run(args):
     """One trial; returns (report, exit status)."""
     report = {"outcome": "error", "message": "", "verified": False}
@@ -299,8 +321,12 @@ def run(args):
         import torch_paths
         with open(args.manifest) as f:
             manifest = json.load(f)
+        part = None
+        if args.part:
+            manifest, part = part_manifest(manifest, args.part)
+            report["asked_bytes"] = sum(t["nbytes"] for t in part.values())
         files = checkpoint_files(args.path, args.format)
-        load = torch_paths.prepare(args.loader, manifest, files, args.opts, args.device)
+        load = torch_paths.prepare(args.loader, manifest, files, args.opts, args.device, part)
         report["mode"] = load.mode + mode
         # The baseline: after the imports and setup (a GPU peer's CUDA
         # context included), high-water marks reset.
@@ -308,6 +334,9 @@ def run(args):
         hwm_reset = reset_hwm()
         base = read_status()
         vram_base = load.vram_baseline()
+        # Under MPI every rank's load starts at one time (CLOCK_MONOTONIC).
+        if args.start_at > 0:
+            time.sleep(max(0.0, args.start_at - time.monotonic()))
         start = time.monotonic()
         model = load.run(clock)
         clock.enter(None)

@@ -124,7 +124,7 @@ def _storage_bytes(t):
 class Load:
     """A prepared load: run(clock) is the timed part and returns the model."""
 
-    def __init__(self, name, manifest, files, opts, device):
+    def __init__(self, name, manifest, files, opts, device, part=None):
         unknown = set(opts) - set(OPTIONS[name])
         if unknown:
             raise ValueError(f"{name} has no option {sorted(unknown)[0]}")
@@ -134,6 +134,11 @@ class Load:
             if key in CHOICES and value not in CHOICES[key]:
                 raise ValueError(f"option {key} takes {'|'.join(CHOICES[key])}, not {value!r}")
         self.files = files
+        # A partial load (docs/partial-loads.md): name -> its part-file entry;
+        # the manifest is then the part's (each tensor with its slice's shape).
+        self.part = part
+        if part is not None and name in GPU_BASE:
+            raise _unsupported(f"{name} does not load a part of the model")
         self.base = GPU_BASE.get(name, name)
         self.gpu = name in GPU_BASE
         self.device = torch.device(device or ("cuda:0" if self.gpu else "cpu"))
@@ -167,6 +172,11 @@ class Load:
             else:
                 self.mode += (f'M() on {self.device} + load_file(device="{self.device}") + '
                               f"load_state_dict, init={self.opts['init']}")
+        if part is not None:
+            self.mode += ", part: " + {
+                "torch-load": "torch.load, narrow, load_state_dict (copy_)",
+                "torch-load-mmap": "torch.load(mmap=True), narrow, clone",
+                "safetensors-py": "safe_open(...).get_slice(name)[...]"}[self.base]
         if self.gpu:
             self.mode += (f", {torch.cuda.get_device_name(self.device)}, CUDA "
                           f"{torch.version.cuda or torch.version.hip}")
@@ -214,6 +224,8 @@ class Load:
                 model = self._safetensors_gpu(clock)
             elif self.base == "torch-load":
                 model = self._classic(clock, self._torch_load)
+            elif self.base == "safetensors-py" and self.part is not None:
+                model = self._classic(clock, self._safetensors_slices)
             elif self.base == "safetensors-py":
                 from safetensors.torch import load_file
                 model = self._classic(clock, lambda f: load_file(f, device="cpu"))
@@ -245,6 +257,40 @@ class Load:
         self._check_complete(model.keys())
         return model
 
+    def _narrow(self, sd, clone=False):
+        """A partial load's tensors of one file's state dict: each selected
+        tensor narrowed to its part (a view; with `clone`, copied out, as
+        `t.narrow(...).clone()` does), the others dropped with the dict."""
+        if self.part is None:
+            return sd
+        out = {}
+        for name, t in sd.items():
+            p = self.part.get(name)
+            if p is None:
+                continue
+            if p["role"] in ("column", "row", "vocab"):
+                t = t.narrow(p["dim"], p["start"], p["length"])
+                if clone:
+                    t = t.clone()
+            out[name] = t
+        return out
+
+    def _safetensors_slices(self, path):
+        """safe_open(...).get_slice(name)[...]: only each part's bytes read."""
+        from safetensors import safe_open
+        sd = {}
+        with safe_open(path, framework="pt", device="cpu") as f:
+            for name in f.keys():
+                p = self.part.get(name)
+                if p is None:
+                    continue
+                if p["role"] in ("column", "row", "vocab"):
+                    index = (slice(None),) * p["dim"] + (slice(p["start"], p["start"] + p["length"]),)
+                    sd[name] = f.get_slice(name)[index]
+                else:
+                    sd[name] = f.get_tensor(name)
+        return sd
+
     def _torch_load(self, path):
         kwargs = {"map_location": "cpu"}
         if self.opts["weights-only"] != "default":
@@ -261,6 +307,7 @@ class Load:
             clock.enter("read")
             sd = read(path)
             clock.enter("copy")
+            sd = self._narrow(sd) if read != self._safetensors_slices else sd
             self._load_state_dict(model, sd, path, loaded)
             del sd  # frees the loaded storages, inside the timed region
         self._check_complete(loaded)
@@ -276,6 +323,7 @@ class Load:
             clock.enter("read")
             sd = torch.load(path, mmap=True, weights_only=True, map_location="cpu")
             clock.enter("copy")
+            sd = self._narrow(sd, clone=True)
             self._load_state_dict(model, sd, path, loaded, assign=True)
             if self.opts["touch"] == "1":
                 # Every page resident inside the timed region, as for every
@@ -302,8 +350,8 @@ class Load:
             raise ValueError(f"no file holds tensor {missing[0]} ({len(missing)} missing)")
 
 
-def prepare(name, manifest, files, opts, device):
-    return Load(name, manifest, files, opts, device)
+def prepare(name, manifest, files, opts, device, part=None):
+    return Load(name, manifest, files, opts, device, part)
 
 
 def tensor_xxh3(t):
