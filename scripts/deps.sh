@@ -10,16 +10,23 @@
 # default benchmark): the C++ compiler and Debian's libtorch 1.13 CPU
 # headers and CMake package (26 MB installed, plus -dev packages of glog,
 # gflags, protobuf); its 131 MB of shared libraries come with python3-torch.
+# Open MPI (optional feature mpi): run --mpi and --ranks (docs/mpi.md);
+# mpirun (openmpi-bin) is also needed to run them.
 CB_BUILD_PACKAGES="gcc pkg-config meson ninja-build libjansson-dev libxxhash-dev zlib1g-dev
-libhwloc-dev liburing-dev g++ cmake libtorch-dev python3-torch"
+libhwloc-dev liburing-dev g++ cmake libtorch-dev python3-torch
+openmpi-bin libopenmpi-dev"
 # Tests: the real torch and Python's xxhash for compatibility checks,
 # clang and valgrind for the robustness checks.
 # clang-format 14 checks the code's layout against .clang-format.
+# openssh-server and sshfs: the sshfs storage profile (docs/storage.md).
 CB_TEST_PACKAGES="python3 python3-torch python3-xxhash clang libclang-rt-dev valgrind
-clang-format-14"
+clang-format-14 openssh-server sshfs"
 # Benchmark runs: charts, and the real torch and Python's xxhash for the
-# Python peers (torch-load), which are otherwise skipped with that reason.
-CB_RUN_PACKAGES="gnuplot-nox python3 python3-torch python3-xxhash"
+# Python peers (torch-load), which are otherwise skipped with that reason;
+# mpirun for run --ranks.
+# openssh-server and sshfs: run --storage sshfs (docs/storage.md).
+CB_RUN_PACKAGES="gnuplot-nox python3 python3-torch python3-xxhash openmpi-bin
+openssh-server sshfs"
 
 cb_missing_packages() {
 	local pkg missing=""

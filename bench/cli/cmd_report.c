@@ -16,6 +16,7 @@
 #include "fileio.h"
 #include "plotdata.h"
 #include "results_model.h"
+#include "stats.h"
 
 static const char report_help[] =
 	"usage: ckptbench report [-o FILE] [--format md|html] [--no-charts] RESULTS.json...\n"
@@ -38,7 +39,7 @@ static const char report_help[] =
 static const char *fmt(const char *f, ...) CB_PRINTF(1, 2);
 static const char *fmt(const char *f, ...)
 {
-	static char bufs[32][256];
+	static char bufs[32][1024];
 	static unsigned next;
 	char *b = bufs[next++ % 32];
 	va_list ap;
@@ -388,6 +389,27 @@ static const char *ceiling_notes(const struct cb_results_summary *s, double frac
 	return fmt(" (whole time: %.0f%%; fastest: %.0f%%)", frac_all * 100, best * 100);
 }
 
+/* The ceiling's method (summary.ceiling_method; "" in files before it or
+ * without paired ceilings): read from the cell's summary, since the results
+ * model does not carry it. */
+static const char *ceiling_method(const struct cb_results_cell *c)
+{
+	return cb_json_str(json_object_get(c->json, "summary"), "ceiling_method");
+}
+
+/* "; beat pread-N (3.61 GB/s); ceiling too low" for a cell above its
+ * ceiling: the method whose figure its load beat, then the mark. */
+static const char *ceiling_too_low(const struct cb_results_cell *c)
+{
+	const struct cb_results_summary *s = &c->summary;
+	if (!s->ceiling_exceeded)
+		return "";
+	const char *method = ceiling_method(c);
+	if (!*method)
+		return "; ceiling too low";
+	return fmt("; beat %s (%.2f GB/s); ceiling too low", method, s->ceiling_gbps);
+}
+
 static void cell_row(struct doc *d, const struct cb_pcell *pc, bool devices)
 {
 	const struct cb_results_cell *c = pc->cell;
@@ -416,10 +438,10 @@ static void cell_row(struct doc *d, const struct cb_pcell *pc, bool devices)
 		ok ? secs(s->median_s) : "–",
 		ci_text,
 		isfinite(gbps) ? fmt("%.2f", gbps) : "–",
-		isfinite(frac) ? fmt("%.0f%% of %s%s%s%s", frac * 100, ceiling_name(s->ceiling),
-				     ceiling_size_text(s), ceiling_notes(s, frac_all),
-				     s->ceiling_exceeded ? "; ceiling too low" : "")
-			       : "–",
+		isfinite(frac)
+			? fmt("%.0f%% of %s%s%s%s", frac * 100, ceiling_name(s->ceiling),
+			      ceiling_size_text(s), ceiling_notes(s, frac_all), ceiling_too_low(c))
+			: "–",
 		rss_text,
 		outcome_text(c),
 		c->key.device ? c->key.device : "–",
@@ -490,16 +512,36 @@ static void section_tables(struct doc *d, const struct cb_plotset *set)
 		}
 		table_end(d);
 		size_t exceeded = 0;
-		for (size_t i = 0; i < set->n_cells; i++)
-			exceeded += strcmp(set->cells[i].cell->key.cache, caches[k]) == 0 &&
-				    set->cells[i].cell->summary.ceiling_exceeded;
+		/* Which methods were beaten, and how often: "pread-N 2, map 1". */
+		char beaten[256] = "";
+		for (size_t i = 0; i < set->n_cells; i++) {
+			const struct cb_results_cell *c = set->cells[i].cell;
+			if (strcmp(c->key.cache, caches[k]) != 0 || !c->summary.ceiling_exceeded)
+				continue;
+			exceeded++;
+			const char *m = ceiling_method(c);
+			if (!*m || strstr(beaten, fmt("%s ", m)))
+				continue;
+			size_t times = 0;
+			for (size_t j = 0; j < set->n_cells; j++) {
+				const struct cb_results_cell *o = set->cells[j].cell;
+				times += strcmp(o->key.cache, caches[k]) == 0 &&
+					 o->summary.ceiling_exceeded &&
+					 strcmp(ceiling_method(o), m) == 0;
+			}
+			size_t used = strlen(beaten);
+			snprintf(beaten + used, sizeof beaten - used, "%s%s %zu", used ? ", " : "",
+				 m, times);
+		}
 		if (exceeded)
 			para(d,
 			     fmt("%zu cell(s) above %.0f%% of their ceiling, marked \"ceiling too "
 				 "low\": the read they are held against does not bound them "
 				 "(mapping pages is not reading them, or another way of reading "
-				 "is faster), so their share says nothing about the loader.",
-				 exceeded, CB_CEILING_EXCEEDED * 100));
+				 "is faster), so their share says nothing about the loader.%s%s%s",
+				 exceeded, CB_CEILING_EXCEEDED * 100,
+				 *beaten ? " Ceilings beaten, by method: " : "", beaten,
+				 *beaten ? "." : ""));
 	}
 	para(d, "Median and CI over the ok trials; GB/s is the model's bytes over the median; "
 		"peak RSS × model is the median over trials of (peak − baseline) / model size.");
@@ -696,15 +738,341 @@ static int section_observations(struct doc *d, const struct cb_plotset *set)
 	return CB_OK;
 }
 
+/* ------------------------------------------------------------ partial loads */
+
+/* The cell's part as a table cell: "tp 4, rank 1", "layers.0-7", or both. */
+static const char *part_text(const json_t *sel)
+{
+	const json_t *pats = json_object_get(sel, "select");
+	char patterns[160] = "";
+	for (size_t i = 0; i < json_array_size(pats); i++) {
+		size_t used = strlen(patterns);
+		snprintf(patterns + used, sizeof patterns - used, "%s%s", i ? "," : "",
+			 json_string_value(json_array_get(pats, i)));
+	}
+	double tp = cb_json_num(sel, "tp");
+	if (tp > 1)
+		return fmt("%s%stp %.0f, rank %.0f", patterns, *patterns ? "; " : "", tp,
+			   cb_json_num(sel, "rank"));
+	return fmt("%s", patterns);
+}
+
+static const char *ratio_text(double v)
+{
+	return isfinite(v) ? fmt("%.2f×", v) : "–";
+}
+
+/* A loader's medians over the cold tensor-parallel cells of one split. */
+struct split_figures {
+	double amp, peak_model, peak_asked, read_pages;
+	size_t n;
+};
+
+static void split_figures(const struct cb_plotset *set, const char *loader, double tp,
+			  struct split_figures *out)
+{
+	double amp[256], pm[256], pa[256], rp[256];
+	size_t n = 0;
+	for (size_t f = 0; f < set->n_files; f++)
+		for (size_t i = 0; i < set->files[f]->n_cells && n < 256; i++) {
+			const struct cb_results_cell *c = &set->files[f]->cells[i];
+			const json_t *sel = json_object_get(c->json, "selection");
+			const json_t *s = json_object_get(c->json, "summary");
+			if (!c->key.selection || strcmp(c->key.loader, loader) != 0 ||
+			    strcmp(c->key.cache, "cold") != 0 || cb_json_num(sel, "tp") != tp ||
+			    json_array_size(json_object_get(sel, "select")) ||
+			    !cb_results_cell_measured(c))
+				continue;
+			amp[n] = cb_json_num(s, "read_amplification");
+			pm[n] = cb_json_num(s, "peak_rss_over_model");
+			pa[n] = cb_json_num(s, "peak_rss_over_asked");
+			rp[n++] = cb_json_num(s, "read_over_pages");
+		}
+	struct cb_stats st;
+	*out = (struct split_figures){.n = n};
+	cb_stats_compute(amp, n, &st);
+	out->amp = n ? st.median : NAN;
+	cb_stats_compute(pm, n, &st);
+	out->peak_model = n ? st.median : NAN;
+	cb_stats_compute(pa, n, &st);
+	out->peak_asked = n ? st.median : NAN;
+	cb_stats_compute(rp, n, &st);
+	out->read_pages = n ? st.median : NAN;
+}
+
+/* What the cold splits show, one sentence per kind of loader: those that
+ * read the whole file for a slice, and those that read about the slice. */
+static void observe_partial(struct doc *d, const struct cb_plotset *set)
+{
+	double tp = 0;
+	for (size_t f = 0; f < set->n_files; f++)
+		for (size_t i = 0; i < set->files[f]->n_cells; i++) {
+			const struct cb_results_cell *c = &set->files[f]->cells[i];
+			double n = cb_json_num(json_object_get(c->json, "selection"), "tp");
+			if (c->key.selection && strcmp(c->key.cache, "cold") == 0 && n > tp)
+				tp = n;
+		}
+	if (!(tp > 1))
+		return;
+	char whole[256] = "", exact[512] = "";
+	double whole_amp = 0, whole_peak = 0;
+	const char *seen[64];
+	size_t n_seen = 0;
+	for (size_t f = 0; f < set->n_files; f++)
+		for (size_t i = 0; i < set->files[f]->n_cells && n_seen < 64; i++) {
+			const char *loader = set->files[f]->cells[i].key.loader;
+			bool dup = false;
+			for (size_t k = 0; k < n_seen && !dup; k++)
+				dup = strcmp(seen[k], loader) == 0;
+			if (dup)
+				continue;
+			seen[n_seen++] = loader;
+			struct split_figures sf;
+			split_figures(set, loader, tp, &sf);
+			if (!sf.n || !isfinite(sf.amp))
+				continue;
+			if (sf.amp >= 0.95 * tp) { /* read at least 0.95x the whole file */
+				size_t used = strlen(whole);
+				snprintf(whole + used, sizeof whole - used, "%s%s",
+					 used ? " and " : "", loader);
+				whole_amp = sf.amp > whole_amp ? sf.amp : whole_amp;
+				whole_peak =
+					sf.peak_model > whole_peak ? sf.peak_model : whole_peak;
+			} else if (isfinite(sf.read_pages) && sf.read_pages < 1.1) {
+				size_t used = strlen(exact);
+				snprintf(exact + used, sizeof exact - used,
+					 "%s%s read %.2f× its slice (%.2f× the pages it lies in) "
+					 "and "
+					 "peaked at %.2f× it",
+					 used ? "; " : "", loader, sf.amp, sf.read_pages,
+					 sf.peak_asked);
+			}
+		}
+	if (*whole)
+		item(d, fmt("One rank of a %.0f-way tensor-parallel split, cold: %s read the "
+			    "whole checkpoint "
+			    "for each rank's slice (up to %.2f× the slice's bytes) and peaked at "
+			    "up to %.2f× the whole model, above the model plus the slice: "
+			    "torch.load materialises every record before narrow keeps a part.",
+			    tp, whole, whole_amp, whole_peak));
+	if (*exact)
+		item(d, fmt("One rank of a %.0f-way tensor-parallel split, cold: %s.", tp, exact));
+}
+
+static void partial_row(struct doc *d, const struct cb_results_cell *c)
+{
+	const json_t *s = json_object_get(c->json, "summary");
+	bool ok = cb_results_cell_measured(c);
+	const char *cells[] = {
+		c->key.loader,
+		c->key.dataset,
+		c->key.cache,
+		part_text(json_object_get(c->json, "selection")),
+		size_text(cb_json_num(c->json, "asked_bytes")),
+		ok ? secs(c->summary.median_s) : "–",
+		ok && isfinite(cb_json_num(s, "read_bytes"))
+			? size_text(cb_json_num(s, "read_bytes"))
+			: "–",
+		ok ? ratio_text(cb_json_num(s, "read_amplification")) : "–",
+		ok ? ratio_text(cb_json_num(s, "read_over_pages")) : "–",
+		ok ? ratio_text(cb_json_num(s, "peak_rss_over_asked")) : "–",
+		outcome_text(c),
+	};
+	row(d, cells, 11, false);
+}
+
+/* Every partial load's cell: what it asked for, read and held. */
+static void section_partial(struct doc *d, const struct cb_plotset *set)
+{
+	bool any = false;
+	for (size_t f = 0; f < set->n_files && !any; f++)
+		for (size_t i = 0; i < set->files[f]->n_cells && !any; i++)
+			any = set->files[f]->cells[i].key.selection != NULL;
+	if (!any)
+		return;
+	heading(d, 2, "Partial loads");
+	para(d, "Each cell loads a part of the model: a selection of tensors, or one rank's "
+		"tensor-parallel slice. Read: the bytes the trial read from storage "
+		"(/proc/PID/io), median over trials; read × asked: the read amplification; "
+		"read × pages: over the file pages the slice lies in (the least storage "
+		"reads); peak × asked: the peak memory above baseline over the slice's bytes.");
+	list_begin(d);
+	observe_partial(d, set);
+	list_end(d);
+	static const char *const head[] = {"loader",       "dataset",      "cache",  "part",
+					   "asked",        "median",       "read",   "read × asked",
+					   "read × pages", "peak × asked", "outcome"};
+	table_begin(d, head, 11);
+	for (size_t f = 0; f < set->n_files; f++)
+		for (size_t i = 0; i < set->files[f]->n_cells; i++)
+			if (set->files[f]->cells[i].key.selection)
+				partial_row(d, &set->files[f]->cells[i]);
+	table_end(d);
+}
+
+/* ------------------------------------------------------------ storage */
+
+/* One line per (storage profile, cache state): the loaders from fastest to
+ * slowest, each with its time against the fastest, its peak memory and,
+ * where it faulted its pages in, its major faults per MiB: which loader to
+ * use on that storage, and what it costs. */
+static void observe_storage(struct doc *d, const struct cb_plotset *set, const char *profile,
+			    const char *cache)
+{
+	const struct cb_results_cell *list[64];
+	size_t n = 0;
+	for (size_t f = 0; f < set->n_files; f++)
+		for (size_t i = 0; i < set->files[f]->n_cells && n < 64; i++) {
+			const struct cb_results_cell *c = &set->files[f]->cells[i];
+			if (c->key.storage && strcmp(c->key.storage, profile) == 0 &&
+			    strcmp(c->key.cache, cache) == 0 && !c->key.selection &&
+			    !c->key.ranks && cb_results_cell_measured(c))
+				list[n++] = c;
+		}
+	if (!n)
+		return;
+	for (size_t i = 1; i < n; i++) /* by median time, insertion sort */
+		for (size_t j = i;
+		     j > 0 && list[j]->summary.median_s < list[j - 1]->summary.median_s; j--) {
+			const struct cb_results_cell *t = list[j];
+			list[j] = list[j - 1];
+			list[j - 1] = t;
+		}
+	char text[1024];
+	double faults0 =
+		cb_json_num(json_object_get(list[0]->json, "summary"), "major_faults_per_mib");
+	int used = snprintf(text, sizeof text, "On %s, %s: %s was fastest (%s, peak %s%s)", profile,
+			    cache, list[0]->key.loader, secs(list[0]->summary.median_s),
+			    times_model(list[0]->summary.peak_rss_over_model),
+			    isfinite(faults0) && faults0 >= 1
+				    ? fmt(", %.1f major faults per MiB", faults0)
+				    : "");
+	for (size_t i = 1; i < n && used > 0 && (size_t)used < sizeof text; i++) {
+		const json_t *sj = json_object_get(list[i]->json, "summary");
+		double faults = cb_json_num(sj, "major_faults_per_mib");
+		used += snprintf(text + used, sizeof text - (size_t)used,
+				 "%s %s %.2f× its time%s%s", i == 1 ? "; then" : ",",
+				 list[i]->key.loader,
+				 list[i]->summary.median_s / list[0]->summary.median_s,
+				 list[i]->summary.peak_rss_over_model > 1.5 ? " at a peak of " : "",
+				 list[i]->summary.peak_rss_over_model > 1.5
+					 ? times_model(list[i]->summary.peak_rss_over_model)
+					 : "");
+		if (isfinite(faults) && faults >= 1 && (size_t)used < sizeof text)
+			used += snprintf(text + used, sizeof text - (size_t)used,
+					 " (%.1f major faults per MiB)", faults);
+	}
+	if (used > 0 && (size_t)used < sizeof text - 1)
+		snprintf(text + used, sizeof text - (size_t)used, ".");
+	item(d, text);
+}
+
+/* The best loader per storage profile, when the files hold profiles. */
+static void section_storage(struct doc *d, const struct cb_plotset *set)
+{
+	const char *profiles[32];
+	size_t n = 0;
+	for (size_t f = 0; f < set->n_files; f++)
+		for (size_t i = 0; i < set->files[f]->n_cells && n < 32; i++) {
+			const char *p = set->files[f]->cells[i].key.storage;
+			bool seen = !p;
+			for (size_t k = 0; k < n && !seen; k++)
+				seen = strcmp(profiles[k], p) == 0;
+			if (!seen)
+				profiles[n++] = p;
+		}
+	if (!n)
+		return;
+	heading(d, 2, "Storage profiles");
+	para(d, "The same loads on each storage profile (docs/storage.md), fastest first. "
+		"Each cell's share of its ceiling is against the best read of the same files on "
+		"the same storage, in the tables above.");
+	list_begin(d);
+	static const char *const caches[] = {"cold", "warm"};
+	for (size_t k = 0; k < n; k++)
+		for (size_t c = 0; c < 2; c++)
+			observe_storage(d, set, profiles[k], caches[c]);
+	list_end(d);
+}
+
+/* ------------------------------------------------------------ many ranks */
+
+/* One rank cell (docs/mpi.md): its job and the medians of its aggregate and
+ * node figures, read from the cell's JSON (the results model keeps only the
+ * ranks' part of the key). */
+static void ranks_row(struct doc *d, const struct cb_results_cell *c)
+{
+	const json_t *r = json_object_get(c->json, "ranks");
+	const json_t *s = json_object_get(c->json, "summary");
+	bool ok = cb_results_cell_measured(c);
+	const char *na = "–";
+	const char *cells[] = {
+		c->key.loader,
+		c->key.dataset,
+		c->key.cache,
+		fmt("%.0f × %s on %.0f", cb_json_num(r, "n"), cb_json_str(r, "dist"),
+		    cb_json_num(r, "nodes")),
+		ok ? fmt("%.2f", cb_json_num(s, "aggregate_gbps")) : na,
+		ok ? fmt("%.2f", cb_json_num(s, "effective_gbps")) : na,
+		ok ? secs(cb_json_num(s, "first_done_s")) : na,
+		ok ? secs(cb_json_num(s, "last_done_s")) : na,
+		ok ? fmt("%.1f ms", cb_json_num(s, "start_skew_s") * 1e3) : na,
+		ok ? times_model(cb_json_num(s, "node_anon_over_model")) : na,
+		ok ? times_model(cb_json_num(s, "node_file_over_model")) : na,
+		ok ? times_model(cb_json_num(s, "node_memavailable_drop_over_model")) : na,
+		outcome_text(c),
+	};
+	row(d, cells, 13, false);
+}
+
+/* Every cell of a run with many ranks (run --mpi, --ranks). */
+static void section_ranks(struct doc *d, const struct cb_plotset *set)
+{
+	bool any = false;
+	for (size_t f = 0; f < set->n_files && !any; f++)
+		for (size_t i = 0; i < set->files[f]->n_cells && !any; i++)
+			any = json_is_object(
+				json_object_get(set->files[f]->cells[i].json, "ranks"));
+	if (!any)
+		return;
+	heading(d, 2, "Many ranks");
+	para(d, "Every rank of an MPI job loading at once (docs/mpi.md); medians over the "
+		"trials. Aggregate: every rank's bytes over the window from the first load's "
+		"start to the last one's end; effective: the model's bytes over it; first and "
+		"last: when the first and the last rank were done; skew: how far apart the "
+		"loads started. Node memory, the worst node's, over the model: the anonymous "
+		"memory of its trial processes together, the checkpoint's pages in its page "
+		"cache, and how far MemAvailable fell (the machine's, whatever else ran).");
+	static const char *const head[] = {
+		"loader", "dataset", "cache", "ranks",     "aggregate GB/s", "effective GB/s",
+		"first",  "last",    "skew",  "node anon", "node file",      "MemAvailable drop",
+		"outcome"};
+	table_begin(d, head, 13);
+	for (size_t f = 0; f < set->n_files; f++)
+		for (size_t i = 0; i < set->files[f]->n_cells; i++)
+			if (json_is_object(json_object_get(set->files[f]->cells[i].json, "ranks")))
+				ranks_row(d, &set->files[f]->cells[i]);
+	table_end(d);
+}
+
 static int section_charts(struct doc *d, unsigned charts, struct cb_error *err)
 {
 	static const char *const alts[CB_CHART_COUNT] = {
-		"peak RSS above baseline per model size, against 1x and 2x the model",
-		"load time against model size, cold and warm, with 95% CIs",
-		"throughput against model size under the calibrated ceilings",
-		"RSS and VRAM during one load per loader",
-		"peak VRAM above baseline per model size",
-		"base against head per cell",
+		[CB_CHART_MEMORY] = "peak RSS above baseline per model size, against 1x and 2x "
+				    "the model",
+		[CB_CHART_TIME] = "load time against model size, cold and warm, with 95% CIs",
+		[CB_CHART_THROUGHPUT] = "throughput against model size under the calibrated "
+					"ceilings",
+		[CB_CHART_TIMELINE] = "RSS and VRAM during one load per loader",
+		[CB_CHART_VRAM] = "peak VRAM above baseline per model size",
+		[CB_CHART_COMPARE] = "base against head per cell",
+		[CB_CHART_LAZY] = "read amplification and peak memory of one tensor-parallel "
+				  "rank against the split",
+		[CB_CHART_STORAGE] = "load time, share of the ceiling and peak memory per "
+				     "storage profile",
+		[CB_CHART_RANKS_MEMORY] = "the node's memory over the model against the ranks "
+					  "per node, with the Nx and 2Nx lines",
+		[CB_CHART_RANKS_BANDWIDTH] = "aggregate GB/s against the ranks",
 	};
 	if (!charts)
 		return CB_OK;
@@ -746,6 +1114,9 @@ static int write_report(struct doc *d, const struct cb_plotset *set, unsigned ch
 	if (rc != CB_OK)
 		return CB_FAIL(err, CB_ENOMEM, NULL, NULL, "out of memory");
 	section_tables(d, set);
+	section_partial(d, set);
+	section_storage(d, set);
+	section_ranks(d, set);
 	rc = section_charts(d, charts, err);
 	if (d->html)
 		fputs("</body>\n</html>\n", d->f);

@@ -220,22 +220,34 @@ static int resident_mincore(int fd, uint64_t size, uint64_t page, uint64_t *page
 	return rc;
 }
 
+/* Opens `path` read-only and says its size; the descriptor is the
+ * caller's to close (none is left open on failure). */
+static int open_sized(const char *path, int *fd_out, uint64_t *size_out, struct cb_error *err)
+{
+	int rc = open_file(path, O_RDONLY, fd_out, err);
+	if (rc != CB_OK)
+		return rc;
+	struct stat st;
+	if (fstat(*fd_out, &st) != 0) {
+		rc = CB_FAIL_ERRNO(err, errno, path, "fstat failed");
+		close(*fd_out);
+		*fd_out = -1;
+		return rc;
+	}
+	*size_out = (uint64_t)st.st_size;
+	return CB_OK;
+}
+
 /* Resident and total bytes of one file. A partly cached last page counts as
  * the file's remaining bytes, not a whole page. */
 static int residency_one(const char *path, uint64_t page, uint64_t *resident_out,
 			 uint64_t *total_out, struct cb_error *err)
 {
 	int fd = -1;
-	int rc = open_file(path, O_RDONLY, &fd, err);
+	uint64_t size = 0, pages = 0;
+	int rc = open_sized(path, &fd, &size, err);
 	if (rc != CB_OK)
 		return rc;
-	struct stat st;
-	if (fstat(fd, &st) != 0) {
-		rc = CB_FAIL_ERRNO(err, errno, path, "fstat failed");
-		close(fd);
-		return rc;
-	}
-	uint64_t size = (uint64_t)st.st_size, pages = 0;
 	if (size > 0 && resident_cachestat(fd, &pages) != 0)
 		rc = resident_mincore(fd, size, page, &pages, path, err);
 	close(fd);
@@ -397,16 +409,10 @@ static int state_one(const char *path, size_t page, struct folio_walk *w, uint64
 		     uint64_t *total_out, struct cb_error *err)
 {
 	int fd = -1;
-	int rc = open_file(path, O_RDONLY, &fd, err);
+	uint64_t size = 0, pages = 0;
+	int rc = open_sized(path, &fd, &size, err);
 	if (rc != CB_OK)
 		return rc;
-	struct stat st;
-	if (fstat(fd, &st) != 0) {
-		rc = CB_FAIL_ERRNO(err, errno, path, "fstat failed");
-		close(fd);
-		return rc;
-	}
-	uint64_t size = (uint64_t)st.st_size, pages = 0;
 	unsigned char *vec = malloc(MINCORE_WINDOW / page);
 	if (!vec)
 		rc = CB_FAIL(err, CB_ENOMEM, path, NULL, "no memory for the mincore vector");

@@ -42,6 +42,7 @@ bool cb_dist_available(void)
 #include <time.h>
 #include <unistd.h>
 
+#include "proc.h"
 #include "sampler.h"
 
 /* Message tags of the gates and the clock's ping-pong; collectives use
@@ -66,6 +67,7 @@ struct cb_dist {
 	pid_t *node_pids;      /* the leader's: its node's ranks' pids */
 	struct rank_info *all; /* rank 0's: every rank */
 	double offset;         /* rank 0's CLOCK_REALTIME minus this rank's */
+	double start_mono;     /* the last common start on CLOCK_MONOTONIC; 0: none */
 	uint64_t seq;          /* gates passed, the same on every rank */
 	char missing[2048];
 	cb_dist_abort_fn *abort_fn;
@@ -268,21 +270,6 @@ const char *cb_dist_missing(const struct cb_dist *d)
 	return d->missing;
 }
 
-/* A process of this machine that is gone or a zombie. */
-static bool process_gone(pid_t pid)
-{
-	char path[64], text[512];
-	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-	FILE *f = fopen(path, "re");
-	if (!f)
-		return true;
-	size_t n = fread(text, 1, sizeof text - 1, f);
-	fclose(f);
-	text[n] = '\0';
-	const char *close = strrchr(text, ')');
-	return close && close[1] == ' ' && close[2] == 'Z';
-}
-
 const char *cb_dist_find_lost(struct cb_dist *d)
 {
 	if (d->w.rank != 0 || *d->missing)
@@ -291,7 +278,7 @@ const char *cb_dist_find_lost(struct cb_dist *d)
 	snprintf(host, sizeof host, "%.63s", d->w.host);
 	size_t len = 0;
 	for (int r = 1; r < d->w.size; r++) {
-		if (strcmp(d->all[r].host, host) != 0 || !process_gone((pid_t)d->all[r].pid) ||
+		if (strcmp(d->all[r].host, host) != 0 || cb_process_alive((pid_t)d->all[r].pid) ||
 		    len + 128 >= sizeof d->missing)
 			continue;
 		len += (size_t)snprintf(d->missing + len, sizeof d->missing - len,
@@ -317,7 +304,7 @@ static bool arrival_lost(struct cb_dist *d, MPI_Request *rq)
 		if (rq && !done)
 			MPI_Test(&rq[r - 1], &done, MPI_STATUS_IGNORE);
 		if (done || strcmp(d->all[r].host, host) != 0 ||
-		    !process_gone((pid_t)d->all[r].pid) || len + 128 >= sizeof d->missing)
+		    cb_process_alive((pid_t)d->all[r].pid) || len + 128 >= sizeof d->missing)
 			continue;
 		len += (size_t)snprintf(d->missing + len, sizeof d->missing - len,
 					"%srank %d (pid %d on %s)", len ? ", " : "", r,
@@ -491,10 +478,16 @@ int cb_dist_start_at(struct cb_dist *d, double lead_s, double deadline_s, struct
 	/* rank 0's time on this rank's CLOCK_MONOTONIC, which no clock step
 	 * moves while it sleeps */
 	double mono = at - d->offset - (realtime_now() - cb_mono_now());
+	d->start_mono = mono;
 	struct timespec ts = {(time_t)mono, (long)((mono - floor(mono)) * 1e9)};
 	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
 		;
 	return CB_OK;
+}
+
+double cb_dist_start_mono(const struct cb_dist *d, double ahead_s)
+{
+	return d->start_mono > 0 ? d->start_mono + ahead_s : 0;
 }
 
 int cb_dist_gather(struct cb_dist *d, const char *text, double deadline_s, char ***texts_out,
@@ -649,6 +642,12 @@ int cb_dist_start_at(struct cb_dist *d, double lead_s, double deadline_s, struct
 {
 	(void)d, (void)lead_s, (void)deadline_s, (void)err;
 	return CB_OK;
+}
+
+double cb_dist_start_mono(const struct cb_dist *d, double ahead_s)
+{
+	(void)d, (void)ahead_s;
+	return 0;
 }
 
 int cb_dist_gather(struct cb_dist *d, const char *text, double deadline_s, char ***texts_out,

@@ -117,6 +117,11 @@ int cb_dist_gate(struct cb_dist *d, const char *what, double deadline_s, unsigne
  * (a spinning gate's exits then wait on the scheduler's time slices). */
 int cb_dist_start_at(struct cb_dist *d, double lead_s, double deadline_s, struct cb_error *err);
 
+/* A common time `ahead_s` after the last common start, on this rank's
+ * CLOCK_MONOTONIC (what the ranks' trial children are told to start their
+ * loads at: `ckptbench trial --start-at`); 0 before any common start. */
+double cb_dist_start_mono(const struct cb_dist *d, double ahead_s);
+
 /* The ranks that had not arrived at the last gate rank 0 waited at, as
  * text ("rank 2 (pid 1234 on host)"); "" when none. */
 const char *cb_dist_missing(const struct cb_dist *d);

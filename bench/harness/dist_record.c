@@ -399,19 +399,6 @@ done:
 
 /* ---------------------------------------------------------- summary */
 
-/* The median of the finite values; NAN without any. Sorts v. */
-static double median(double *v, size_t n)
-{
-	size_t k = 0;
-	for (size_t i = 0; i < n; i++)
-		if (isfinite(v[i]))
-			v[k++] = v[i];
-	if (!k)
-		return NAN;
-	qsort(v, k, sizeof *v, cb_stats_cmp_double);
-	return k % 2 ? v[k / 2] : (v[k / 2 - 1] + v[k / 2]) / 2;
-}
-
 /* The ok measured trials of a cell (as results.c counts them). */
 static size_t ok_trials(const json_t *cell, const json_t **ok, size_t cap)
 {
@@ -460,7 +447,8 @@ static json_t *per_rank_medians(const json_t **ok, size_t n, double *v)
 								"per_rank"),
 						r),
 					rank_figures[k]);
-			json_object_set_new(row, rank_figures[k], num_or_null(median(v, n)));
+			json_object_set_new(row, rank_figures[k],
+					    num_or_null(cb_stats_median_finite(v, n)));
 		}
 		json_array_append_new(rows, row);
 	}
@@ -482,7 +470,7 @@ void cb_dist_summarize(json_t *cell, json_t *s)
 	for (size_t k = 0; k < sizeof summary_keys / sizeof summary_keys[0]; k++) {
 		for (size_t i = 0; i < n; i++)
 			v[i] = cb_json_num(ok[i], summary_keys[k]);
-		json_object_set_new(s, summary_keys[k], num_or_null(median(v, n)));
+		json_object_set_new(s, summary_keys[k], num_or_null(cb_stats_median_finite(v, n)));
 	}
 	json_object_set_new(ranks, "per_rank", per_rank_medians(ok, n, v));
 	free(ok);

@@ -11,8 +11,11 @@
 #include <time.h>
 
 #include "cb_config.h"
+#include "dist.h"
 #include "docjson.h"
+#include "engine/ceiling_read.h"
 #include "fileio.h"
+#include "loader.h"
 #include "stats.h"
 
 #define MAX_TRIALS 4096
@@ -95,19 +98,6 @@ static json_t *real_or_null(double v)
 	return isfinite(v) ? json_real(v) : json_null();
 }
 
-/* The median of the finite values of v[0..n); NAN when there are none. */
-static double median_of(double *v, size_t n)
-{
-	size_t k = 0;
-	for (size_t i = 0; i < n; i++)
-		if (isfinite(v[i]))
-			v[k++] = v[i];
-	if (!k)
-		return NAN;
-	qsort(v, k, sizeof *v, cb_stats_cmp_double);
-	return k % 2 ? v[k / 2] : (v[k / 2 - 1] + v[k / 2]) / 2;
-}
-
 /* (peak - baseline) / model for each ok trial, then the median. */
 static double ratio_median(json_t *const *trials, size_t n, const char *peak, const char *base,
 			   double model)
@@ -115,7 +105,7 @@ static double ratio_median(json_t *const *trials, size_t n, const char *peak, co
 	double v[MAX_TRIALS];
 	for (size_t i = 0; i < n; i++)
 		v[i] = (cb_json_num(trials[i], peak) - cb_json_num(trials[i], base)) / model;
-	return model > 0 ? median_of(v, n) : NAN;
+	return model > 0 ? cb_stats_median_finite(v, n) : NAN;
 }
 
 static void summary_ratios(json_t *s, json_t *const *ok, size_t n, double model)
@@ -152,7 +142,8 @@ static void summary_load(json_t *s, json_t *const *ok, size_t n, double model, d
 	double load_best = INFINITY;
 	for (size_t i = 0; i < n; i++)
 		load_best = isfinite(load[i]) && load[i] < load_best ? load[i] : load_best;
-	double init_median = median_of(init, n), load_median = median_of(load, n);
+	double init_median = cb_stats_median_finite(init, n),
+	       load_median = cb_stats_median_finite(load, n);
 	double gbps = model > 0 && load_median > 0 ? model / load_median / 1e9 : NAN;
 	json_object_set_new(s, "init_median_s", real_or_null(n ? init_median : NAN));
 	json_object_set_new(s, "load_median_s", real_or_null(load_median));
@@ -171,6 +162,37 @@ static void summary_load(json_t *s, json_t *const *ok, size_t n, double model, d
 			    real_or_null(best_cap > 0 ? best_gbps / best_cap : NAN));
 }
 
+/* The ceiling's method and every bounding method's median (paired
+ * ceilings; null otherwise), and, for a cell above its ceiling, which of
+ * its figures beat which (steals `medians`). */
+static void summary_method(json_t *s, const char *method, json_t *medians, double cap)
+{
+	json_object_set_new(s, "ceiling_method", method ? json_string(method) : json_null());
+	json_object_set_new(s, "ceiling_methods_gbps",
+			    json_object_size(medians) ? medians : json_null());
+	if (!json_object_size(medians))
+		json_decref(medians);
+	if (!json_is_true(json_object_get(s, "ceiling_exceeded")))
+		return;
+	json_object_set_new(s, "ceiling_beaten_by",
+			    json_pack("{s:s,s:o,s:o,s:o}", "figure", "load_gbps", "gbps",
+				      json_deep_copy(json_object_get(s, "load_gbps")), "method",
+				      method ? json_string(method) : json_null(), "ceiling_gbps",
+				      real_or_null(cap)));
+}
+
+/* Major faults per MiB of the model: each ok trial's major_faults (the
+ * child's, wait4) over the model's MiB, then the median. A load that reads
+ * its bytes by faulting them in from storage shows here. */
+static void summary_faults(json_t *s, json_t *const *ok, size_t n, double model)
+{
+	double v[MAX_TRIALS];
+	for (size_t i = 0; i < n; i++)
+		v[i] = cb_json_num(ok[i], "major_faults") / (model / (1 << 20));
+	json_object_set_new(s, "major_faults_per_mib",
+			    real_or_null(model > 0 ? cb_stats_median_finite(v, n) : NAN));
+}
+
 static void summary_outliers(json_t *s, const double *t, size_t n)
 {
 	bool flags[MAX_TRIALS];
@@ -187,14 +209,77 @@ static void summary_outliers(json_t *s, const double *t, size_t n)
 						"consider more --warmup"));
 }
 
+/* The methods a cell may be held against (engine/ceiling_read.h): the
+ * ways of reading the files into memory, and for a zero-copy loader (its
+ * tensors views of the mapped files: loader caps CB_CAP_ZERO_COPY) the map
+ * ceiling too. Warm, a zero-copy cell is held against the map ceiling
+ * alone: mapping cached pages is not reading them, so a warm read bounds
+ * nothing there. A cell of a loader this build does not know is taken as
+ * a reader. */
+static bool method_bounds(enum cb_ceiling_method m, bool zero_copy, bool warm)
+{
+	if (m == CB_CEIL_MAP)
+		return zero_copy;
+	return !(zero_copy && warm);
+}
+
+/* The best method among those that bound the cell, from a paired entry's
+ * "methods": its name, its median (returned), the fastest pass of it in
+ * *best; every candidate's median goes into `medians` (name -> GB/s). NAN
+ * when the entry has none (a file written before the methods). */
+static double method_ceiling(const json_t *e, bool zero_copy, bool warm, const char **method,
+			     double *best, json_t *medians)
+{
+	const json_t *methods = json_object_get(e, "methods");
+	double cap = NAN;
+	for (int pass = 0; pass < 2 && !isfinite(cap); pass++) {
+		for (int m = 0; m < CB_CEIL_COUNT; m++) {
+			const char *name = cb_ceiling_method_name((enum cb_ceiling_method)m);
+			const json_t *list = json_object_get(methods, name);
+			/* Second pass, only where none bounds the cell (a warm
+			 * zero-copy cell with no map ceiling): the reads. */
+			bool ok = pass == 0 ? method_bounds((enum cb_ceiling_method)m, zero_copy,
+							    warm)
+					    : m != CB_CEIL_MAP;
+			if (!ok || !json_is_array(list))
+				continue;
+			double v[MAX_TRIALS], fastest = NAN;
+			size_t k = 0;
+			for (size_t i = 0; i < json_array_size(list) && k < MAX_TRIALS; i++) {
+				double x = cb_json_at(list, i);
+				if (isfinite(x)) {
+					v[k++] = x;
+					fastest = fmax(fastest, x);
+				}
+			}
+			double med = cb_stats_median_finite(v, k);
+			if (!isfinite(med))
+				continue;
+			json_object_set_new(medians, name, json_real(med));
+			if (!(med <= cap)) { /* the larger, or the first */
+				cap = med;
+				*method = name;
+				*best = fastest;
+			}
+		}
+	}
+	return cap;
+}
+
 /* The paired read ceiling of the cell's own files in its cache state
- * ("paired_reads", run_ceiling.c); NAN where none was measured. */
+ * ("paired_reads", run_ceiling.c); NAN where none was measured. *method is
+ * the best bounding method's name (NULL in a file without the methods,
+ * where the ceiling is read_gbps). */
 static double paired_ceiling(const json_t *calibration, const json_t *cell, double *file_bytes,
-			     double *best)
+			     double *best, const char **method, json_t *medians)
 {
 	const char *dataset = json_string_value(json_object_get(cell, "dataset"));
 	const char *format = json_string_value(json_object_get(cell, "format"));
 	const char *cache = json_string_value(json_object_get(cell, "cache"));
+	const char *loader = json_string_value(json_object_get(cell, "loader"));
+	const struct cb_loader *l = loader ? cb_loader_find(loader) : NULL;
+	bool zero_copy = l && (l->caps & CB_CAP_ZERO_COPY);
+	bool warm = cache && strcmp(cache, "warm") == 0;
 	const json_t *list = json_object_get(calibration, "paired_reads");
 	for (size_t i = 0; dataset && format && cache && i < json_array_size(list); i++) {
 		const json_t *e = json_array_get(list, i);
@@ -203,6 +288,10 @@ static double paired_ceiling(const json_t *calibration, const json_t *cell, doub
 		const char *c = json_string_value(json_object_get(e, "cache"));
 		if (d && f && c && !strcmp(d, dataset) && !strcmp(f, format) && !strcmp(c, cache)) {
 			*file_bytes = cb_json_num(e, "file_bytes");
+			double cap = method_ceiling(e, zero_copy, warm, method, best, medians);
+			if (isfinite(cap))
+				return cap;
+			*method = NULL;
 			*best = cb_json_num(e, "read_best_gbps");
 			return cb_json_num(e, "read_gbps");
 		}
@@ -219,18 +308,21 @@ static double paired_ceiling(const json_t *calibration, const json_t *cell, doub
  * own and size-matched ones). */
 static double ceiling_for(const json_t *calibration, const json_t *cell, const char *key,
 			  const char *best_key, double model, double *file_bytes,
-			  const char **source, double *best)
+			  const char **source, double *best, const char **method, json_t *medians)
 {
 	*file_bytes = NAN;
 	*source = NULL;
 	*best = NAN;
+	*method = NULL;
 	if (!calibration || !json_is_object(calibration))
 		return NAN;
-	double paired = paired_ceiling(calibration, cell, file_bytes, best);
+	double paired = paired_ceiling(calibration, cell, file_bytes, best, method, medians);
 	if (isfinite(paired) && paired > 0) {
 		*source = "paired";
 		return paired;
 	}
+	*method = NULL;
+	json_object_clear(medians);
 	*source = "calibration";
 	*best = cb_json_num(calibration, best_key);
 	double cap = cb_json_num(calibration, key);
@@ -254,6 +346,48 @@ static double ceiling_for(const json_t *calibration, const json_t *cell, const c
 	return cap;
 }
 
+/* The median over the ok trials of a trial figure (NAN where none has it). */
+static double trial_median(json_t *const *ok, size_t n, const char *key)
+{
+	double v[MAX_TRIALS];
+	for (size_t i = 0; i < n; i++)
+		v[i] = cb_json_num(ok[i], key);
+	return cb_stats_median_finite(v, n);
+}
+
+/* What a partial load cost (docs/partial-loads.md), for a cell with a part:
+ * the bytes asked for (the part), the bytes read from storage (the trial's
+ * /proc/PID/io read_bytes, and the page cache's growth around it as the
+ * parent saw it), their ratio, the read amplification, the peak against
+ * the part's size, and the file-backed memory the load mapped in (its peak
+ * RssFile over the baseline: the pages a mapping loader touched). */
+static void summary_partial(json_t *s, json_t *const *ok, size_t n, const json_t *cell)
+{
+	double asked = cb_json_num(cell, "asked_bytes");
+	if (!isfinite(asked))
+		return;
+	double read = trial_median(ok, n, "read_bytes");
+	double grown = trial_median(ok, n, "cache_growth_bytes");
+	double v[MAX_TRIALS];
+	for (size_t i = 0; i < n; i++)
+		v[i] = cb_json_num(ok[i], "peak_file_bytes") -
+		       cb_json_num(ok[i], "baseline_file_bytes");
+	double resident = cb_stats_median_finite(v, n);
+	json_object_set_new(s, "asked_bytes", json_integer((json_int_t)asked));
+	json_object_set_new(s, "read_bytes",
+			    isfinite(read) ? json_integer((json_int_t)read) : json_null());
+	json_object_set_new(s, "cache_growth_bytes",
+			    isfinite(grown) ? json_integer((json_int_t)grown) : json_null());
+	json_object_set_new(s, "read_amplification", real_or_null(asked > 0 ? read / asked : NAN));
+	double pages = cb_json_num(cell, "asked_page_bytes");
+	json_object_set_new(s, "read_over_pages", real_or_null(pages > 0 ? read / pages : NAN));
+	json_object_set_new(s, "file_resident_bytes",
+			    isfinite(resident) ? json_integer((json_int_t)resident) : json_null());
+	json_object_set_new(
+		s, "peak_rss_over_asked",
+		real_or_null(ratio_median(ok, n, "peak_rss_bytes", "baseline_rss_bytes", asked)));
+}
+
 void cb_results_summarize(json_t *cell, const json_t *calibration)
 {
 	json_t *trials = json_object_get(cell, "trials");
@@ -271,16 +405,22 @@ void cb_results_summarize(json_t *cell, const json_t *calibration)
 	struct cb_stats st;
 	cb_stats_compute(t, n, &st);
 	double model = cb_json_num(cell, "model_bytes");
+	/* The bytes a load brings, for its GB/s: the model's, or a partial
+	 * load's part (the memory ratios stay over the whole model). */
+	double loaded = isfinite(cb_json_num(cell, "asked_bytes"))
+				? cb_json_num(cell, "asked_bytes")
+				: model;
 	const char *cache = json_string_value(json_object_get(cell, "cache"));
 	bool warm = cache && strcmp(cache, "warm") == 0;
 	const char *ceiling = warm ? "warm_read_gbps" : "cold_read_gbps";
 	const char *best_key = warm ? "warm_read_best_gbps" : "cold_read_best_gbps";
-	double gbps = n && st.median > 0 ? model / st.median / 1e9 : NAN;
+	double gbps = n && st.median > 0 ? loaded / st.median / 1e9 : NAN;
 	double ceiling_bytes = NAN;
-	const char *source;
+	const char *source, *method;
 	double best_cap;
+	json_t *medians = json_object();
 	double cap = ceiling_for(calibration, cell, ceiling, best_key, model, &ceiling_bytes,
-				 &source, &best_cap);
+				 &source, &best_cap, &method, medians);
 	json_t *s = json_pack("{s:I}", "n", (json_int_t)n);
 	json_object_set_new(s, "median_s", real_or_null(st.median));
 	json_object_set_new(s, "min_s", real_or_null(st.min));
@@ -301,9 +441,16 @@ void cb_results_summarize(json_t *cell, const json_t *calibration)
 			    isfinite(ceiling_bytes) ? json_integer((json_int_t)ceiling_bytes)
 						    : json_null());
 	json_object_set_new(s, "ceiling_fraction", real_or_null(cap > 0 ? gbps / cap : NAN));
-	summary_load(s, ok, n, model, cap, best_cap);
+	summary_load(s, ok, n, loaded, cap, best_cap);
+	summary_method(s, method, medians, cap);
+	summary_faults(s, ok, n, model);
 	summary_ratios(s, ok, n, model);
 	summary_outliers(s, t, n);
+	summary_partial(s, ok, n, cell);
+	/* --mpi: the rank figures (dist_record.c), only in cells that have
+	 * "ranks" */
+	if (json_is_object(json_object_get(cell, "ranks")))
+		cb_dist_summarize(cell, s);
 	json_object_set_new(cell, "summary", s);
 }
 

@@ -321,6 +321,8 @@ static void skip_reason(const struct cb_run *run, struct cb_plan_cell *c)
 		snprintf(c->reason, sizeof c->reason, "a GPU loader, and --device is cpu");
 	else if ((l->caps & CB_CAP_PEER) && !c->peer_path)
 		snprintf(c->reason, sizeof c->reason, "peer program \"%s\" not found", l->peer);
+	else if (c->part && !(l->caps & CB_CAP_PARTIAL))
+		snprintf(c->reason, sizeof c->reason, "the loader cannot load a part of the model");
 	else
 		c->skipped = false;
 }
@@ -329,32 +331,42 @@ static int build_cells(struct cb_run *run, struct cb_plan_cell *protos, size_t n
 		       struct cb_error *err)
 {
 	struct cb_plan *p = &run->plan;
-	size_t caches = (size_t)run->cfg->cold + (size_t)run->cfg->warm;
-	p->cells = calloc(p->n_datasets * n_protos * caches, sizeof *p->cells);
+	size_t caches = (size_t)run->cfg->cold + (size_t)run->cfg->warm, most_parts = 0;
+	for (size_t d = 0; d < p->n_datasets; d++)
+		if (p->datasets[d].n_parts + 1 > most_parts)
+			most_parts = p->datasets[d].n_parts + 1;
+	p->cells = calloc(p->n_datasets * n_protos * caches * most_parts, sizeof *p->cells);
 	if (!p->cells)
 		return CB_FAIL(err, CB_ENOMEM, NULL, NULL, "out of memory");
 	for (size_t d = 0; d < p->n_datasets; d++)
 		for (size_t i = 0; i < n_protos; i++)
-			for (int k = 0; k < 2; k++) {
-				bool cold = k == 0;
-				if ((cold && !run->cfg->cold) || (!cold && !run->cfg->warm))
-					continue;
-				struct cb_plan_cell *c = &p->cells[p->n_cells++];
-				c->loader = protos[i].loader;
-				for (size_t o = 0; o < protos[i].opts.n; o++)
-					if (cb_strlist_add(&c->opts, protos[i].opts.v[o]) != 0)
-						return CB_FAIL(err, CB_ENOMEM, NULL, NULL,
-							       "out of memory");
-				c->opts_json = json_deep_copy(protos[i].opts_json);
-				c->peer_path =
-					protos[i].peer_path ? strdup(protos[i].peer_path) : NULL;
-				c->dataset = &p->datasets[d];
-				c->dataset_index = d;
-				c->cold = cold;
-				skip_reason(run, c);
-				if (!c->skipped)
-					run->total += run->cfg->warmup + run->cfg->repeat;
-			}
+			/* The whole model (part -1), then each part of it. */
+			for (ptrdiff_t part = -1; part < (ptrdiff_t)p->datasets[d].n_parts; part++)
+				for (int k = 0; k < 2; k++) {
+					if (part < 0 && !p->datasets[d].whole_too)
+						break;
+					bool cold = k == 0;
+					if ((cold && !run->cfg->cold) || (!cold && !run->cfg->warm))
+						continue;
+					struct cb_plan_cell *c = &p->cells[p->n_cells++];
+					c->loader = protos[i].loader;
+					for (size_t o = 0; o < protos[i].opts.n; o++)
+						if (cb_strlist_add(&c->opts, protos[i].opts.v[o]) !=
+						    0)
+							return CB_FAIL(err, CB_ENOMEM, NULL, NULL,
+								       "out of memory");
+					c->opts_json = json_deep_copy(protos[i].opts_json);
+					c->peer_path = protos[i].peer_path
+							       ? strdup(protos[i].peer_path)
+							       : NULL;
+					c->dataset = &p->datasets[d];
+					c->dataset_index = d;
+					c->part = part < 0 ? NULL : &p->datasets[d].parts[part];
+					c->cold = cold;
+					skip_reason(run, c);
+					if (!c->skipped)
+						run->total += run->cfg->warmup + run->cfg->repeat;
+				}
 	return CB_OK;
 }
 
@@ -366,6 +378,76 @@ static void free_protos(struct cb_plan_cell *protos, size_t n)
 		free(protos[i].peer_path);
 	}
 	free(protos);
+}
+
+/* A copy of a dataset's entry (before its parts are planned), for another
+ * storage profile. The manifest file is shared, and stays the original's
+ * to remove. */
+static int dataset_copy(const struct cb_plan_dataset *from, struct cb_plan_dataset *to)
+{
+	*to = (struct cb_plan_dataset){.model_bytes = from->model_bytes};
+	bool bad = !(to->name = strdup(from->name)) || !(to->path = strdup(from->path)) ||
+		   !(to->manifest = strdup(from->manifest));
+	for (int f = 0; f < 3 && !bad; f++) {
+		const struct cb_plan_files *src = &from->files[f];
+		struct cb_plan_files *dst = &to->files[f];
+		dst->bytes = src->bytes;
+		dst->present = src->present;
+		if (!src->n)
+			continue;
+		bad = !(dst->paths = calloc(src->n, sizeof *dst->paths));
+		for (size_t k = 0; !bad && k < src->n; k++)
+			bad = !(dst->paths[k] = strdup(src->paths[k])) || !++dst->n;
+	}
+	return bad ? -1 : 0;
+}
+
+/* --storage: every dataset once per profile, "NAME@PROFILE", so that the
+ * blocks, the paired reads and every reader of the results tell them
+ * apart with nothing more to match on. */
+static int storage_expand(struct cb_run *run, struct cb_error *err)
+{
+	const struct cb_strlist *names = &run->cfg->storage;
+	struct cb_plan *p = &run->plan;
+	if (names->n == 0)
+		return CB_OK;
+	p->storage_profiles = calloc(names->n, sizeof *p->storage_profiles);
+	p->storage_mounts = calloc(names->n, sizeof *p->storage_mounts);
+	if (!p->storage_profiles || !p->storage_mounts)
+		return CB_FAIL(err, CB_ENOMEM, NULL, NULL, "out of memory");
+	p->n_storage = names->n;
+	for (size_t s = 0; s < names->n; s++) {
+		int rc = cb_storage_parse(names->v[s], &p->storage_profiles[s], err);
+		if (rc != CB_OK)
+			return rc;
+	}
+	size_t base = p->n_datasets;
+	struct cb_plan_dataset *all = calloc(base * names->n, sizeof *all);
+	if (!all)
+		return CB_FAIL(err, CB_ENOMEM, NULL, NULL, "out of memory");
+	int rc = CB_OK;
+	for (size_t b = 0; b < base; b++) {
+		for (size_t s = 1; s < names->n; s++)
+			if (dataset_copy(&p->datasets[b], &all[s * base + b]) != 0)
+				rc = CB_FAIL(err, CB_ENOMEM, NULL, NULL, "out of memory");
+		all[b] = p->datasets[b]; /* the first profile's takes the original */
+	}
+	free(p->datasets);
+	p->datasets = all;
+	p->n_datasets = base * names->n;
+	for (size_t i = 0; rc == CB_OK && i < p->n_datasets; i++) {
+		struct cb_plan_dataset *d = &p->datasets[i];
+		d->storage_index = i / base;
+		d->storage_name = cb_storage_profile_name(p->storage_profiles[d->storage_index]);
+		char *name = NULL;
+		if (asprintf(&name, "%s@%s", d->name, d->storage_name) < 0)
+			rc = CB_FAIL(err, CB_ENOMEM, NULL, NULL, "out of memory");
+		else {
+			free(d->name);
+			d->name = name;
+		}
+	}
+	return rc;
 }
 
 int cb_plan_build(struct cb_run *run, struct cb_error *err)
@@ -396,6 +478,10 @@ int cb_plan_build(struct cb_run *run, struct cb_error *err)
 	}
 	if (rc == CB_OK)
 		rc = build_datasets(run, pytorch, err);
+	if (rc == CB_OK)
+		rc = storage_expand(run, err); /* --storage: once per profile */
+	if (rc == CB_OK)
+		rc = cb_plan_parts_build(run, err);
 	if (rc == CB_OK)
 		rc = build_cells(run, protos, n_protos, err);
 	free_protos(protos, n_protos);
@@ -430,6 +516,12 @@ json_t *cb_plan_config_json(const struct cb_run *run)
 	char seed[24];
 	snprintf(seed, sizeof seed, "%llu", (unsigned long long)c->order_seed);
 	json_object_set_new(o, "order_seed", json_string(seed));
+	if (c->storage.n) { /* --storage only: without it the config is as before */
+		json_t *storage = json_array();
+		for (size_t i = 0; i < c->storage.n; i++)
+			json_array_append_new(storage, json_string(c->storage.v[i]));
+		json_object_set_new(o, "storage", storage);
+	}
 	return o;
 }
 
@@ -466,8 +558,127 @@ void cb_plan_add_cells(struct cb_run *run)
 		json_decref(fields);
 		json_object_set_new(c->json, "reason",
 				    c->skipped ? json_string(c->reason) : json_null());
+		if (c->part) {
+			json_object_set_new(c->json, "selection",
+					    json_deep_copy(c->part->selection));
+			json_object_set_new(c->json, "asked_bytes",
+					    json_integer((json_int_t)c->part->asked_bytes));
+			json_object_set_new(c->json, "asked_page_bytes",
+					    json_integer((json_int_t)c->part->asked_page_bytes));
+			json_object_set_new(c->json, "unmatched_tensors",
+					    json_integer((json_int_t)c->part->unmatched));
+		}
 		cb_results_summarize(c->json, run->calibration);
 	}
+}
+
+/* ------------------------------------------------------------- storage */
+
+/* The dataset's paths moved onto the profile: `to` is where its path now
+ * is; its files lie under it as they lay under the old path. With
+ * serves_originals the old file paths are kept as the backing ones. */
+static int storage_remap(struct cb_plan_dataset *d, const char *to, bool serves_originals,
+			 struct cb_error *err)
+{
+	size_t old_len = strlen(d->path);
+	for (int f = 0; f < 3; f++) {
+		struct cb_plan_files *files = &d->files[f];
+		char **moved = calloc(files->n ? files->n : 1, sizeof *moved);
+		if (!moved)
+			return CB_FAIL(err, CB_ENOMEM, NULL, NULL, "out of memory");
+		for (size_t k = 0; k < files->n; k++) {
+			const char *old = files->paths[k];
+			if (strncmp(old, d->path, old_len) != 0 ||
+			    asprintf(&moved[k], "%s%s", to, old + old_len) < 0) {
+				for (size_t j = 0; j < k; j++)
+					free(moved[j]);
+				free(moved);
+				return CB_FAIL(err, CB_EINTERNAL, old, NULL,
+					       "a dataset file not under the dataset's path");
+			}
+		}
+		if (serves_originals) {
+			files->backing_paths = files->paths;
+			files->n_backing = files->n;
+		} else {
+			for (size_t k = 0; k < files->n; k++)
+				free(files->paths[k]);
+			free(files->paths);
+		}
+		files->paths = moved;
+	}
+	char *path = strdup(to);
+	if (!path)
+		return CB_FAIL(err, CB_ENOMEM, NULL, NULL, "out of memory");
+	free(d->path);
+	d->path = path;
+	return CB_OK;
+}
+
+int cb_plan_storage_up(struct cb_run *run, size_t s, bool *skipped, struct cb_error *err)
+{
+	struct cb_plan *p = &run->plan;
+	size_t per = p->n_datasets / p->n_storage;
+	struct cb_plan_dataset *ds = &p->datasets[s * per];
+	struct cb_storage_mount *m = &p->storage_mounts[s];
+	const char *name = cb_storage_profile_name(p->storage_profiles[s]);
+	const char **paths = calloc(per ? per : 1, sizeof *paths);
+	if (!paths)
+		return CB_FAIL(err, CB_ENOMEM, NULL, NULL, "out of memory");
+	for (size_t b = 0; b < per; b++)
+		paths[b] = ds[b].path;
+	char *data_dir = cb_storage_common_dir(paths, per);
+	if (run->cfg->progress)
+		fprintf(stderr, "\r\033[Kstorage %s: bringing it up ...", name);
+	/* Every failure to have the profile, whatever it is, skips its cells:
+	 * the other profiles' cells still run. */
+	struct cb_error why = CB_ERROR_INIT;
+	int rc = data_dir ? cb_storage_up(p->storage_profiles[s], data_dir, paths, per, true, m,
+					  &why)
+			  : CB_FAIL(&why, CB_ENOMEM, NULL, NULL, "out of memory");
+	for (size_t b = 0; rc == CB_OK && b < per; b++)
+		rc = storage_remap(&ds[b], m->dataset_paths[b], m->serves_originals, &why);
+	if (rc == CB_OK)
+		rc = cb_storage_enter(m, &why);
+	free(paths);
+	free(data_dir);
+	*skipped = rc != CB_OK;
+	if (*skipped) {
+		struct cb_error ignored = CB_ERROR_INIT;
+		cb_storage_down(m, &ignored); /* what the remap or the cgroup left up */
+		snprintf(m->profile, sizeof m->profile, "%s", name);
+		snprintf(m->note, sizeof m->note, "%s", why.msg);
+	}
+	unsigned rounds = run->cfg->warmup + run->cfg->repeat;
+	for (size_t i = 0; i < p->n_cells; i++) {
+		struct cb_plan_cell *c = &p->cells[i];
+		if (c->dataset_index / per != s)
+			continue;
+		if (*skipped && !c->skipped) {
+			c->skipped = true;
+			snprintf(c->reason, sizeof c->reason, "storage %s: %.450s", name, why.msg);
+			run->total -= rounds < run->total ? rounds : run->total;
+			json_object_set_new(c->json, "status", json_string("skipped"));
+			json_object_set_new(c->json, "reason", json_string(c->reason));
+		}
+		json_object_set_new(c->json, "storage", cb_storage_json(m));
+	}
+	if (run->cfg->progress || *skipped)
+		fprintf(stderr, "%sstorage %s: %s%s\n", run->cfg->progress ? "\r\033[K" : "", name,
+			*skipped ? "skipped: " : "up", *skipped ? why.msg : "");
+	return cb_results_write(&run->results, err);
+}
+
+int cb_plan_storage_down(struct cb_run *run, size_t s, struct cb_error *err)
+{
+	(void)err;
+	struct cb_storage_mount *m = &run->plan.storage_mounts[s];
+	struct cb_error why = CB_ERROR_INIT;
+	/* A teardown that fails is said, not fatal: the results stand, and
+	 * the guardian tries again when the run ends. */
+	if (cb_storage_down(m, &why) != CB_OK)
+		cb_error_print(&why);
+	return CB_OK;
 }
 
 void cb_plan_free(struct cb_run *run)
@@ -486,13 +697,28 @@ void cb_plan_free(struct cb_run *run)
 		free(d->name);
 		free(d->path);
 		free(d->manifest);
+		cb_plan_parts_free(d);
 		for (int f = 0; f < 3; f++) {
 			for (size_t k = 0; k < d->files[f].n; k++)
 				free(d->files[f].paths[k]);
 			free(d->files[f].paths);
+			for (size_t k = 0; k < d->files[f].n_backing; k++)
+				free(d->files[f].backing_paths[k]);
+			free(d->files[f].backing_paths);
 		}
 	}
 	free(p->datasets);
 	free(p->data_dir);
+	/* --storage: a profile still up (a run that stopped on an error) goes
+	 * down here; the guardian would otherwise do it at exit. */
+	for (size_t s = 0; s < p->n_storage; s++) {
+		struct cb_error ignored = CB_ERROR_INIT;
+		if (p->storage_mounts)
+			cb_storage_down(&p->storage_mounts[s], &ignored);
+		if (p->storage_profiles)
+			cb_storage_profile_free(p->storage_profiles[s]);
+	}
+	free(p->storage_profiles);
+	free(p->storage_mounts);
 	memset(p, 0, sizeof *p);
 }

@@ -13,10 +13,12 @@
 #include <stdio.h>
 
 #include "ckpt.h"
+#include "dist.h"
 #include "error.h"
 #include "loader.h"
 #include "results.h"
 #include "sampler.h"
+#include "storage.h"
 
 /* A growable NULL-terminable list of owned strings. */
 struct cb_strlist {
@@ -58,6 +60,26 @@ struct cb_run_config {
 	const char *out;
 	bool force;
 	bool progress;
+	/* A partial load (docs/partial-loads.md): the selection's text, the
+	 * tensor-parallel splits (tp[0..n_tp), e.g. 1, 2, 4, 8), the one rank
+	 * of each to load (-1: every rank) and a rules file (NULL: the shipped
+	 * rules for the dataset). */
+	const char *select;
+	unsigned tp[8];
+	size_t n_tp;
+	int tp_rank;
+	const char *tp_rules;
+	/* --storage: the storage profiles (bench/storage/storage.h) the whole
+	 * matrix runs on, one after the other; empty: the datasets where they
+	 * are, and no "storage" key is written. */
+	struct cb_strlist storage;
+	/* Many ranks (docs/mpi.md, dist.h): --mpi (this process is one rank
+	 * of an MPI job), --node-groups K (K pseudo-nodes of contiguous ranks;
+	 * 0: the machines), --dist and --reorder. */
+	bool mpi;
+	unsigned node_groups;
+	enum cb_dist_mode dist;
+	bool reorder;
 };
 
 /* The files of one format of a dataset, for cache control. */
@@ -66,6 +88,21 @@ struct cb_plan_files {
 	size_t n;
 	uint64_t bytes;
 	bool present; /* the dataset has this format */
+	/* --storage sshfs: the served originals of `paths` on this machine,
+	 * evicted with them for a cold state (cb_run_prepare_cache); else
+	 * none. Owned. */
+	char **backing_paths;
+	size_t n_backing;
+};
+
+/* One part of a dataset a partial load's cells load (run_parts.c). */
+struct cb_plan_part {
+	unsigned tp, rank;
+	char *path;                /* its part file (part_file.h), given to each trial */
+	json_t *selection;         /* the cells' "selection" object; owned */
+	uint64_t asked_bytes;      /* the part's bytes */
+	uint64_t asked_page_bytes; /* the file pages they lie in (each once) */
+	size_t unmatched;          /* tensors replicated because no split rule matched */
 };
 
 struct cb_plan_dataset {
@@ -75,6 +112,18 @@ struct cb_plan_dataset {
 	bool manifest_is_temp; /* removed at the end */
 	uint64_t model_bytes;
 	struct cb_plan_files files[3]; /* by enum cb_format */
+	struct cb_plan_part *parts;    /* a partial load's parts; owned */
+	/* Under MPI with --dist tp or files: this rank's share, per format
+	 * (cb_plan_rank_parts); path NULL otherwise. Owned. */
+	struct cb_plan_part rank_part[3];
+	size_t n_parts;
+	bool whole_too; /* the whole model is a cell too (no partial load, or tp 1) */
+	/* --storage: the profile this instance of the dataset is on (an index
+	 * into the plan's storage lists) and its name, NULL without --storage.
+	 * `path` and `files` are the original ones until the profile is up,
+	 * then where the profile has them (cb_plan_storage_up). */
+	size_t storage_index;
+	const char *storage_name;
 };
 
 struct cb_plan_cell {
@@ -84,6 +133,7 @@ struct cb_plan_cell {
 	char *peer_path;        /* resolved peer program, if a peer */
 	struct cb_plan_dataset *dataset;
 	size_t dataset_index;
+	const struct cb_plan_part *part; /* NULL: the whole model */
 	bool cold;
 	bool skipped;
 	char reason[512];
@@ -96,6 +146,12 @@ struct cb_plan {
 	struct cb_plan_cell *cells;
 	size_t n_cells;
 	char *data_dir; /* where calibration and sysinfo look */
+	/* --storage: the profiles, parsed, and each one's mount while it is up.
+	 * The datasets are then n_storage blocks of n_datasets / n_storage,
+	 * the same datasets in the same order, one block per profile. */
+	struct cb_storage_profile **storage_profiles;
+	struct cb_storage_mount *storage_mounts;
+	size_t n_storage;
 };
 
 struct cb_run {
@@ -107,11 +163,35 @@ struct cb_run {
 	double started;
 	size_t done, total; /* trials */
 	bool wrong_bytes;
+	/* --mpi: this rank's place in the job (owned; ended by run.c), NULL
+	 * otherwise. Only rank 0 has the results file open; the other ranks'
+	 * `results` hold the cells alone, in memory, never written. */
+	struct cb_dist *dist;
 };
 
 /* Resolves loaders, datasets (generating and hashing as needed) and the
  * cells. CB_EUSAGE for a bad loader or dataset argument. */
 int cb_plan_build(struct cb_run *run, struct cb_error *err);
+
+/* The parts of every dataset for the run's --select and --tp
+ * (run_parts.c): plans, expected hashes and part files, before any trial.
+ * CB_EUSAGE for a selection or split the datasets cannot take. */
+int cb_plan_parts_build(struct cb_run *run, struct cb_error *err);
+void cb_plan_parts_free(struct cb_plan_dataset *d);
+
+/* Under MPI, --dist tp or files: the part rank `rank` of `size` loads of
+ * each dataset and format (a tensor-parallel slice, or the whole tensors
+ * of its files), as part files its trials are given (run_parts.c). */
+int cb_plan_rank_parts(struct cb_run *run, int rank, int size, struct cb_error *err);
+
+/* --storage (run_plan.c): brings profile `s` up with the datasets' files,
+ * moves its datasets' paths onto it, records its "storage" object in their
+ * cells and puts this process in its throttling cgroup. A profile that
+ * cannot come up is not an error: its cells are skipped with the reason
+ * (*skipped) and the run goes on. Negative only when the results cannot be
+ * written. cb_plan_storage_down leaves the cgroup and takes it down. */
+int cb_plan_storage_up(struct cb_run *run, size_t s, bool *skipped, struct cb_error *err);
+int cb_plan_storage_down(struct cb_run *run, size_t s, struct cb_error *err);
 
 /* Adds every cell to the results (skipped ones with their reason). */
 void cb_plan_add_cells(struct cb_run *run);

@@ -6,13 +6,17 @@
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "proc.h"
 
 /* The report is one JSON line; anything longer is a broken child. */
 #define REPORT_MAX (4u << 20)
@@ -121,14 +125,8 @@ static bool cgroup_oom_killed(const struct cgroup *cg)
 {
 	char path[700], text[1024];
 	snprintf(path, sizeof path, "%s/memory.events", cg->dir);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	if (cb_read_text(path, text, sizeof text) < 0)
 		return false;
-	ssize_t n = read(fd, text, sizeof text - 1);
-	close(fd);
-	if (n <= 0)
-		return false;
-	text[n] = '\0';
 	const char *p = strstr(text, "oom_kill ");
 	return p && strtoull(p + 9, NULL, 10) > 0;
 }
@@ -140,6 +138,12 @@ static bool cgroup_oom_killed(const struct cgroup *cg)
 static void child_exec(const struct cb_child_run *run, const struct cgroup *cg, int report_w,
 		       int err_w)
 {
+	/* A trial does not outlive the harness that measures it: a harness
+	 * killed outright (SIGKILL, a rank of an MPI job mpirun ends) takes
+	 * its trial with it, rather than leaving a load running unwatched. */
+	pid_t parent = getppid();
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
+		_exit(127);
 	if (cg->ready) {
 		int fd = open(cg->procs, O_WRONLY | O_CLOEXEC);
 		if (fd < 0 || write(fd, "0", 1) != 1)

@@ -8,9 +8,11 @@
 #include <string.h>
 
 #include "fileio.h"
+#include "stats.h"
 
 static const char *const chart_names[CB_CHART_COUNT] = {
-	"memory", "time", "throughput", "timeline", "vram", "compare",
+	"memory",  "time", "throughput", "timeline",     "vram",
+	"compare", "lazy", "storage",    "ranks-memory", "ranks-bandwidth",
 };
 
 const char *cb_chart_name(enum cb_chart chart)
@@ -200,6 +202,12 @@ static int cmp_series(const void *a, const void *b)
 static void add_cell(struct cb_plotset *set, const struct cb_results_cell *cell)
 {
 	struct cb_pcell c = {.cell = cell};
+	/* A partial load's cells have a chart of their own (write_lazy): on
+	 * the whole-model charts each rank would be a series. (A storage
+	 * profile's cells are series of their own, "loader @profile", and have
+	 * their own chart too.) */
+	if (cell->key.selection)
+		return;
 	for (size_t i = 0; i < set->n_cells; i++)
 		if (cb_cell_key_equal(&set->cells[i].cell->key, &cell->key, CB_KEY_ALL)) {
 			set->cells[i] = c; /* a later run replaces an earlier one */
@@ -1010,6 +1018,488 @@ static int write_timeline(struct chart_ctx *x, bool *any, struct cb_error *err)
 
 /* ------------------------------------------------------------ all */
 
+/* ------------------------------------------------------------ lazy loading */
+
+/* The lazy-loading chart (plots/lazy.gp; docs/partial-loads.md): for each
+ * loader, against the tensor-parallel split (1, 2, 4, 8 ranks), its read
+ * amplification (bytes read from storage over the bytes its rank asked
+ * for; ideal 1x) and its peak memory over the whole model (ideal 1/N). A
+ * split's point is the median over its ranks. The split of 1 is the whole
+ * model's cell, whose bytes read are its trials' median over the model.
+ * Drawn from one dataset (the first with a split) in one cache state (cold
+ * where there is one: warm loads read nothing from storage). */
+
+#define LAZY_MAX_SPLITS 16
+#define LAZY_MAX_LOADERS 32
+
+struct lazy_series {
+	char loader[64], options[512];
+	char name[160]; /* the loader, with its options where it has two series */
+	double tp[LAZY_MAX_SPLITS];
+	double amp[LAZY_MAX_SPLITS][64], peak[LAZY_MAX_SPLITS][64]; /* per rank */
+	size_t n_rank[LAZY_MAX_SPLITS];
+	size_t n_tp;
+};
+
+/* Bytes read from storage over the bytes asked for: the summary's for a
+ * part; for a whole-model cell, its trials' median read over the model. */
+static double lazy_amplification(const struct cb_results_cell *c)
+{
+	const json_t *s = json_object_get(c->json, "summary");
+	if (c->key.selection)
+		return cb_json_num(s, "read_amplification");
+	const json_t *trials = json_object_get(c->json, "trials");
+	double v[256];
+	size_t n = 0;
+	for (size_t i = 0; i < json_array_size(trials) && n < 256; i++) {
+		const json_t *t = json_array_get(trials, i);
+		if (strcmp(cb_json_str(t, "outcome"), "ok") == 0)
+			v[n++] = cb_json_num(t, "read_bytes");
+	}
+	return c->model_bytes > 0 ? cb_stats_median_finite(v, n) / c->model_bytes : NAN;
+}
+
+/* The series of (loader, options), made on first use: named after the
+ * loader, and after its options too where the loader has another series. */
+static struct lazy_series *lazy_find(struct lazy_series *list, size_t *n, const char *loader,
+				     const char *options)
+{
+	bool twin = false;
+	for (size_t i = 0; i < *n; i++) {
+		if (strcmp(list[i].loader, loader) != 0)
+			continue;
+		if (strcmp(list[i].options, options) == 0)
+			return &list[i];
+		twin = true;
+	}
+	if (*n == LAZY_MAX_LOADERS)
+		return NULL;
+	struct lazy_series *l = &list[(*n)++];
+	memset(l, 0, sizeof *l);
+	snprintf(l->loader, sizeof l->loader, "%s", loader);
+	snprintf(l->options, sizeof l->options, "%s", options);
+	snprintf(l->name, sizeof l->name, "%s%s%s", loader, twin ? ":" : "", twin ? options : "");
+	return l;
+}
+
+static void lazy_add(struct lazy_series *l, double tp, double amp, double peak)
+{
+	size_t k = 0;
+	while (k < l->n_tp && l->tp[k] != tp)
+		k++;
+	if (k == l->n_tp) {
+		if (l->n_tp == LAZY_MAX_SPLITS)
+			return;
+		l->tp[l->n_tp++] = tp;
+	}
+	if (l->n_rank[k] < 64) {
+		l->amp[k][l->n_rank[k]] = amp;
+		l->peak[k][l->n_rank[k]++] = peak;
+	}
+}
+
+/* The cell's place on the chart: its split (1 for the whole model), or 0
+ * when it is not on it (another dataset or cache, a selection of tensors,
+ * not measured). */
+static double lazy_split(const struct cb_results_cell *c, const char *dataset, const char *cache)
+{
+	if (strcmp(c->key.dataset, dataset) != 0 || strcmp(c->key.cache, cache) != 0 ||
+	    c->key.ranks || c->key.storage || !cb_results_cell_measured(c))
+		return 0;
+	if (!c->key.selection)
+		return 1;
+	const json_t *sel = json_object_get(c->json, "selection");
+	if (json_array_size(json_object_get(sel, "select")))
+		return 0; /* a selection of tensors is not a split of the model */
+	return cb_json_num(sel, "tp");
+}
+
+static int write_lazy(struct chart_ctx *x, bool *any, struct cb_error *err)
+{
+	*any = false;
+	const char *dataset = NULL, *cache = "warm";
+	for (size_t f = 0; f < x->set->n_files; f++)
+		for (size_t i = 0; i < x->set->files[f]->n_cells; i++) {
+			const struct cb_results_cell *c = &x->set->files[f]->cells[i];
+			if (!c->key.selection || lazy_split(c, c->key.dataset, c->key.cache) < 2)
+				continue;
+			if (!dataset)
+				dataset = c->key.dataset;
+			if (strcmp(c->key.dataset, dataset) == 0 &&
+			    strcmp(c->key.cache, "cold") == 0)
+				cache = "cold";
+		}
+	if (!dataset)
+		return CB_OK;
+	struct lazy_series *list = calloc(LAZY_MAX_LOADERS, sizeof *list);
+	if (!list)
+		return CB_FAIL(err, CB_ENOMEM, NULL, NULL, "out of memory");
+	size_t n = 0;
+	/* Later files first: a cell measured again replaces the earlier one
+	 * (as the set's cells do), so each (loader, split, rank) counts once. */
+	for (size_t f = x->set->n_files; f-- > 0;)
+		for (size_t i = 0; i < x->set->files[f]->n_cells; i++) {
+			const struct cb_results_cell *c = &x->set->files[f]->cells[i];
+			double tp = lazy_split(c, dataset, cache);
+			if (tp < 1)
+				continue;
+			bool again = false;
+			for (size_t g = x->set->n_files; g-- > f + 1 && !again;)
+				again = cb_results_find(x->set->files[g], &c->key, CB_KEY_ALL) !=
+					NULL;
+			if (again)
+				continue;
+			struct lazy_series *l = lazy_find(list, &n, c->key.loader, c->key.options);
+			if (l)
+				lazy_add(l, tp, lazy_amplification(c),
+					 cb_json_num(json_object_get(c->json, "summary"),
+						     "peak_rss_over_model"));
+		}
+	struct sink dat;
+	int rc = sink_open(&dat, err);
+	double amp_max = 1, tp_max = 1;
+	fprintf(x->vars, "LAZY_NAMES = \"");
+	for (size_t i = 0; rc == CB_OK && i < n; i++) {
+		fprintf(x->vars, "%s", i ? " " : "");
+		for (const char *p = list[i].name; *p; p++)
+			fputc(*p == ' ' || *p == '"' || *p == '\\' ? '_' : *p, x->vars);
+		fprintf(dat.f, "%s# %s: split  read_amplification  peak_rss_over_model\n",
+			i ? "\n\n" : "", list[i].name);
+		/* The splits in ascending order: each the least above the last. */
+		for (double last = 0;;) {
+			size_t k = list[i].n_tp;
+			for (size_t b = 0; b < list[i].n_tp; b++)
+				if (list[i].tp[b] > last &&
+				    (k == list[i].n_tp || list[i].tp[b] < list[i].tp[k]))
+					k = b;
+			if (k == list[i].n_tp)
+				break;
+			last = list[i].tp[k];
+			double amp = cb_stats_median_finite(list[i].amp[k], list[i].n_rank[k]);
+			double peak = cb_stats_median_finite(list[i].peak[k], list[i].n_rank[k]);
+			fprintf(dat.f, "%g", last);
+			put_num(dat.f, amp);
+			put_num(dat.f, peak);
+			fputc('\n', dat.f);
+			amp_max = isfinite(amp) && amp > amp_max ? amp : amp_max;
+			tp_max = last > tp_max ? last : tp_max;
+		}
+	}
+	fprintf(x->vars, "\"\nLAZY_COLORS = \"");
+	for (size_t i = 0; i < n; i++) {
+		struct cb_plot_style st;
+		cb_plot_style_of(list[i].name, &st);
+		fprintf(x->vars, "%s#%06X", i ? " " : "", st.rgb);
+	}
+	fprintf(x->vars, "\"\nLAZY_POINTS = \"");
+	for (size_t i = 0; i < n; i++) {
+		struct cb_plot_style st;
+		cb_plot_style_of(list[i].name, &st);
+		fprintf(x->vars, "%s%d", i ? " " : "", st.point);
+	}
+	fprintf(x->vars, "\"\nLAZY_N = %zu\n", n);
+	put_str_var(x->vars, "LAZY_DATASET", dataset);
+	put_str_var(x->vars, "LAZY_CACHE", cache);
+	put_var(x->vars, "LAZY_AMP_MAX", amp_max);
+	put_var(x->vars, "LAZY_TP_MAX", tp_max);
+	free(list);
+	if (rc == CB_OK)
+		rc = sink_close(&dat, x->dir, "lazy.dat", err);
+	*any = rc == CB_OK && n > 0;
+	return rc;
+}
+
+/* ------------------------------------------------------------ storage */
+
+/* The first `len` bytes of a name, NUL-terminated, in a static buffer. */
+static const char *fmt_dataset(const char *name, size_t len)
+{
+	static char buf[256];
+	snprintf(buf, sizeof buf, "%.*s", (int)(len < sizeof buf ? len : sizeof buf - 1), name);
+	return buf;
+}
+
+/* The storage chart (plots/storage.gp; docs/storage.md): for each storage
+ * profile, each loader's load time, its share of that profile's ceiling
+ * (the paired read of the same files on the same storage) and its peak
+ * memory over the model: where mapping wins (local, warm) and where it
+ * loses (throttled, network), and what reading the whole file first costs
+ * in memory. One dataset (the first with a profile), one cache state (cold
+ * where there is one). Whole-model cells of one process only. */
+
+#define STORAGE_MAX_PROFILES 16
+#define STORAGE_MAX_LOADERS 32
+
+/* The cell's dataset as generated: the name before "@PROFILE". */
+static size_t storage_base_len(const char *dataset)
+{
+	const char *at = strrchr(dataset, '@');
+	return at ? (size_t)(at - dataset) : strlen(dataset);
+}
+
+static bool storage_cell(const struct cb_results_cell *c, const char *dataset, size_t len,
+			 const char *cache)
+{
+	return c->key.storage && !c->key.selection && !c->key.ranks &&
+	       storage_base_len(c->key.dataset) == len &&
+	       strncmp(c->key.dataset, dataset, len) == 0 && strcmp(c->key.cache, cache) == 0;
+}
+
+static size_t storage_index(const char **list, size_t *n, size_t max, const char *name)
+{
+	for (size_t i = 0; i < *n; i++)
+		if (strcmp(list[i], name) == 0)
+			return i;
+	if (*n == max)
+		return SIZE_MAX;
+	list[*n] = name;
+	return (*n)++;
+}
+
+static int write_storage(struct chart_ctx *x, bool *any, struct cb_error *err)
+{
+	*any = false;
+	const struct cb_plotset *set = x->set;
+	const char *dataset = NULL, *cache = "warm";
+	for (size_t f = 0; f < set->n_files; f++)
+		for (size_t i = 0; i < set->files[f]->n_cells; i++) {
+			const struct cb_results_cell *c = &set->files[f]->cells[i];
+			if (!c->key.storage || c->key.selection || c->key.ranks)
+				continue;
+			if (!dataset)
+				dataset = c->key.dataset;
+			size_t len = storage_base_len(dataset);
+			if (storage_base_len(c->key.dataset) == len &&
+			    strncmp(c->key.dataset, dataset, len) == 0 &&
+			    strcmp(c->key.cache, "cold") == 0)
+				cache = "cold";
+		}
+	if (!dataset)
+		return CB_OK;
+	size_t len = storage_base_len(dataset);
+	const char *profiles[STORAGE_MAX_PROFILES], *loaders[STORAGE_MAX_LOADERS];
+	size_t n_prof = 0, n_load = 0;
+	for (size_t f = 0; f < set->n_files; f++)
+		for (size_t i = 0; i < set->files[f]->n_cells; i++) {
+			const struct cb_results_cell *c = &set->files[f]->cells[i];
+			if (!storage_cell(c, dataset, len, cache) || !cb_results_cell_measured(c))
+				continue;
+			storage_index(profiles, &n_prof, STORAGE_MAX_PROFILES, c->key.storage);
+			storage_index(loaders, &n_load, STORAGE_MAX_LOADERS, c->key.loader);
+		}
+	if (!n_prof || !n_load)
+		return CB_OK;
+	struct sink dat;
+	int rc = sink_open(&dat, err);
+	if (rc != CB_OK)
+		return rc;
+	double width = 0.84 / (double)n_load;
+	double t_max = 0, frac_max = 1, rss_max = 2;
+	fprintf(dat.f,
+		"# ckptbench plot: storage, %s cache; one block per loader (STO_NAMES)\n"
+		"# x median_s load_ceiling_fraction peak_rss_over_model "
+		"major_faults_per_mib\n",
+		cache);
+	for (size_t l = 0; l < n_load; l++) {
+		fprintf(dat.f, "%s# %s\n", l ? "\n\n" : "", loaders[l]);
+		for (size_t p = 0; p < n_prof; p++) {
+			/* The latest file's cell for (loader, profile). */
+			const struct cb_results_cell *pick = NULL;
+			for (size_t f = 0; f < set->n_files; f++)
+				for (size_t i = 0; i < set->files[f]->n_cells; i++) {
+					const struct cb_results_cell *c = &set->files[f]->cells[i];
+					if (storage_cell(c, dataset, len, cache) &&
+					    strcmp(c->key.loader, loaders[l]) == 0 &&
+					    strcmp(c->key.storage, profiles[p]) == 0 &&
+					    cb_results_cell_measured(c))
+						pick = c;
+				}
+			if (!pick)
+				continue;
+			const json_t *sj = json_object_get(pick->json, "summary");
+			double t = pick->summary.median_s;
+			double frac = pick->summary.load_ceiling_fraction;
+			double rss = pick->summary.peak_rss_over_model;
+			fprintf(dat.f, "%.12g", bar_x(p, l, n_load, width));
+			put_num(dat.f, t);
+			put_num(dat.f, frac);
+			put_num(dat.f, rss);
+			put_num(dat.f, cb_json_num(sj, "major_faults_per_mib"));
+			fputc('\n', dat.f);
+			t_max = isfinite(t) && t > t_max ? t : t_max;
+			frac_max = isfinite(frac) && frac > frac_max ? frac : frac_max;
+			rss_max = isfinite(rss) && rss > rss_max ? rss : rss_max;
+		}
+	}
+	fprintf(x->vars, "STO_NAMES = \"");
+	for (size_t l = 0; l < n_load; l++)
+		fprintf(x->vars, "%s%s", l ? " " : "", loaders[l]);
+	fprintf(x->vars, "\"\nSTO_COLORS = \"");
+	for (size_t l = 0; l < n_load; l++) {
+		struct cb_plot_style st;
+		cb_plot_style_of(loaders[l], &st);
+		fprintf(x->vars, "%s#%06X", l ? " " : "", st.rgb);
+	}
+	fprintf(x->vars, "\"\nSTO_XTICS = \"(");
+	for (size_t p = 0; p < n_prof; p++) {
+		fprintf(x->vars, "%s\\\"", p ? ", " : "");
+		for (const char *q = profiles[p]; *q; q++)
+			fputc(*q == '"' || *q == '\\' ? '_' : *q, x->vars);
+		fprintf(x->vars, "\\\" %zu", p);
+	}
+	fprintf(x->vars, ")\"\nSTO_N = %zu\nSTO_GROUPS = %zu\n", n_load, n_prof);
+	fprintf(x->vars, "STO_DATASET = ");
+	put_quoted(x->vars, fmt_dataset(dataset, len));
+	fputc('\n', x->vars);
+	put_str_var(x->vars, "STO_CACHE", cache);
+	put_var(x->vars, "STO_BARW", width);
+	put_var(x->vars, "STO_TMAX", t_max * 1.3);
+	put_var(x->vars, "STO_FRACMAX", frac_max * 1.2);
+	put_var(x->vars, "STO_RSSMAX", rss_max * 1.25);
+	rc = sink_close(&dat, x->dir, "storage.dat", err);
+	*any = rc == CB_OK;
+	return rc;
+}
+
+/* ------------------------------------------------------------ ranks */
+
+/* The many-ranks charts (plots/ranks-memory.gp, plots/ranks-bandwidth.gp;
+ * docs/mpi.md): for each loader and distribution, against the ranks per
+ * node (1, 2, 4, 8, from one or several runs), the node's memory over the
+ * model (its ranks' anonymous memory added up, and the drop of
+ * MemAvailable), with the N x and 2N x lines; and the aggregate GB/s
+ * against the ranks in all. One dataset (the first run under MPI), one
+ * cache state (warm where there is one: the doubling is a warm load's). */
+
+#define RANKS_MAX_SERIES 32
+#define RANKS_MAX_POINTS 16
+
+struct ranks_series {
+	char name[96]; /* "pickle (replicate)" */
+	double per_node[RANKS_MAX_POINTS], ranks[RANKS_MAX_POINTS];
+	double anon[RANKS_MAX_POINTS], drop[RANKS_MAX_POINTS], agg[RANKS_MAX_POINTS];
+	size_t n;
+};
+
+static int write_ranks(struct chart_ctx *x, bool *any, struct cb_error *err)
+{
+	*any = false;
+	const struct cb_plotset *set = x->set;
+	const char *dataset = NULL, *cache = "cold";
+	for (size_t f = 0; f < set->n_files; f++)
+		for (size_t i = 0; i < set->files[f]->n_cells; i++) {
+			const struct cb_results_cell *c = &set->files[f]->cells[i];
+			if (!c->key.ranks || !cb_results_cell_measured(c))
+				continue;
+			if (!dataset)
+				dataset = c->key.dataset;
+			if (strcmp(c->key.dataset, dataset) == 0 &&
+			    strcmp(c->key.cache, "warm") == 0)
+				cache = "warm";
+		}
+	if (!dataset)
+		return CB_OK;
+	struct ranks_series *list = calloc(RANKS_MAX_SERIES, sizeof *list);
+	if (!list)
+		return CB_FAIL(err, CB_ENOMEM, NULL, NULL, "out of memory");
+	size_t n = 0;
+	double per_node_max = 1, ranks_max = 1, ymax = 2, gmax = 0;
+	/* Later files replace earlier ones' points of the same key. */
+	for (size_t f = set->n_files; f-- > 0;)
+		for (size_t i = 0; i < set->files[f]->n_cells; i++) {
+			const struct cb_results_cell *c = &set->files[f]->cells[i];
+			if (!c->key.ranks || strcmp(c->key.dataset, dataset) != 0 ||
+			    strcmp(c->key.cache, cache) != 0 || c->key.selection ||
+			    !cb_results_cell_measured(c))
+				continue;
+			bool again = false;
+			for (size_t g = set->n_files; g-- > f + 1 && !again;)
+				again = cb_results_find(set->files[g], &c->key, CB_KEY_ALL) != NULL;
+			if (again)
+				continue;
+			const json_t *r = json_object_get(c->json, "ranks");
+			const json_t *sj = json_object_get(c->json, "summary");
+			char name[96];
+			snprintf(name, sizeof name, "%s_(%s)", c->key.loader,
+				 cb_json_str(r, "dist"));
+			size_t k = 0;
+			while (k < n && strcmp(list[k].name, name) != 0)
+				k++;
+			if (k == n) {
+				if (n == RANKS_MAX_SERIES)
+					continue;
+				snprintf(list[n++].name, sizeof list[0].name, "%s", name);
+			}
+			struct ranks_series *l = &list[k];
+			double ranks = cb_json_num(r, "n"), nodes = cb_json_num(r, "nodes");
+			if (l->n == RANKS_MAX_POINTS || !(ranks > 0) || !(nodes > 0))
+				continue;
+			size_t at = l->n++;
+			/* kept in ascending order of ranks per node */
+			while (at > 0 && l->per_node[at - 1] > ranks / nodes) {
+				l->per_node[at] = l->per_node[at - 1];
+				l->ranks[at] = l->ranks[at - 1];
+				l->anon[at] = l->anon[at - 1];
+				l->drop[at] = l->drop[at - 1];
+				l->agg[at] = l->agg[at - 1];
+				at--;
+			}
+			l->per_node[at] = ranks / nodes;
+			l->ranks[at] = ranks;
+			l->anon[at] = cb_json_num(sj, "node_anon_over_model");
+			l->drop[at] = cb_json_num(sj, "node_memavailable_drop_over_model");
+			l->agg[at] = cb_json_num(sj, "aggregate_gbps");
+			per_node_max = fmax(per_node_max, ranks / nodes);
+			ranks_max = fmax(ranks_max, ranks);
+			if (isfinite(l->anon[at]))
+				ymax = fmax(ymax, l->anon[at]);
+			if (isfinite(l->drop[at]))
+				ymax = fmax(ymax, l->drop[at]);
+			if (isfinite(l->agg[at]))
+				gmax = fmax(gmax, l->agg[at]);
+		}
+	struct sink dat;
+	int rc = n ? sink_open(&dat, err) : CB_OK;
+	for (size_t k = 0; rc == CB_OK && k < n; k++) {
+		fprintf(dat.f,
+			"%s# %s: ranks_per_node ranks node_anon_over_model "
+			"node_memavailable_drop_over_model aggregate_gbps\n",
+			k ? "\n\n" : "", list[k].name);
+		for (size_t p = 0; p < list[k].n; p++) {
+			fprintf(dat.f, "%g %g", list[k].per_node[p], list[k].ranks[p]);
+			put_num(dat.f, list[k].anon[p]);
+			put_num(dat.f, list[k].drop[p]);
+			put_num(dat.f, list[k].agg[p]);
+			fputc('\n', dat.f);
+		}
+	}
+	if (rc == CB_OK && n) {
+		fprintf(x->vars, "RANKS_NAMES = \"");
+		for (size_t k = 0; k < n; k++)
+			fprintf(x->vars, "%s%s", k ? " " : "", list[k].name);
+		fprintf(x->vars, "\"\nRANKS_COLORS = \"");
+		for (size_t k = 0; k < n; k++) {
+			struct cb_plot_style st;
+			char loader[96];
+			snprintf(loader, sizeof loader, "%.*s", (int)strcspn(list[k].name, "_"),
+				 list[k].name);
+			cb_plot_style_of(loader, &st);
+			fprintf(x->vars, "%s#%06X", k ? " " : "", st.rgb);
+		}
+		fprintf(x->vars, "\"\nRANKS_N = %zu\n", n);
+		put_str_var(x->vars, "RANKS_DATASET", dataset);
+		put_str_var(x->vars, "RANKS_CACHE", cache);
+		put_var(x->vars, "RANKS_PER_NODE_MAX", per_node_max);
+		put_var(x->vars, "RANKS_MAX", ranks_max);
+		put_var(x->vars, "RANKS_YMAX", fmax(ymax, 2 * per_node_max) * 1.15);
+		put_var(x->vars, "RANKS_GMAX", gmax * 1.2 + 0.01);
+		rc = sink_close(&dat, x->dir, "ranks.dat", err);
+		*any = rc == CB_OK;
+	}
+	free(list);
+	return rc;
+}
+
 int cb_plotdata_write(const struct cb_plotset *set, const char *dir, unsigned *charts_out,
 		      struct cb_error *err)
 {
@@ -1048,6 +1538,14 @@ int cb_plotdata_write(const struct cb_plotset *set, const char *dir, unsigned *c
 		rc = write_timeline(&x, &timeline, err);
 	if (rc == CB_OK)
 		rc = write_vram(&x, &vram, err);
+	bool lazy = false, storage = false;
+	if (rc == CB_OK)
+		rc = write_lazy(&x, &lazy, err);
+	if (rc == CB_OK)
+		rc = write_storage(&x, &storage, err);
+	bool ranks = false;
+	if (rc == CB_OK)
+		rc = write_ranks(&x, &ranks, err);
 	if (rc == CB_OK)
 		rc = sink_close(&vars, dir, "series.gp", err);
 	else
@@ -1060,6 +1558,9 @@ int cb_plotdata_write(const struct cb_plotset *set, const char *dir, unsigned *c
 		*charts_out |=
 			1u << CB_CHART_MEMORY | 1u << CB_CHART_TIME | 1u << CB_CHART_THROUGHPUT;
 	*charts_out |= (timeline ? 1u << CB_CHART_TIMELINE : 0) | (vram ? 1u << CB_CHART_VRAM : 0);
+	*charts_out |= lazy ? 1u << CB_CHART_LAZY : 0;
+	*charts_out |= storage ? 1u << CB_CHART_STORAGE : 0;
+	*charts_out |= ranks ? 1u << CB_CHART_RANKS_MEMORY | 1u << CB_CHART_RANKS_BANDWIDTH : 0;
 	return CB_OK;
 }
 

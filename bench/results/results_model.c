@@ -704,6 +704,8 @@ static bool option_varies(const struct cb_results_option *o, const char *loader,
 	return false;
 }
 
+static void label_beyond(const struct cb_results_cell *c, char *buf, size_t size);
+
 void cb_results_cell_label(const struct cb_results_cell *c,
 			   const struct cb_results_cell *const *among, size_t n, char *buf,
 			   size_t size)
@@ -713,8 +715,10 @@ void cb_results_cell_label(const struct cb_results_cell *c,
 	const char *loader = c->key.loader;
 	int w = snprintf(buf, size, "%s", loader);
 	size_t used = w > 0 ? (size_t)w : 0;
-	if (!loader_ambiguous(loader, among, n))
+	if (!loader_ambiguous(loader, among, n)) {
+		label_beyond(c, buf, size);
 		return;
+	}
 	for (size_t k = 0; k < c->n_options && used < size; k++) {
 		const struct cb_results_option *o = &c->options[k];
 		if (!option_varies(o, loader, among, n))
@@ -722,4 +726,36 @@ void cb_results_cell_label(const struct cb_results_cell *c,
 		w = snprintf(buf + used, size - used, ":%s=%s", o->name, o->text);
 		used += w > 0 ? (size_t)w : 0;
 	}
+	label_beyond(c, buf, size);
+}
+
+/* The parts of the key beyond one whole model, one process, one disk, as a
+ * label's suffix: " [layers.0-7] tp4/r1 @sshfs 4x replicate". */
+static void label_beyond(const struct cb_results_cell *c, char *buf, size_t size)
+{
+	size_t used = strnlen(buf, size);
+	const json_t *sel = json_object_get(c->json, "selection");
+	const json_t *pats = json_object_get(sel, "select");
+	for (size_t i = 0; i < json_array_size(pats) && used < size; i++) {
+		int w = snprintf(buf + used, size - used, "%s%s%s", i ? "," : " [",
+				 json_string_value(json_array_get(pats, i)),
+				 i + 1 == json_array_size(pats) ? "]" : "");
+		used += w > 0 ? (size_t)w : 0;
+	}
+	double tp = cb_json_num(sel, "tp");
+	if (isfinite(tp) && tp > 1 && used < size) {
+		int w = snprintf(buf + used, size - used, " tp%.0f/r%.0f", tp,
+				 cb_json_num(sel, "rank"));
+		used += w > 0 ? (size_t)w : 0;
+	}
+	if (c->key.storage && used < size) {
+		int w = snprintf(buf + used, size - used, " @%s", c->key.storage);
+		used += w > 0 ? (size_t)w : 0;
+	}
+	const json_t *ranks = json_object_get(c->json, "ranks");
+	if (json_is_object(ranks) && used < size)
+		snprintf(buf + used, size - used, " %.0fx %s", cb_json_num(ranks, "n"),
+			 json_string_value(json_object_get(ranks, "dist"))
+				 ? json_string_value(json_object_get(ranks, "dist"))
+				 : "?");
 }

@@ -32,6 +32,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "proc.h"
 #include "storage_impl.h"
 
 /* ----------------------------------------------------------- the state */
@@ -143,23 +144,6 @@ static bool state_read(const char *dir, struct state *s)
 
 /* ------------------------------------------------------------ processes */
 
-/* Whether /proc/PID is a process not yet reaped and not a zombie. */
-static bool alive(pid_t pid)
-{
-	char path[64], text[512];
-	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return false;
-	ssize_t n = read(fd, text, sizeof text - 1);
-	close(fd);
-	if (n <= 0)
-		return false;
-	text[n] = '\0';
-	const char *paren = strrchr(text, ')');
-	return !(paren && paren[1] == ' ' && paren[2] == 'Z');
-}
-
 /* Whether `path` is `dir` or inside it. */
 static bool under(const char *path, const char *dir)
 {
@@ -172,17 +156,12 @@ static bool cmdline_names(pid_t pid, const char *dir)
 {
 	char path[64], text[8192];
 	snprintf(path, sizeof path, "/proc/%d/cmdline", (int)pid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	ssize_t n = cb_read_text(path, text, sizeof text);
+	if (n < 0)
 		return false;
-	ssize_t n = read(fd, text, sizeof text - 1);
-	close(fd);
-	if (n <= 0)
-		return false;
-	for (ssize_t i = 0; i < n; i++)
+	for (ssize_t i = 0; i < n; i++) /* the arguments, NUL-separated */
 		if (!text[i])
 			text[i] = ' ';
-	text[n] = '\0';
 	return strstr(text, dir) != NULL;
 }
 
@@ -249,7 +228,7 @@ static void kill_matching(const char *dir, bool users)
 			bool any = false;
 			for (size_t i = 0; i < n; i++) {
 				waitpid(victims[i], NULL, WNOHANG); /* ours: reap */
-				any = any || alive(victims[i]);
+				any = any || cb_process_alive(victims[i]);
 			}
 			if (!any)
 				return;
@@ -411,7 +390,8 @@ int cb_st_teardown(const char *state_dir, bool kill_users, struct cb_error *err)
 
 static bool owner_alive(long owner)
 {
-	return owner > 0 && (kill((pid_t)owner, 0) == 0 || errno == EPERM) && alive((pid_t)owner);
+	return owner > 0 && (kill((pid_t)owner, 0) == 0 || errno == EPERM) &&
+	       cb_process_alive((pid_t)owner);
 }
 
 /* Tears down every state directory `want` says yes to. */

@@ -5,8 +5,9 @@
 #              verified on every rank, 4x the model loaded in all, and rank 0
 #              the only writer (the output directory holds the .json and the
 #              .csv and nothing else)
-#   files/tp   the ranks' bytes add up to the model (once `ckptbench trial`
-#              takes --shards and --tp; skipped, saying so, until then)
+#   files/tp   the ranks' bytes add up to the model (files), or to at least
+#              it with each rank a quarter of the split weights (tp), every
+#              slice verified, the Python peer's too
 #   memory     the node's sampled figures against the ranks' own (see
 #              mpi_check.py), with a timed-out trial on every rank
 #   groups     --node-groups 2: two leaders, two nodes' figures
@@ -85,15 +86,12 @@ $py "$check" replicate "$work/rep/r.json" 4 || fail "replicate"
 	fail "the output directory holds more than the results: $(ls -A "$work/rep")"
 grep -q "many ranks:" "$work/rep.out" || fail "run's table has no many-ranks block"
 
-# --- files and tp, once the trial takes their arguments
+# --- files and tp: each rank's share as a part file
 for mode in files tp; do
-	flag=--shards; [ $mode = tp ] && flag=--tp
-	if "$bin" trial $flag 0 2>&1 | grep -q "unknown option"; then
-		echo "files/tp: ckptbench trial has no $flag yet; --dist $mode not run"
-		continue
-	fi
-	run "$tbin" run --mpi --dist $mode --datasets "$four" --loaders safetensors-read \
-		--cache warm --repeat 1 -o "$work/$mode.json" >/dev/null 2>&1 || fail "--dist $mode exited $?"
+	run "$tbin" run --mpi --dist $mode --datasets "$four" \
+		--loaders safetensors-read,pickle-mmap,torch-load --cache warm --repeat 1 \
+		-o "$work/$mode.json" >"$work/$mode.out" 2>&1 ||
+		{ cat "$work/$mode.out"; fail "--dist $mode exited $?"; }
 	$py "$check" $mode "$work/$mode.json" 4 || fail "--dist $mode"
 done
 
