@@ -575,16 +575,16 @@ static void print_ranks_table(json_t *doc)
 		any |= json_is_object(json_object_get(json_array_get(cells, i), "ranks"));
 	if (!any)
 		return;
-	printf("\nmany ranks:\n%-24s %-5s %-9s %5s %5s %8s %8s %8s %8s %8s %7s %7s %7s\n", "loader",
-	       "cache", "dist", "ranks", "nodes", "agg_GB/s", "eff_GB/s", "first_s", "last_s",
-	       "skew_ms", "anon_x", "file_x", "avail_x");
+	printf("\nmany ranks:\n%-24s %-5s %-9s %5s %5s %8s %8s %8s %8s %8s %7s %7s %7s %7s\n",
+	       "loader", "cache", "dist", "ranks", "nodes", "agg_GB/s", "eff_GB/s", "first_s",
+	       "last_s", "skew_ms", "anon_x", "file_x", "avail_x", "read_x");
 	for (size_t i = 0; i < json_array_size(cells); i++) {
 		const json_t *c = json_array_get(cells, i);
 		const json_t *r = json_object_get(c, "ranks");
 		const json_t *s = json_object_get(c, "summary");
 		if (!json_is_object(r) || !json_is_object(s) || !cb_json_num(s, "n"))
 			continue;
-		char f[8][32];
+		char f[9][32];
 		fmt_num(f[0], sizeof f[0], cb_json_num(s, "aggregate_gbps"), "%.2f");
 		fmt_num(f[1], sizeof f[1], cb_json_num(s, "effective_gbps"), "%.2f");
 		fmt_num(f[2], sizeof f[2], cb_json_num(s, "first_done_s"), "%.3f");
@@ -594,16 +594,18 @@ static void print_ranks_table(json_t *doc)
 		fmt_num(f[6], sizeof f[6], cb_json_num(s, "node_file_over_model"), "%.2f");
 		fmt_num(f[7], sizeof f[7], cb_json_num(s, "node_memavailable_drop_over_model"),
 			"%.2f");
-		printf("%-24s %-5s %-9s %5.0f %5.0f %8s %8s %8s %8s %8s %7s %7s %7s\n",
+		fmt_num(f[8], sizeof f[8], cb_json_num(s, "ranks_read_amplification"), "%.2f");
+		printf("%-24s %-5s %-9s %5.0f %5.0f %8s %8s %8s %8s %8s %7s %7s %7s %7s\n",
 		       cb_json_str(c, "loader"), cb_json_str(c, "cache"), cb_json_str(r, "dist"),
 		       cb_json_num(r, "n"), cb_json_num(r, "nodes"), f[0], f[1], f[2], f[3], f[4],
-		       f[5], f[6], f[7]);
+		       f[5], f[6], f[7], f[8]);
 	}
 	printf("agg: every rank's bytes over the window from the first load's start to the "
 	       "last one's end; eff: the model's bytes over it; first/last: when the first "
 	       "and the last rank were done; skew: the loads' start skew; anon/file/avail: "
 	       "the worst node's anonymous memory, the files' page cache and MemAvailable's "
-	       "drop, each over the model (medians over the trials).\n");
+	       "drop, each over the model; read: what storage gave all the ranks together, "
+	       "over the model (medians over the trials).\n");
 }
 
 static void print_tables(json_t *doc, const char *path, const struct cb_run_config *cfg)

@@ -292,8 +292,8 @@ static json_t *rank_row(const json_t *e, double t0)
 	json_object_set_new(row, "spawn_s", num_or_null(cb_json_num(e, "spawn") - t0));
 	json_object_set_new(row, "start_s", num_or_null(cb_json_num(e, "start") - t0));
 	json_object_set_new(row, "end_s", num_or_null(cb_json_num(e, "end") - t0));
-	static const char *const copied[] = {"peak_anon_bytes", "peak_file_bytes", "major_faults",
-					     "peak_vram_bytes", "residency_before"};
+	static const char *const copied[] = {"peak_anon_bytes", "peak_file_bytes",  "major_faults",
+					     "peak_vram_bytes", "residency_before", "read_bytes"};
 	for (size_t k = 0; k < sizeof copied / sizeof copied[0]; k++) {
 		json_t *v = json_object_get(rec, copied[k]);
 		json_object_set_new(row, copied[k], v ? json_incref(v) : json_null());
@@ -340,8 +340,8 @@ json_t *cb_dist_combine(char *const *texts, size_t n, double model_bytes)
 		json_object_set_new(out, "message", json_string(msg));
 	}
 	double t0 = INFINITY, t1 = -INFINITY, first_end = INFINITY, last_start = -INFINITY;
-	double spawn0 = INFINITY, spawn1 = -INFINITY, bytes = 0;
-	bool bytes_known = true;
+	double spawn0 = INFINITY, spawn1 = -INFINITY, bytes = 0, read = 0;
+	bool bytes_known = true, read_known = true;
 	for (size_t i = 0; i < n; i++) {
 		double s = cb_json_num(e[i], "start"), f = cb_json_num(e[i], "end");
 		double sp = cb_json_num(e[i], "spawn"), b = cb_json_num(e[i], "bytes");
@@ -353,6 +353,9 @@ json_t *cb_dist_combine(char *const *texts, size_t n, double model_bytes)
 		spawn1 = isfinite(sp) && sp > spawn1 ? sp : spawn1;
 		bytes_known = bytes_known && isfinite(b);
 		bytes += isfinite(b) ? b : 0;
+		double rb = cb_json_num(json_object_get(e[i], "record"), "read_bytes");
+		read_known = read_known && isfinite(rb);
+		read += isfinite(rb) ? rb : 0;
 	}
 	json_t *rows = json_array(), *nodes = json_array();
 	double node_anon = NAN, node_file = NAN, node_avail = NAN;
@@ -387,6 +390,13 @@ json_t *cb_dist_combine(char *const *texts, size_t n, double model_bytes)
 	json_object_set_new(out, "last_done_s", num_or_null(timed ? window : NAN));
 	json_object_set_new(out, "start_skew_s", num_or_null(timed ? last_start - t0 : NAN));
 	json_object_set_new(out, "spawn_skew_s", num_or_null(spawn1 - spawn0));
+	/* What storage gave all the ranks together, over the model: ranks of
+	 * one node share its page cache, so a page one rank read is a hit for
+	 * the others, and with one copy of the model read this is 1 however
+	 * each rank cut its share. */
+	json_object_set_new(out, "ranks_read_bytes", num_or_null(read_known ? read : NAN));
+	json_object_set_new(out, "ranks_read_amplification",
+			    num_or_null(read_known && model_bytes > 0 ? read / model_bytes : NAN));
 	json_object_set_new(out, "node_anon_over_model", num_or_null(node_anon));
 	json_object_set_new(out, "node_file_over_model", num_or_null(node_file));
 	json_object_set_new(out, "node_memavailable_drop_over_model", num_or_null(node_avail));
@@ -413,15 +423,20 @@ static size_t ok_trials(const json_t *cell, const json_t **ok, size_t cap)
 }
 
 static const char *const summary_keys[] = {
-	"aggregate_gbps",       "effective_gbps",
-	"first_done_s",         "last_done_s",
-	"start_skew_s",         "node_anon_over_model",
-	"node_file_over_model", "node_memavailable_drop_over_model",
+	"aggregate_gbps",
+	"effective_gbps",
+	"first_done_s",
+	"last_done_s",
+	"start_skew_s",
+	"node_anon_over_model",
+	"node_file_over_model",
+	"node_memavailable_drop_over_model",
+	"ranks_read_amplification",
 };
 
 static const char *const rank_figures[] = {"bytes",           "wall_s",          "gbps",
 					   "peak_anon_bytes", "peak_file_bytes", "major_faults",
-					   "peak_vram_bytes"};
+					   "peak_vram_bytes", "read_bytes"};
 
 /* The per-rank medians over the ok trials: one row per rank, where it ran
  * taken from the first of them. */

@@ -1375,7 +1375,7 @@ static int write_storage(struct chart_ctx *x, bool *any, struct cb_error *err)
 #define RANKS_MAX_POINTS 16
 
 struct ranks_series {
-	char name[96]; /* "pickle (replicate)" */
+	char name[96]; /* "pickle/replicate": the loader and the distribution */
 	double per_node[RANKS_MAX_POINTS], ranks[RANKS_MAX_POINTS];
 	double anon[RANKS_MAX_POINTS], drop[RANKS_MAX_POINTS], agg[RANKS_MAX_POINTS];
 	size_t n;
@@ -1420,7 +1420,7 @@ static int write_ranks(struct chart_ctx *x, bool *any, struct cb_error *err)
 			const json_t *r = json_object_get(c->json, "ranks");
 			const json_t *sj = json_object_get(c->json, "summary");
 			char name[96];
-			snprintf(name, sizeof name, "%s_(%s)", c->key.loader,
+			snprintf(name, sizeof name, "%s/%s", c->key.loader,
 				 cb_json_str(r, "dist"));
 			size_t k = 0;
 			while (k < n && strcmp(list[k].name, name) != 0)
@@ -1481,7 +1481,7 @@ static int write_ranks(struct chart_ctx *x, bool *any, struct cb_error *err)
 		for (size_t k = 0; k < n; k++) {
 			struct cb_plot_style st;
 			char loader[96];
-			snprintf(loader, sizeof loader, "%.*s", (int)strcspn(list[k].name, "_"),
+			snprintf(loader, sizeof loader, "%.*s", (int)strcspn(list[k].name, "/"),
 				 list[k].name);
 			cb_plot_style_of(loader, &st);
 			fprintf(x->vars, "%s#%06X", k ? " " : "", st.rgb);
