@@ -44,6 +44,7 @@ struct st_read_opts {
 	uint64_t qd;      /* io_uring queue depth */
 	bool thp;         /* ask for transparent huge pages for the model */
 	bool shares;      /* each thread a contiguous share of the file, not a queue */
+	uint64_t gap;     /* a partial load's runs closer than this: one read */
 };
 
 static const struct cb_loader_opt st_read_opts[] = {
@@ -61,6 +62,9 @@ static const struct cb_loader_opt st_read_opts[] = {
 	 "transparent huge pages for the model's large tensors (madvise)"},
 	{"shares", CB_OPT_BOOL, offsetof(struct st_read_opts, shares), 0, 0, "1",
 	 "each thread reads one contiguous share of the chunks (0: one shared queue)"},
+	{"gap", CB_OPT_U64, offsetof(struct st_read_opts, gap), 0, 1 << 20, "16K",
+	 "a partial load: runs of a slice closer than this are read as one span "
+	 "(0: each run its own read, only the runs' pages)"},
 	{NULL, 0, 0, 0, 0, NULL, NULL},
 };
 
@@ -112,7 +116,8 @@ static int st_read_load(void *priv, const struct cb_load_ctx *ctx, struct cb_mod
 	if (rc == CB_OK && !s->partial)
 		rc = cb_engine_model_items(s->ckpt, ctx->arch, model, false, &s->items, err);
 	else if (rc == CB_OK) /* only the slices' bytes (slice_read.h) */
-		rc = cb_slice_read_plan(s->ckpt, ctx->whole, ctx->slice, model, &s->slices, err);
+		rc = cb_slice_read_plan(s->ckpt, ctx->whole, ctx->slice, model, o->gap, &s->slices,
+					err);
 	if (rc == CB_OK)
 		rc = cb_host_open_ckpt_files(&s->engine, s->ckpt, err);
 	if (rc == CB_OK && !s->partial)

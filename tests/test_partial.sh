@@ -73,10 +73,10 @@ fi
 
 # Cold, a row split only (o_proj, down_proj: one strided run per row). The
 # bytes read come from the trial's /proc/PID/io and the page cache's growth,
-# both measured: safetensors-read reads the pages its runs lie in and no
-# more; pickle reads every record whole.
+# both measured: safetensors-read with gap=0 (each run its own read) reads
+# the pages its runs lie in and no more; pickle reads every record whole.
 out="$CB_TMP/row.json"
-if expect_status 0 "${RUN[@]}" --datasets "$LLAMA" --loaders safetensors-read,pickle \
+if expect_status 0 "${RUN[@]}" --datasets "$LLAMA" --loaders safetensors-read:gap=0,pickle \
 	--select '*.o_proj.weight,*.down_proj.weight' --tp 2:1 --cache cold --repeat 2 -o "$out"; then
 	check "$out" 'all(c["summary"]["read_bytes"] == int(sum(t["read_bytes"] for t in c["trials"]) / 2) for c in cells)' \
 		"read_bytes is the median of the trials' measured figures"

@@ -1420,8 +1420,7 @@ static int write_ranks(struct chart_ctx *x, bool *any, struct cb_error *err)
 			const json_t *r = json_object_get(c->json, "ranks");
 			const json_t *sj = json_object_get(c->json, "summary");
 			char name[96];
-			snprintf(name, sizeof name, "%s/%s", c->key.loader,
-				 cb_json_str(r, "dist"));
+			snprintf(name, sizeof name, "%s/%s", c->key.loader, cb_json_str(r, "dist"));
 			size_t k = 0;
 			while (k < n && strcmp(list[k].name, name) != 0)
 				k++;

@@ -9,7 +9,9 @@
  * each and still bring the gap's pages in (storage is read in pages), so
  * runs closer than CB_SLICE_GAP_MAX are coalesced: one read of the span
  * into a per-reader scratch buffer, from which the runs are copied into
- * place. The engine's threads, chunking, O_DIRECT and errors apply as to
+ * place. Every read is asked of the kernel ahead (POSIX_FADV_WILLNEED), so
+ * the device has them all queued, not one small read at a time. The
+ * engine's threads, chunking, O_DIRECT and errors apply as to
  * any read; the files are read with cfg.exact (no read-ahead past the
  * slices), which the caller sets. What was decided is counted and said
  * (cb_slice_read_describe).
@@ -25,12 +27,16 @@
 #include "read_engine.h"
 #include "slice.h"
 
-/* Runs less than this far apart are read as one span: a gap shorter than
- * a page holds no whole page that the runs on either side do not touch, so
- * storage reads the same pages either way and the span saves the calls. A
- * longer gap may hold pages no run needs: reading them would cost storage
- * bytes, which a partial load's figures count. */
-#define CB_SLICE_GAP_MAX UINT64_C(4096)
+/* Runs less than this far apart are read as one span, by default. A gap
+ * shorter than a page holds no page the runs on either side do not touch,
+ * so up to a page a span costs nothing; beyond, it reads pages no run
+ * needs, and saves a read for each run. Which is cheaper is the device's
+ * affair: a read costs the device a fixed time (1 / its IOPS) and a byte
+ * 1 / its bandwidth, so a gap is worth reading whole up to about
+ * bandwidth / IOPS bytes: 30 KiB at 100,000 IOPS and 3 GB/s, typical of an
+ * NVMe drive. Half of that is the default; a loader may choose (0: every
+ * run its own read, reading only the runs' pages). */
+#define CB_SLICE_GAP_MAX (UINT64_C(16) << 10)
 
 /* A coalesced span is at most this long, which is the size of each
  * reader's scratch buffer: the scratch is memory the load holds beside the
@@ -51,17 +57,21 @@ struct cb_slice_read {
 	uint64_t runs;           /* runs of the slices */
 	uint64_t coalesced_runs; /* of them read within a span */
 	uint64_t span_bytes;     /* bytes the spans read, gaps included */
+	size_t prefetched;       /* reads asked of the kernel ahead (POSIX_FADV_WILLNEED) */
 };
 
 /* Checks every tensor of the part against the checkpoint as
  * load_state_dict(strict=True) checks the whole one (cb_host_match on
  * ctx->whole's tensor), then plans the reads of slice->tensors[i] into
  * model->tensors[i].data (the slice's bytes, runs one after another).
- * Safetensors only (contiguous tensors). Free with cb_slice_read_free,
+ * Runs less than gap_max bytes apart are read as one span
+ * (CB_SLICE_GAP_MAX says why). Safetensors only (contiguous tensors).
+ * Free with cb_slice_read_free,
  * also after a failure. */
 CB_NODISCARD int cb_slice_read_plan(const struct cb_ckpt *ckpt, const struct cb_manifest *whole,
 				    const struct cb_slice_plan *slice, const struct cb_model *model,
-				    struct cb_slice_read *out, struct cb_error *err);
+				    uint64_t gap_max, struct cb_slice_read *out,
+				    struct cb_error *err);
 
 /* Reads the plan with engine e (set up, its files opened in the
  * checkpoint's order): plain runs straight into place, spans through each
