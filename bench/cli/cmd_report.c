@@ -938,27 +938,35 @@ static void observe_storage(struct doc *d, const struct cb_plotset *set, const c
 			list[j] = list[j - 1];
 			list[j - 1] = t;
 		}
+	/* Named as every table names cells (the options where two differ by
+	 * them), without the profile this line is about. */
+	static char names[64][160];
+	for (size_t i = 0; i < n; i++) {
+		cb_results_cell_label(list[i], list, n, names[i], sizeof names[i]);
+		char *at = strstr(names[i], " @");
+		if (at)
+			*at = '\0';
+	}
 	char text[1024];
 	double faults0 =
 		cb_json_num(json_object_get(list[0]->json, "summary"), "major_faults_per_mib");
 	int used = snprintf(text, sizeof text, "On %s, %s: %s was fastest (%s, peak %s%s)", profile,
-			    cache, list[0]->key.loader, secs(list[0]->summary.median_s),
+			    cache, names[0], secs(list[0]->summary.median_s),
 			    times_model(list[0]->summary.peak_rss_over_model),
-			    isfinite(faults0) && faults0 >= 1
+			    isfinite(faults0) && faults0 >= 0.01
 				    ? fmt(", %.1f major faults per MiB", faults0)
 				    : "");
 	for (size_t i = 1; i < n && used > 0 && (size_t)used < sizeof text; i++) {
 		const json_t *sj = json_object_get(list[i]->json, "summary");
 		double faults = cb_json_num(sj, "major_faults_per_mib");
 		used += snprintf(text + used, sizeof text - (size_t)used,
-				 "%s %s %.2f× its time%s%s", i == 1 ? "; then" : ",",
-				 list[i]->key.loader,
+				 "%s %s %.2f× its time%s%s", i == 1 ? "; then" : ",", names[i],
 				 list[i]->summary.median_s / list[0]->summary.median_s,
 				 list[i]->summary.peak_rss_over_model > 1.5 ? " at a peak of " : "",
 				 list[i]->summary.peak_rss_over_model > 1.5
 					 ? times_model(list[i]->summary.peak_rss_over_model)
 					 : "");
-		if (isfinite(faults) && faults >= 1 && (size_t)used < sizeof text)
+		if (isfinite(faults) && faults >= 0.01 && (size_t)used < sizeof text)
 			used += snprintf(text + used, sizeof text - (size_t)used,
 					 " (%.1f major faults per MiB)", faults);
 	}

@@ -27,8 +27,9 @@ static const struct {
 	const char *name;
 	uint64_t rate_bps, iops;
 } presets[] = {
-	{"sata-ssd", 550ull << 20, 0},        /* a SATA SSD's sequential read */
-	{"cloud-volume", 125ull << 20, 3000}, /* a gp3-like volume's baseline */
+	/* Devices' rates as their makers quote them, in decimal MB/s. */
+	{"sata-ssd", 550000000ull, 0},        /* a SATA SSD's sequential read */
+	{"cloud-volume", 125000000ull, 3000}, /* a gp3-like volume's baseline */
 	{"nvme", 0, 0},                       /* the image on this disk, unthrottled */
 };
 

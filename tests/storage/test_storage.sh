@@ -94,7 +94,7 @@ updown)
 		case $profile in
 		sata-ssd | throttled:*)
 			cg=$(ls -d /sys/fs/cgroup/blkio/ckptbench-* 2>/dev/null | head -1)
-			want=$([ "$profile" = sata-ssd ] && echo $((550 << 20)) || echo $((200 << 20)))
+			want=$([ "$profile" = sata-ssd ] && echo 550000000 || echo $((200 << 20)))
 			cb_checks=$((cb_checks + 1))
 			grep -q " $want\$" "$cg/blkio.throttle.read_bps_device" 2>/dev/null ||
 				fail "$profile: no read_bps_device of $want in $cg"
