@@ -218,8 +218,8 @@ static int stub_control(void *priv, int op, void *arg, struct cb_error *err)
 #define DEVMEM CB_CAP_DEVICE_MEM
 #define RO_SIZE sizeof(struct cb_torch_read_opts)
 
-CB_TORCH_LOADER(libtorch_safetensors, "libtorch-safetensors", ST, CPU, HOST | CB_CAP_THREADS,
-		cpu_read_opts, RO_SIZE,
+CB_TORCH_LOADER(libtorch_safetensors, "libtorch-safetensors", ST, CPU,
+		HOST | CB_CAP_THREADS | CB_CAP_PARTIAL, cpu_read_opts, RO_SIZE,
 		"ATen model (at::empty), each tensor pread into its data_ptr (threads)")
 CB_TORCH_LOADER(libtorch_safetensors_mmap, "libtorch-safetensors-mmap", ST, CPU, HOST, model_opts,
 		RO_SIZE,

@@ -45,7 +45,7 @@ EOF
 # Every rank of a 2- and 4-way split, each loader that can, verified.
 for ds in "$LLAMA" "$GPT2"; do
 	# gpt2 is larger: two loaders, one of each kind.
-	loaders=safetensors-read,safetensors-mmap,pickle,pickle-mmap,torch-load
+	loaders=safetensors-read,safetensors-mmap,pickle,pickle-mmap,torch-load,libtorch-safetensors
 	[ "$ds" = "$GPT2" ] && loaders=safetensors-read,pickle-mmap
 	n_loaders=$(tr ',' '\n' <<<"$loaders" | wc -l)
 	out="$CB_TMP/all-$(basename "$ds").json"

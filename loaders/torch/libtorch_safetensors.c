@@ -29,6 +29,7 @@
 
 #include "ckpt.h"
 #include "engine/read_engine.h"
+#include "engine/slice_read.h"
 #include "host.h"
 #include "torch_model.h"
 #include "torch_module.h"
@@ -41,6 +42,7 @@ struct st {
 	struct cb_ckpt *ckpt;
 	struct cb_engine engine;           /* the read loaders' reads */
 	struct cb_read_item *items;        /* one per model tensor */
+	struct cb_slice_read slices;       /* a partial load's reads instead (CPU) */
 	int *fds;                          /* the mmap loaders' files */
 	struct cb_aten_tensor *staging[2]; /* pinned host buffers (GPU read) */
 	size_t turn;                       /* chunks staged so far (GPU read) */
@@ -77,6 +79,7 @@ static int read_setup(struct st *s, const struct cb_load_ctx *ctx, struct cb_err
 	struct cb_engine_config cfg = {
 		.threads = s->gpu ? 1 : cb_engine_threads(o->threads),
 		.chunk = o->chunk_mib << 20,
+		.exact = ctx->slice != NULL,
 	};
 	return cb_engine_setup(&s->engine, &cfg, err);
 }
@@ -167,6 +170,20 @@ static int st_load(void *priv, const struct cb_load_ctx *ctx, struct cb_model *m
 		return rc;
 	cb_loader_phase(ctx, CB_PHASE_READ);
 	rc = cb_ckpt_open(ctx->path, CB_FORMAT_SAFETENSORS, &s->ckpt, err);
+	if (rc == CB_OK && ctx->slice) { /* a part (CPU): only its slices' bytes */
+		if (s->gpu)
+			rc = CB_FAIL(err, CB_EUNSUPPORTED, NULL, NULL,
+				     "a part of the model is loaded on the host only");
+		if (rc == CB_OK)
+			rc = cb_slice_read_plan(s->ckpt, ctx->whole, ctx->slice, model,
+						CB_SLICE_GAP_MAX, &s->slices, err);
+		if (rc == CB_OK)
+			rc = cb_host_open_ckpt_files(&s->engine, s->ckpt, err);
+		if (rc == CB_OK)
+			rc = cb_slice_read_run(&s->engine, &s->slices, err);
+		cb_loader_phase(ctx, CB_PHASE_NONE);
+		return rc;
+	}
 	if (rc == CB_OK)
 		rc = cb_engine_model_items(s->ckpt, ctx->arch, model, true, &s->items, err);
 	if (rc == CB_OK)
@@ -271,6 +288,7 @@ static void st_close(void *priv)
 {
 	struct st *s = priv;
 	unmap_all(s);
+	cb_slice_read_free(&s->slices);
 	for (int b = 0; b < 2; b++)
 		cb_aten_free(s->staging[b]);
 	cb_torch_model_free(&s->model);
