@@ -394,7 +394,8 @@ json_t *cb_dist_combine(char *const *texts, size_t n, double model_bytes)
 	 * one node share its page cache, so a page one rank read is a hit for
 	 * the others, and with one copy of the model read this is 1 however
 	 * each rank cut its share. */
-	json_object_set_new(out, "ranks_read_bytes", num_or_null(read_known ? read : NAN));
+	json_object_set_new(out, "ranks_read_bytes",
+			    read_known ? json_integer((json_int_t)read) : json_null());
 	json_object_set_new(out, "ranks_read_amplification",
 			    num_or_null(read_known && model_bytes > 0 ? read / model_bytes : NAN));
 	json_object_set_new(out, "node_anon_over_model", num_or_null(node_anon));
