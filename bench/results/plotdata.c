@@ -1018,6 +1018,43 @@ static int write_timeline(struct chart_ctx *x, bool *any, struct cb_error *err)
 
 /* ------------------------------------------------------------ all */
 
+/* ------------------------------------------------------------ chart blocks */
+
+/* Whether a later file of the set holds cell c (of file f) again: the
+ * charts drawn from the files themselves take the latest, as the set's
+ * cells do. */
+static bool superseded(const struct cb_plotset *set, size_t f, const struct cb_results_cell *c)
+{
+	for (size_t g = set->n_files; g-- > f + 1;)
+		if (cb_results_find(set->files[g], &c->key, CB_KEY_ALL))
+			return true;
+	return false;
+}
+
+/* The one (dataset, cache state) a chart of the cells `accept` takes is
+ * drawn from: the first such cell's dataset, in `prefer` where the dataset
+ * has an accepted cell in it, else in `otherwise`. False when no cell is
+ * accepted. */
+static bool pick_block(const struct cb_plotset *set, bool (*accept)(const struct cb_results_cell *),
+		       const char *prefer, const char *otherwise, const char **dataset_out,
+		       const char **cache_out)
+{
+	*dataset_out = NULL;
+	*cache_out = otherwise;
+	for (size_t f = 0; f < set->n_files; f++)
+		for (size_t i = 0; i < set->files[f]->n_cells; i++) {
+			const struct cb_results_cell *c = &set->files[f]->cells[i];
+			if (!accept(c))
+				continue;
+			if (!*dataset_out)
+				*dataset_out = c->key.dataset;
+			if (strcmp(c->key.dataset, *dataset_out) == 0 &&
+			    strcmp(c->key.cache, prefer) == 0)
+				*cache_out = prefer;
+		}
+	return *dataset_out != NULL;
+}
+
 /* ------------------------------------------------------------ lazy loading */
 
 /* The lazy-loading chart (plots/lazy.gp; docs/partial-loads.md): for each
@@ -1114,22 +1151,17 @@ static double lazy_split(const struct cb_results_cell *c, const char *dataset, c
 	return cb_json_num(sel, "tp");
 }
 
+/* A tensor-parallel cell of 2 ranks or more: the lazy chart's. */
+static bool is_split(const struct cb_results_cell *c)
+{
+	return c->key.selection && lazy_split(c, c->key.dataset, c->key.cache) >= 2;
+}
+
 static int write_lazy(struct chart_ctx *x, bool *any, struct cb_error *err)
 {
 	*any = false;
-	const char *dataset = NULL, *cache = "warm";
-	for (size_t f = 0; f < x->set->n_files; f++)
-		for (size_t i = 0; i < x->set->files[f]->n_cells; i++) {
-			const struct cb_results_cell *c = &x->set->files[f]->cells[i];
-			if (!c->key.selection || lazy_split(c, c->key.dataset, c->key.cache) < 2)
-				continue;
-			if (!dataset)
-				dataset = c->key.dataset;
-			if (strcmp(c->key.dataset, dataset) == 0 &&
-			    strcmp(c->key.cache, "cold") == 0)
-				cache = "cold";
-		}
-	if (!dataset)
+	const char *dataset, *cache;
+	if (!pick_block(x->set, is_split, "cold", "warm", &dataset, &cache))
 		return CB_OK;
 	struct lazy_series *list = calloc(LAZY_MAX_LOADERS, sizeof *list);
 	if (!list)
@@ -1143,11 +1175,7 @@ static int write_lazy(struct chart_ctx *x, bool *any, struct cb_error *err)
 			double tp = lazy_split(c, dataset, cache);
 			if (tp < 1)
 				continue;
-			bool again = false;
-			for (size_t g = x->set->n_files; g-- > f + 1 && !again;)
-				again = cb_results_find(x->set->files[g], &c->key, CB_KEY_ALL) !=
-					NULL;
-			if (again)
+			if (superseded(x->set, f, c))
 				continue;
 			struct lazy_series *l = lazy_find(list, &n, c->key.loader, c->key.options);
 			if (l)
@@ -1381,23 +1409,18 @@ struct ranks_series {
 	size_t n;
 };
 
+/* A measured cell run under MPI: the many-ranks charts'. */
+static bool is_ranked(const struct cb_results_cell *c)
+{
+	return c->key.ranks && cb_results_cell_measured(c);
+}
+
 static int write_ranks(struct chart_ctx *x, bool *any, struct cb_error *err)
 {
 	*any = false;
 	const struct cb_plotset *set = x->set;
-	const char *dataset = NULL, *cache = "cold";
-	for (size_t f = 0; f < set->n_files; f++)
-		for (size_t i = 0; i < set->files[f]->n_cells; i++) {
-			const struct cb_results_cell *c = &set->files[f]->cells[i];
-			if (!c->key.ranks || !cb_results_cell_measured(c))
-				continue;
-			if (!dataset)
-				dataset = c->key.dataset;
-			if (strcmp(c->key.dataset, dataset) == 0 &&
-			    strcmp(c->key.cache, "warm") == 0)
-				cache = "warm";
-		}
-	if (!dataset)
+	const char *dataset, *cache;
+	if (!pick_block(set, is_ranked, "warm", "cold", &dataset, &cache))
 		return CB_OK;
 	struct ranks_series *list = calloc(RANKS_MAX_SERIES, sizeof *list);
 	if (!list)
@@ -1412,10 +1435,7 @@ static int write_ranks(struct chart_ctx *x, bool *any, struct cb_error *err)
 			    strcmp(c->key.cache, cache) != 0 || c->key.selection ||
 			    !cb_results_cell_measured(c))
 				continue;
-			bool again = false;
-			for (size_t g = set->n_files; g-- > f + 1 && !again;)
-				again = cb_results_find(set->files[g], &c->key, CB_KEY_ALL) != NULL;
-			if (again)
+			if (superseded(set, f, c))
 				continue;
 			const json_t *r = json_object_get(c->json, "ranks");
 			const json_t *sj = json_object_get(c->json, "summary");
