@@ -112,13 +112,15 @@ crash)
 	# profile, kills the orphaned trial and leaves.
 	for profile in throttled:100M sshfs tmpfs; do
 		"$B" run --storage "$profile" --loaders safetensors-read --datasets "$DS" \
-			--cache cold --repeat 100 --warmup 0 --no-calibrate --quiet \
+			--cache cold --repeat 1000 --warmup 0 --no-calibrate --quiet \
 			-o "$CB_TMP/crash.json" --force >/dev/null 2>"$CB_TMP/crash.err" &
 		run_pid=$!
-		# A trial child loading from the profile's mount (up to 30 s).
-		for ((i = 0; i < 300; i++)); do
+		# A trial child loading from the profile's mount (up to 30 s). On
+		# tmpfs a trial lasts milliseconds: look often, so as not to miss
+		# them all between two looks.
+		for ((i = 0; i < 3000; i++)); do
 			pgrep -f "trial --loader safetensors-read --path $STATE/" >/dev/null && break
-			sleep 0.1
+			sleep 0.01
 		done
 		cb_checks=$((cb_checks + 1))
 		pgrep -f "trial --loader safetensors-read --path $STATE/" >/dev/null ||
